@@ -1,14 +1,79 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! `newsletter`: compose a charity's supporter newsletter from TOML issue
+//! files and an archive of posts and events, and send one personalised
+//! message per subscriber.
+//!
+//! Data flows one way: `Cli → Config → (Issue, Archive, Subscribers) →
+//! Rendered → preview | send → Journal`.
+
+pub mod archive;
+pub mod cli;
+pub mod config;
+pub mod issue;
+pub mod merge;
+pub mod message;
+pub mod preview;
+pub mod progress;
+pub mod render;
+pub mod send;
+pub mod status;
+pub mod subscribers;
+pub mod theme;
+pub mod token;
+mod toml_file;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::archive::Archive;
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::issue::Issue;
+use crate::render::Rendered;
+use crate::theme::Theme;
+
+/// Runs one command. Errors are for the caller to print (exit code 2).
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::Preview(args) => preview::run(&config, &args.into()),
+        Command::Send(args) => send::run(&config, &args.into()),
+        Command::Status(args) => status::run(&config, &args.into()),
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// An issue with everything it needs, rendered.
+pub struct Loaded {
+    pub issue: Issue,
+    pub archive: Archive,
+    pub theme: Theme,
+    pub rendered: Rendered,
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+/// Loads the archive, the theme and an issue, and renders it.
+pub fn load_issue(config: &Config, path: &Path) -> Result<Loaded> {
+    let archive = Archive::load(
+        &config.paths.posts,
+        &config.paths.events,
+        &config.list.post_url,
+    )?;
+    let theme = Theme::load(&config.paths.theme)?;
+    let issue = Issue::load(path)?;
+    let rendered = render::render(config, &theme, &issue, &archive)?;
+    Ok(Loaded {
+        issue,
+        archive,
+        theme,
+        rendered,
+    })
+}
+
+/// True when the error comes from writing to a closed pipe (`| head`).
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -1,0 +1,259 @@
+//! The post and event archive under `archive/` that issues reference by id.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use jiff::ZonedDateTime as Zoned;
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::toml_file::Source;
+
+/// An archived blog post.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub id: String,
+    pub title: String,
+    pub author: Option<String>,
+    pub role: Option<String>,
+    pub summary: Option<String>,
+    pub url: String,
+    pub date: Option<jiff::civil::Date>,
+}
+
+/// An event with a start in its own time zone.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub title: String,
+    pub start: Zoned,
+    pub end: Option<Zoned>,
+    pub partner: Option<String>,
+    pub place: String,
+    pub booking_url: Option<String>,
+    pub summary: Option<String>,
+}
+
+/// Every post and event, looked up by id.
+#[derive(Debug, Default)]
+pub struct Archive {
+    pub posts: Vec<Post>,
+    pub events: Vec<Event>,
+    post_index: HashMap<String, usize>,
+    event_index: HashMap<String, usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct PostsFile {
+    #[serde(default, rename = "post")]
+    posts: Vec<RawPost>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawPost {
+    id: Spanned<String>,
+    title: String,
+    author: Option<String>,
+    role: Option<String>,
+    summary: Option<String>,
+    url: Option<String>,
+    date: Option<toml::value::Datetime>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct EventsFile {
+    time_zone: Spanned<String>,
+    #[serde(default, rename = "event")]
+    events: Vec<RawEvent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawEvent {
+    id: Spanned<String>,
+    title: String,
+    start: Spanned<toml::value::Datetime>,
+    end: Option<Spanned<toml::value::Datetime>>,
+    time_zone: Option<Spanned<String>>,
+    partner: Option<String>,
+    #[serde(rename = "where")]
+    place: String,
+    booking_url: Option<String>,
+    summary: Option<String>,
+}
+
+impl Archive {
+    /// Loads both archive files. `post_url` has `{id}` for posts without a URL.
+    pub fn load(posts_path: &Path, events_path: &Path, post_url: &str) -> Result<Archive> {
+        let mut archive = Archive::default();
+        let source = Source::read(posts_path)?;
+        let file: PostsFile = source.parse()?;
+        for raw in file.posts {
+            let id = raw.id.get_ref().clone();
+            check_id(&source, &raw.id)?;
+            let date = match raw.date {
+                None => None,
+                Some(d) => Some(to_date(&source, &raw.id, d)?),
+            };
+            if archive.post_index.contains_key(&id) {
+                bail!(
+                    "{}: post id `{id}` is used twice; ids must be unique",
+                    source.location(raw.id.span().start)
+                );
+            }
+            archive.post_index.insert(id.clone(), archive.posts.len());
+            archive.posts.push(Post {
+                url: raw.url.unwrap_or_else(|| post_url.replace("{id}", &id)),
+                id,
+                title: raw.title,
+                author: raw.author,
+                role: raw.role,
+                summary: raw.summary,
+                date,
+            });
+        }
+
+        let source = Source::read(events_path)?;
+        let file: EventsFile = source.parse()?;
+        let default_zone = zone(&source, &file.time_zone)?;
+        for raw in file.events {
+            let id = raw.id.get_ref().clone();
+            check_id(&source, &raw.id)?;
+            let tz = match &raw.time_zone {
+                Some(name) => zone(&source, name)?,
+                None => default_zone.clone(),
+            };
+            let start = zoned(&source, &raw.start, &tz)?;
+            let end = match &raw.end {
+                Some(end) => Some(zoned(&source, end, &tz)?),
+                None => None,
+            };
+            if let Some(end) = &end
+                && end <= &start
+            {
+                bail!(
+                    "{}: event `{id}` ends before it starts",
+                    source.location(raw.end.as_ref().map_or(0, |e| e.span().start))
+                );
+            }
+            if archive.event_index.contains_key(&id) {
+                bail!(
+                    "{}: event id `{id}` is used twice; ids must be unique",
+                    source.location(raw.id.span().start)
+                );
+            }
+            archive.event_index.insert(id.clone(), archive.events.len());
+            archive.events.push(Event {
+                id,
+                title: raw.title,
+                start,
+                end,
+                partner: raw.partner,
+                place: raw.place,
+                booking_url: raw.booking_url,
+                summary: raw.summary,
+            });
+        }
+        Ok(archive)
+    }
+
+    pub fn post(&self, id: &str) -> Option<&Post> {
+        self.post_index.get(id).map(|&i| &self.posts[i])
+    }
+
+    pub fn event(&self, id: &str) -> Option<&Event> {
+        self.event_index.get(id).map(|&i| &self.events[i])
+    }
+
+    /// Up to three existing post ids closest to `id`, best first.
+    pub fn nearest_posts(&self, id: &str) -> Vec<&str> {
+        nearest(id, self.posts.iter().map(|p| p.id.as_str()))
+    }
+
+    /// Up to three existing event ids closest to `id`, best first.
+    pub fn nearest_events(&self, id: &str) -> Vec<&str> {
+        nearest(id, self.events.iter().map(|e| e.id.as_str()))
+    }
+}
+
+fn nearest<'a>(id: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut scored: Vec<(f64, &str)> = candidates
+        .map(|c| (strsim::jaro_winkler(id, c), c))
+        .filter(|(score, _)| *score > 0.7)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(3).map(|(_, c)| c).collect()
+}
+
+fn check_id(source: &Source, id: &Spanned<String>) -> Result<()> {
+    let value = id.get_ref();
+    if value.is_empty()
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        bail!(
+            "{}: id `{value}` must use lowercase letters, digits and `-` only",
+            source.location(id.span().start)
+        );
+    }
+    Ok(())
+}
+
+fn zone(source: &Source, name: &Spanned<String>) -> Result<TimeZone> {
+    TimeZone::get(name.get_ref()).map_err(|_| {
+        anyhow::anyhow!(
+            "{}: unknown time zone `{}`; use a name like `Europe/London`",
+            source.location(name.span().start),
+            name.get_ref()
+        )
+    })
+}
+
+fn zoned(source: &Source, value: &Spanned<toml::value::Datetime>, tz: &TimeZone) -> Result<Zoned> {
+    let at = || source.location(value.span().start);
+    let dt = value.get_ref();
+    let (Some(d), Some(t), None) = (dt.date, dt.time, dt.offset) else {
+        bail!(
+            "{}: write event times as local date-times without quotes or offset, like 2022-06-20T18:00:00 (the time zone comes from `time-zone`)",
+            at()
+        );
+    };
+    let civil = DateTime::new(
+        d.year as i16,
+        d.month as i8,
+        d.day as i8,
+        t.hour as i8,
+        t.minute as i8,
+        t.second.unwrap_or(0) as i8,
+        0,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: invalid date-time: {e}", at()))?;
+    civil
+        .to_zoned_datetime(tz.clone())
+        .map_err(|e| anyhow::anyhow!("{}: invalid date-time: {e}", at()))
+}
+
+fn to_date(
+    source: &Source,
+    id: &Spanned<String>,
+    value: toml::value::Datetime,
+) -> Result<jiff::civil::Date> {
+    match (value.date, value.time) {
+        (Some(d), None) => jiff::civil::Date::new(d.year as i16, d.month as i8, d.day as i8)
+            .map_err(|e| {
+                anyhow::anyhow!("{}: invalid date: {e}", source.location(id.span().start))
+            }),
+        _ => bail!(
+            "{}: post `{}` has a `date` that is not a plain date like 2022-07-13",
+            source.location(id.span().start),
+            id.get_ref()
+        ),
+    }
+}

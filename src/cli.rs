@@ -1,0 +1,136 @@
+//! Command-line arguments (clap). No logic lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Compose and send the supporter newsletter.
+///
+/// An issue is a TOML file under `issues/`; it references archived posts
+/// and events by id. `newsletter preview` shows it, `newsletter send` mails
+/// it to every subscribed address in the subscriber CSV.
+#[derive(Debug, Parser)]
+#[command(name = "newsletter", version, about, long_about)]
+#[command(after_help = "Examples:
+  newsletter preview issues/2022-07-13.toml
+  newsletter send issues/2022-07-13.toml --dry-run
+  newsletter send issues/2022-07-13.toml
+  newsletter status issues/2022-07-13.toml")]
+pub struct Cli {
+    /// The configuration file; paths in it are relative to it.
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "newsletter.toml",
+        value_name = "FILE"
+    )]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Preview(PreviewArgs),
+    Send(SendArgs),
+    Status(StatusArgs),
+}
+
+/// Render an issue for one subscriber and write it to a folder.
+///
+/// Writes `index.html` (the HTML part), `index.txt` (the text part) and
+/// `message.eml` (the whole message, as a mail app would receive it), then
+/// prints their paths. Open `index.html` in a browser, or `message.eml` in a
+/// mail app.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:
+  newsletter preview issues/2022-07-13.toml --as zoe@example.org")]
+pub struct PreviewArgs {
+    /// The issue file, e.g. `issues/2022-07-13.toml`.
+    pub issue: PathBuf,
+
+    /// Where to write the files [default: preview/ISSUE-ID].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Personalise for this subscriber [default: the first subscribed one].
+    #[arg(long = "as", value_name = "EMAIL")]
+    pub as_email: Option<String>,
+
+    /// The subscriber CSV [default: `paths.subscribers` in the configuration].
+    #[arg(long, value_name = "FILE")]
+    pub subscribers: Option<PathBuf>,
+}
+
+/// Send an issue to every subscribed address.
+///
+/// Before anything is sent the whole subscriber file is checked: invalid
+/// addresses stop the run (unless --skip-invalid), duplicates are sent once.
+/// The summary shows the count, limits and estimated time, and you confirm by
+/// typing the issue id (or pass --yes).
+///
+/// Every outcome is written to the issue's journal before it counts, so
+/// running the same command again after a crash, Ctrl-C or the daily limit
+/// continues where it stopped and never mails anyone twice.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  newsletter send issues/2022-07-13.toml --dry-run
+  newsletter send issues/2022-07-13.toml --test-to staff@example.org
+  newsletter send issues/2022-07-13.toml --yes")]
+pub struct SendArgs {
+    /// The issue file, e.g. `issues/2022-07-13.toml`.
+    pub issue: PathBuf,
+
+    /// The subscriber CSV [default: `paths.subscribers` in the configuration].
+    #[arg(long, value_name = "FILE")]
+    pub subscribers: Option<PathBuf>,
+
+    /// Render and check every message; connect to nothing, record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Send only to these addresses, subject prefixed `[TEST]`; the journal
+    /// is not touched. Repeat for several.
+    #[arg(long, value_name = "ADDR")]
+    pub test_to: Vec<String>,
+
+    /// Send at most N messages in this run (the rest stay pending).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
+
+    /// Send to the valid addresses even if some rows are invalid.
+    #[arg(long)]
+    pub skip_invalid: bool,
+
+    /// Try again the recipients whose earlier attempt failed permanently.
+    #[arg(long)]
+    pub retry_failed: bool,
+
+    /// Re-send to recipients whose message was in flight when a run died
+    /// (they may get it twice).
+    #[arg(long)]
+    pub resend_uncertain: bool,
+}
+
+/// Show how far the sending of an issue has got.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:
+  newsletter status issues/2022-07-13.toml --failed-csv failed.csv")]
+pub struct StatusArgs {
+    /// The issue file, e.g. `issues/2022-07-13.toml`.
+    pub issue: PathBuf,
+
+    /// The subscriber CSV [default: `paths.subscribers` in the configuration].
+    #[arg(long, value_name = "FILE")]
+    pub subscribers: Option<PathBuf>,
+
+    /// Write failed recipients with the server's reply to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    pub failed_csv: Option<PathBuf>,
+}

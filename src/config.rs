@@ -1,0 +1,443 @@
+//! `newsletter.toml`: the list's identity, where the data lives, and how to send.
+//!
+//! Paths in the file are relative to the file itself. Secrets never live here:
+//! the SMTP password and the unsubscribe secret are read from the environment
+//! (or a command) named in the file.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use lettre::message::Mailbox;
+use serde::Deserialize;
+
+use crate::toml_file::Source;
+
+/// The resolved configuration every command works from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub list: List,
+    pub paths: Paths,
+    pub transport: Transport,
+    pub sending: Sending,
+}
+
+/// Who the newsletter is from and what every message's footer says.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct List {
+    /// Human name of the list, shown in `List-Id` and the footer.
+    pub name: String,
+    /// `List-Id` identifier (RFC 2919), a domain-like string.
+    pub id: String,
+    #[serde(deserialize_with = "de_mailbox")]
+    pub from: Mailbox,
+    #[serde(default, deserialize_with = "de_opt_mailbox")]
+    pub reply_to: Option<Mailbox>,
+    pub site_url: String,
+    /// Pattern of an archived post's URL: `{id}` is the post id.
+    pub post_url: String,
+    pub donate_url: String,
+    /// Pattern of the web version's URL: `{issue}` is the issue id.
+    pub web_version_url: String,
+    /// Pattern of the unsubscribe URL: `{token}` is the signed token.
+    pub unsubscribe_url: String,
+    /// Address for `mailto:` unsubscribes in `List-Unsubscribe`.
+    pub unsubscribe_mailto: String,
+    /// Environment variable holding the unsubscribe signing secret.
+    #[serde(default = "default_secret_env")]
+    pub unsubscribe_secret_env: String,
+    pub charity_name: String,
+    pub charity_number: String,
+    pub postal_address: String,
+    /// Language of the issues, for `<html lang>`.
+    #[serde(default = "default_language")]
+    pub language: String,
+}
+
+fn default_secret_env() -> String {
+    "NEWSLETTER_UNSUBSCRIBE_SECRET".into()
+}
+
+fn default_language() -> String {
+    "en-GB".into()
+}
+
+/// Where the data files are, resolved against the configuration's folder.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub issues: PathBuf,
+    pub posts: PathBuf,
+    pub events: PathBuf,
+    pub theme: PathBuf,
+    pub subscribers: PathBuf,
+    pub journal: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawPaths {
+    issues: Option<PathBuf>,
+    posts: Option<PathBuf>,
+    events: Option<PathBuf>,
+    theme: Option<PathBuf>,
+    subscribers: Option<PathBuf>,
+    journal: Option<PathBuf>,
+}
+
+/// How messages leave the machine.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// Writes one `.eml` file per message into a folder; sends nothing.
+    Outbox {
+        dir: PathBuf,
+    },
+    Smtp(Smtp),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tls {
+    /// TLS from the first byte (usually port 465).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS, which is required (usually port 587).
+    Starttls,
+    /// No encryption: only allowed to a loopback address.
+    None,
+}
+
+/// An SMTP relay. The password is never stored here, only where to find it.
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub username: Option<String>,
+    pub password: PasswordSource,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+    pub hello_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum PasswordSource {
+    None,
+    Env(String),
+    Command(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTransport {
+    kind: TransportKind,
+    outbox: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum TransportKind {
+    Outbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSmtp {
+    host: String,
+    port: Option<u16>,
+    tls: Tls,
+    username: Option<String>,
+    password_env: Option<String>,
+    password_command: Option<String>,
+    /// Present only so a password in the file gets a helpful refusal.
+    password: Option<toml::Value>,
+    ca_file: Option<PathBuf>,
+    timeout_seconds: Option<u64>,
+    hello_name: Option<String>,
+}
+
+/// Limits that a send honours exactly. Zero or absent means no limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Sending {
+    pub per_second: f64,
+    pub per_hour: u64,
+    pub per_day: u64,
+    /// Messages per batch; a pause of `batch_pause_seconds` follows each batch.
+    pub batch_size: u64,
+    pub batch_pause_seconds: f64,
+    /// Concurrent SMTP connections.
+    pub connections: usize,
+    /// Messages on one connection before it is closed and reopened.
+    pub max_per_connection: u64,
+    /// Attempts for a message that meets a temporary (4xx) failure.
+    pub retries: u32,
+    /// Stop the run after this many failures in a row.
+    pub max_consecutive_failures: u32,
+}
+
+impl Default for Sending {
+    fn default() -> Self {
+        Sending {
+            per_second: 0.0,
+            per_hour: 0,
+            per_day: 0,
+            batch_size: 0,
+            batch_pause_seconds: 0.0,
+            connections: 4,
+            max_per_connection: 100,
+            retries: 5,
+            max_consecutive_failures: 10,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawConfig {
+    list: List,
+    #[serde(default)]
+    paths: RawPaths,
+    transport: RawTransport,
+    smtp: Option<RawSmtp>,
+    #[serde(default)]
+    sending: Sending,
+}
+
+impl Config {
+    /// Reads and validates the configuration file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let source = Source::read(path).map_err(|error| {
+            anyhow::anyhow!(
+                "{error:#}\n  (pass --config FILE, or run newsletter in the folder that holds `newsletter.toml`)"
+            )
+        })?;
+        let raw: RawConfig = source.parse()?;
+        let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let at = |p: Option<PathBuf>, default: &str| base.join(p.unwrap_or_else(|| default.into()));
+        let paths = Paths {
+            issues: at(raw.paths.issues, "issues"),
+            posts: at(raw.paths.posts, "archive/posts.toml"),
+            events: at(raw.paths.events, "archive/events.toml"),
+            theme: at(raw.paths.theme, "templates/theme.toml"),
+            subscribers: at(raw.paths.subscribers, "subscribers.csv"),
+            journal: at(raw.paths.journal, "journal"),
+        };
+        let transport = match raw.transport.kind {
+            TransportKind::Outbox => Transport::Outbox {
+                dir: at(raw.transport.outbox, "outbox"),
+            },
+            TransportKind::Smtp => {
+                let Some(smtp) = raw.smtp else {
+                    bail!(
+                        "{}: `transport.kind` is `smtp` but there is no [smtp] table; add one with `host`, `port` and `tls`",
+                        path.display()
+                    );
+                };
+                Transport::Smtp(resolve_smtp(smtp, &base, path)?)
+            }
+        };
+        let config = Config {
+            path: path.to_path_buf(),
+            list: raw.list,
+            paths,
+            transport,
+            sending: raw.sending,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let file = self.path.display();
+        for (key, value) in [
+            ("list.site-url", &self.list.site_url),
+            ("list.post-url", &self.list.post_url),
+            ("list.donate-url", &self.list.donate_url),
+            ("list.web-version-url", &self.list.web_version_url),
+            ("list.unsubscribe-url", &self.list.unsubscribe_url),
+        ] {
+            if !value.starts_with("https://") {
+                bail!("{file}: `{key}` is `{value}`; it must be an absolute https:// URL");
+            }
+        }
+        for (key, value, placeholder) in [
+            ("list.post-url", &self.list.post_url, "{id}"),
+            (
+                "list.web-version-url",
+                &self.list.web_version_url,
+                "{issue}",
+            ),
+            (
+                "list.unsubscribe-url",
+                &self.list.unsubscribe_url,
+                "{token}",
+            ),
+        ] {
+            if !value.contains(placeholder) {
+                bail!("{file}: `{key}` must contain `{placeholder}`, which is replaced per item");
+            }
+        }
+        if self.list.id.is_empty()
+            || !self
+                .list
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
+            bail!(
+                "{file}: `list.id` is `{}`; use a domain-like id such as `supporters.example.org`",
+                self.list.id
+            );
+        }
+        if self
+            .list
+            .unsubscribe_mailto
+            .parse::<lettre::Address>()
+            .is_err()
+        {
+            bail!(
+                "{file}: `list.unsubscribe-mailto` is `{}`, which is not an email address",
+                self.list.unsubscribe_mailto
+            );
+        }
+        let s = &self.sending;
+        if s.connections == 0 || s.connections > 64 {
+            bail!("{file}: `sending.connections` must be between 1 and 64");
+        }
+        if !(s.per_second >= 0.0 && s.per_second.is_finite()) || !(s.batch_pause_seconds >= 0.0) {
+            bail!(
+                "{file}: `sending.per-second` and `sending.batch-pause-seconds` must be zero or more"
+            );
+        }
+        if s.retries == 0 {
+            bail!("{file}: `sending.retries` must be at least 1 (it counts attempts)");
+        }
+        if s.max_consecutive_failures == 0 {
+            bail!("{file}: `sending.max-consecutive-failures` must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The unsubscribe secret from the environment, if set and non-empty.
+    pub fn unsubscribe_secret(&self) -> Option<String> {
+        std::env::var(&self.list.unsubscribe_secret_env)
+            .ok()
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Domain of the From address, used in Message-IDs.
+    pub fn from_domain(&self) -> &str {
+        self.list.from.email.domain()
+    }
+}
+
+fn resolve_smtp(raw: RawSmtp, base: &Path, file: &Path) -> Result<Smtp> {
+    let file = file.display();
+    if raw.password.is_some() {
+        bail!(
+            "{file}: [smtp] has a `password`; never store it in the file. Remove it, set `password-env = \"NEWSLETTER_SMTP_PASSWORD\"` and export that variable (or use `password-command`)"
+        );
+    }
+    let password = match (raw.password_env, raw.password_command) {
+        (Some(_), Some(_)) => {
+            bail!("{file}: [smtp] has both `password-env` and `password-command`; keep one")
+        }
+        (Some(env), None) => PasswordSource::Env(env),
+        (None, Some(cmd)) => PasswordSource::Command(cmd),
+        (None, None) => PasswordSource::None,
+    };
+    if raw.username.is_some() && matches!(password, PasswordSource::None) {
+        bail!("{file}: [smtp] has a `username` but no `password-env` or `password-command`");
+    }
+    if raw.tls == Tls::None && !is_loopback(&raw.host) {
+        bail!(
+            "{file}: [smtp] `tls = \"none\"` to `{}` would send passwords and addresses in clear text; use `tls = \"starttls\"` (port 587) or `\"implicit\"` (port 465). Plain SMTP is only allowed to 127.0.0.1 or localhost",
+            raw.host
+        );
+    }
+    let port = raw.port.unwrap_or(match raw.tls {
+        Tls::Implicit => 465,
+        Tls::Starttls => 587,
+        Tls::None => 25,
+    });
+    Ok(Smtp {
+        host: raw.host,
+        port,
+        tls: raw.tls,
+        username: raw.username,
+        password,
+        ca_file: raw.ca_file.map(|p| base.join(p)),
+        timeout: Duration::from_secs(raw.timeout_seconds.unwrap_or(60).max(1)),
+        hello_name: raw.hello_name,
+    })
+}
+
+/// True for `localhost` and loopback IP addresses.
+pub fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Smtp {
+    /// Reads the password from its source. The value is never logged.
+    pub fn password(&self) -> Result<Option<String>> {
+        match &self.password {
+            PasswordSource::None => Ok(None),
+            PasswordSource::Env(name) => std::env::var(name).map(Some).map_err(|_| {
+                anyhow::anyhow!(
+                    "the SMTP password variable `{name}` is not set; export it before sending"
+                )
+            }),
+            PasswordSource::Command(command) => {
+                let output = std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(command)
+                    .stderr(std::process::Stdio::inherit())
+                    .output()
+                    .with_context(|| format!("cannot run the password command `{command}`"))?;
+                if !output.status.success() {
+                    bail!(
+                        "the password command `{command}` failed ({})",
+                        output.status
+                    );
+                }
+                let text = String::from_utf8(output.stdout)
+                    .context("the password command printed something that is not UTF-8")?;
+                Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()))
+            }
+        }
+    }
+}
+
+fn de_mailbox<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Mailbox, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not an address like `Name <name@example.org>` ({e})"
+        ))
+    })
+}
+
+fn de_opt_mailbox<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Mailbox>, D::Error> {
+    de_mailbox(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback("127.0.0.1"));
+        assert!(is_loopback("localhost"));
+        assert!(is_loopback("[::1]"));
+        assert!(!is_loopback("smtp.example.org"));
+        assert!(!is_loopback("10.0.0.1"));
+    }
+}

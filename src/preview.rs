@@ -1,0 +1,109 @@
+//! `newsletter preview`: one subscriber's message written to a folder.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::PreviewArgs;
+use crate::config::Config;
+use crate::message::Composer;
+use crate::subscribers::{Status, SubscriberReader};
+use crate::token::Signer;
+
+/// What to preview, resolved from the command line.
+pub struct Preview {
+    pub issue: PathBuf,
+    pub out: Option<PathBuf>,
+    pub as_email: Option<String>,
+    pub subscribers: Option<PathBuf>,
+}
+
+impl From<PreviewArgs> for Preview {
+    fn from(a: PreviewArgs) -> Self {
+        Preview {
+            issue: a.issue,
+            out: a.out,
+            as_email: a.as_email,
+            subscribers: a.subscribers,
+        }
+    }
+}
+
+/// Secret used when none is set: previews are never sent, so a fixed
+/// placeholder is fine and keeps the output stable.
+pub const PREVIEW_SECRET: &[u8] = b"preview-only-not-a-secret";
+
+pub fn run(config: &Config, p: &Preview) -> Result<ExitCode> {
+    let loaded = crate::load_issue(config, &p.issue)?;
+    let path = p
+        .subscribers
+        .clone()
+        .unwrap_or_else(|| config.paths.subscribers.clone());
+    let mut reader = SubscriberReader::open(&path)?;
+    let columns = reader.columns().clone();
+    let wanted = p.as_email.as_ref().map(|e| e.trim().to_lowercase());
+    let subscriber = reader
+        .by_ref()
+        .filter_map(Result::ok)
+        .find(|s| match &wanted {
+            Some(key) => &s.key == key,
+            None => s.status == Status::Subscribed,
+        });
+    let Some(subscriber) = subscriber else {
+        match wanted {
+            Some(key) => bail!("no subscriber `{key}` in `{}`", path.display()),
+            None => bail!(
+                "`{}` has no subscribed address to preview for; pass --as EMAIL",
+                path.display()
+            ),
+        }
+    };
+    let secret = config.unsubscribe_secret();
+    let signer = Signer::new(
+        &config.list.id,
+        secret.as_deref().map_or(PREVIEW_SECRET, str::as_bytes),
+    );
+    let composer = Composer {
+        config,
+        rendered: &loaded.rendered,
+        columns: &columns,
+        signer,
+        subject_prefix: String::new(),
+    };
+    let built = composer.build(&subscriber)?;
+    let out = p.out.clone().unwrap_or_else(|| {
+        config
+            .path
+            .parent()
+            .unwrap_or(std::path::Path::new(""))
+            .join("preview")
+            .join(&loaded.issue.id)
+    });
+    fs::create_dir_all(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
+    let greeting = loaded
+        .rendered
+        .greeting
+        .fill(|name| subscriber.field(&columns, name));
+    let url = composer.unsubscribe_url(&subscriber.email);
+    let values = crate::render::SlotValues {
+        greeting: &greeting,
+        unsubscribe_url: &url,
+        email: &subscriber.email,
+    };
+    let files = [
+        (
+            "index.html",
+            loaded.rendered.html.fill(&values).into_bytes(),
+        ),
+        ("index.txt", loaded.rendered.text.fill(&values).into_bytes()),
+        ("message.eml", built.message.formatted()),
+    ];
+    for (name, bytes) in files {
+        let file = out.join(name);
+        fs::write(&file, bytes).with_context(|| format!("cannot write `{}`", file.display()))?;
+        println!("{}", file.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

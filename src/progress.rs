@@ -1,0 +1,99 @@
+//! Progress on stderr: a bar on a terminal, a log line every few seconds
+//! otherwise (CI logs, cron mail).
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Clone)]
+pub struct Progress {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    bar: Option<ProgressBar>,
+    total: u64,
+    done: AtomicU64,
+    started: Instant,
+}
+
+impl Progress {
+    pub fn new(total: u64) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:40.cyan/blue} {pos}/{len} · {per_sec} · ETA {eta}  {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress {
+            inner: Arc::new(Inner {
+                bar,
+                total,
+                done: AtomicU64::new(0),
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    pub fn inc(&self) {
+        self.inner.done.fetch_add(1, Ordering::Relaxed);
+        if let Some(bar) = &self.inner.bar {
+            bar.inc(1);
+        }
+    }
+
+    /// A line about one recipient, printed above the bar.
+    pub fn note(&self, line: &str) {
+        match &self.inner.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// Without a terminal, logs the count every five seconds.
+    pub fn spawn_ticker(&self) -> tokio::task::JoinHandle<()> {
+        let progress = self.clone();
+        tokio::spawn(async move {
+            if progress.inner.bar.is_some() {
+                return;
+            }
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                progress.log_line();
+            }
+        })
+    }
+
+    fn log_line(&self) {
+        let done = self.inner.done.load(Ordering::Relaxed);
+        let elapsed = self.inner.started.elapsed().as_secs_f64();
+        let rate = done as f64 / elapsed.max(0.001);
+        let eta = if rate > 0.0 {
+            format!(
+                "{:.0} s",
+                (self.inner.total.saturating_sub(done)) as f64 / rate
+            )
+        } else {
+            "unknown".into()
+        };
+        eprintln!(
+            "progress: {done}/{} sent · {rate:.1}/s · ETA {eta}",
+            self.inner.total
+        );
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.inner.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The HTML part: a hybrid (fluid) layout that holds up in Gmail, Apple Mail
+//! and Outlook for Windows.
+//!
+//! A 600 px max-width container, wrapped for Outlook in an MSO-only table;
+//! layout tables carry `role="presentation"`; styles are inline, and the
+//! one `<style>` in `<head>` only adds media queries and dark mode.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::markdown::{HtmlStyle, Markdown};
+use super::template::{Slot, Template};
+use super::{Model, ModelCta, byline, event_when, long_date};
+use crate::archive::{Event, Post};
+use crate::theme::Theme;
+
+pub fn render(model: &Model) -> String {
+    let theme = model.theme;
+    let list = &model.config.list;
+    let c = &model.issue.content;
+    let preheader = c
+        .preheader
+        .as_ref()
+        .map(|p| p.get_ref().trim())
+        .unwrap_or("");
+    let subject = c.subject.get_ref().trim();
+    let font = format!("font-family:{};", theme.font_stack);
+    let heading_font = format!("font-family:{};", theme.heading_font_stack);
+    let link = format!("color:{};text-decoration:underline;", theme.accent_colour);
+    let muted = format!("color:{};", theme.muted_colour);
+
+    let page = html! {
+        (DOCTYPE)
+        html lang=(list.language) xmlns="http://www.w3.org/1999/xhtml" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="x-apple-disable-message-reformatting";
+                meta name="color-scheme" content="light dark";
+                meta name="supported-color-schemes" content="light dark";
+                title { (subject) }
+                style { (PreEscaped(head_style(theme))) }
+            }
+            body class="page" style=(format!("margin:0;padding:0;width:100%;background-color:{};{font}", theme.page_colour)) {
+                // Hidden preheader: the line inboxes show after the subject.
+                div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;overflow:hidden;mso-hide:all" {
+                    (preheader)
+                    // Padding stops mail apps pulling body text into the preview.
+                    (PreEscaped("&#8199;&#847; ".repeat(40)))
+                }
+                table role="presentation" border="0" cellpadding="0" cellspacing="0" width="100%" class="page" style=(format!("background-color:{}", theme.page_colour)) {
+                    tr { td align="center" style="padding:16px 8px" {
+                        (PreEscaped("<!--[if mso]><table role=\"presentation\" border=\"0\" cellpadding=\"0\" cellspacing=\"0\" width=\"600\" align=\"center\"><tr><td><![endif]-->"))
+                        div class="container" style="max-width:600px;margin:0 auto" {
+                            // Web version link above the card.
+                            table role="presentation" border="0" cellpadding="0" cellspacing="0" width="100%" {
+                                tr { td class="muted" align="center" style=(format!("padding:0 8px 12px 8px;font-size:14px;line-height:1.4;{muted}{font}")) {
+                                    a class="muted" href=(model.web_url) style=(format!("{muted}text-decoration:underline")) { "View this email in your browser" }
+                                } }
+                            }
+                            table role="presentation" border="0" cellpadding="0" cellspacing="0" width="100%" class="card" style=(format!("background-color:{}", theme.background_colour)) {
+                                tr { td class="card-cell text" style=(format!("padding:32px 28px;font-size:16px;line-height:1.55;color:{};{font}", theme.text_colour)) {
+                                    (masthead(model, theme))
+                                    h1 class="heading" style=(format!("margin:0 0 4px 0;font-size:28px;line-height:1.25;font-weight:bold;color:{};{heading_font}", theme.accent_colour)) { (subject) }
+                                    p class="muted" style=(format!("margin:0 0 24px 0;font-size:14px;{muted}")) { (long_date(model.issue.date)) }
+                                    p style="margin:0 0 16px 0" { (PreEscaped(Template::marker(Slot::Greeting))) }
+                                    (markdown(&model.letter, theme))
+                                    @for section in &model.sections {
+                                        h2 class="heading" style=(format!("margin:32px 0 12px 0;padding-top:20px;border-top:1px solid {};font-size:22px;line-height:1.3;color:{};{heading_font}", theme.rule_colour, theme.accent_colour)) { (section.heading) }
+                                        @if let Some(body) = &section.body { (markdown(body, theme)) }
+                                        @for event in &section.events { (event_block(event, theme, &link, &muted)) }
+                                        @for post in &section.posts { (post_block(post, theme, &link, &muted)) }
+                                    }
+                                    @if let Some(cta) = &model.call_to_action { (cta_block(cta, theme, &font)) }
+                                    p style="margin:24px 0 4px 0" { (c.sign_off.closing) }
+                                    p style="margin:0;font-weight:bold" { (c.sign_off.name) }
+                                    @if let Some(role) = &c.sign_off.role { p style="margin:0" { (role) } }
+                                } }
+                            }
+                            (footer(model, &font, &muted))
+                        }
+                        (PreEscaped("<!--[if mso]></td></tr></table><![endif]-->"))
+                    } }
+                }
+            }
+        }
+    };
+    page.into_string()
+}
+
+fn masthead(model: &Model, theme: &Theme) -> Markup {
+    html! {
+        @match (&theme.logo_url, &theme.logo_alt) {
+            (Some(url), Some(alt)) => {
+                img src=(url) alt=(alt) width=(theme.logo_width) style=(format!("display:block;width:100%;max-width:{}px;height:auto;border:0;margin:0 0 24px 0", theme.logo_width));
+            }
+            _ => {
+                p class="muted" style=(format!("margin:0 0 20px 0;font-size:14px;letter-spacing:1px;text-transform:uppercase;color:{}", theme.muted_colour)) { (model.config.list.name) }
+            }
+        }
+    }
+}
+
+fn markdown(md: &Markdown, theme: &Theme) -> Markup {
+    let mut out = String::new();
+    md.to_html(
+        &HtmlStyle {
+            link_colour: &theme.accent_colour,
+            rule_colour: &theme.rule_colour,
+            heading_offset: 1,
+        },
+        &mut out,
+    );
+    PreEscaped(out)
+}
+
+fn event_block(event: &Event, theme: &Theme, link: &str, muted: &str) -> Markup {
+    html! {
+        div style="margin:0 0 20px 0" {
+            h3 class="heading" style=(format!("margin:0 0 4px 0;font-size:18px;line-height:1.35;color:{}", theme.text_colour)) { (event.title) }
+            p style="margin:0;font-weight:bold" { (event_when(event)) }
+            p class="muted" style=(format!("margin:0;{muted}")) {
+                (event.place)
+                @if let Some(partner) = &event.partner { " · with " (partner) }
+            }
+            @if let Some(summary) = &event.summary { p style="margin:4px 0 0 0" { (summary) } }
+            @if let Some(url) = &event.booking_url {
+                p style="margin:4px 0 0 0" { a class="link" href=(url) style=(link) { "Book a place: " (event.title) } }
+            }
+        }
+    }
+}
+
+fn post_block(post: &Post, theme: &Theme, link: &str, muted: &str) -> Markup {
+    html! {
+        div style="margin:0 0 20px 0" {
+            h3 class="heading" style=(format!("margin:0 0 4px 0;font-size:18px;line-height:1.35;color:{}", theme.text_colour)) {
+                a class="link" href=(post.url) style=(link) { (post.title) }
+            }
+            @if let Some(by) = byline(post) { p class="muted" style=(format!("margin:0 0 4px 0;font-size:14px;{muted}")) { (by) } }
+            @if let Some(summary) = &post.summary { p style="margin:0" { (summary) "…" } }
+        }
+    }
+}
+
+/// A "bulletproof" button: a padded link inside a coloured cell, which
+/// every client, Outlook included, draws as a button.
+fn cta_block(cta: &ModelCta, theme: &Theme, font: &str) -> Markup {
+    html! {
+        div style=(format!("margin:32px 0 0 0;padding-top:20px;border-top:1px solid {}", theme.rule_colour)) {
+            @if let Some(intro) = &cta.intro { (markdown(intro, theme)) }
+            table role="presentation" border="0" cellpadding="0" cellspacing="0" style="margin:8px 0 16px 0" {
+                tr { td class="button" align="center" bgcolor=(theme.button_colour) style=(format!("border-radius:6px;background-color:{}", theme.button_colour)) {
+                    a class="button-link" href=(cta.url) style=(format!("display:inline-block;padding:14px 28px;font-size:18px;line-height:1.2;font-weight:bold;color:{};text-decoration:none;border-radius:6px;{font}", theme.button_text_colour)) { (cta.text) }
+                } }
+            }
+        }
+    }
+}
+
+fn footer(model: &Model, font: &str, muted: &str) -> Markup {
+    let list = &model.config.list;
+    let small = format!("margin:0 0 8px 0;font-size:13px;line-height:1.5;{muted}{font}");
+    let link = format!("{muted}text-decoration:underline");
+    html! {
+        table role="presentation" border="0" cellpadding="0" cellspacing="0" width="100%" {
+            tr { td class="muted" style="padding:20px 28px" {
+                p class="muted" style=(small) {
+                    "You are receiving this email because " (PreEscaped(Template::marker(Slot::Email)))
+                    " subscribed to news from " (list.name) "."
+                }
+                p class="muted" style=(small) {
+                    a class="muted" href=(PreEscaped(Template::marker(Slot::UnsubscribeUrl))) style=(link) { "Unsubscribe" }
+                    " · "
+                    a class="muted" href=(model.web_url) style=(link) { "View this email in your browser" }
+                }
+                p class="muted" style=(small) { (list.postal_address) }
+                p class="muted" style=(small) { (list.charity_name) " is a registered charity, number " (list.charity_number) "." }
+            } }
+        }
+    }
+}
+
+/// Media queries and dark mode only; everything else is inline.
+fn head_style(theme: &Theme) -> String {
+    format!(
+        ":root{{color-scheme:light dark;supported-color-schemes:light dark}}\
+body{{margin:0;padding:0;-webkit-text-size-adjust:100%;-ms-text-size-adjust:100%}}\
+table,td{{mso-table-lspace:0pt;mso-table-rspace:0pt}}\
+img{{-ms-interpolation-mode:bicubic}}\
+a{{word-break:break-word}}\
+@media screen and (max-width:480px){{.card-cell{{padding:24px 16px !important}}}}\
+@media (prefers-color-scheme:dark){{\
+.page{{background-color:{page} !important}}\
+.card{{background-color:{bg} !important}}\
+.text{{color:{text} !important}}\
+.heading{{color:{accent} !important}}\
+.link{{color:{accent} !important}}\
+.muted{{color:{muted} !important}}}}",
+        page = theme.dark_page_colour,
+        bg = theme.dark_background_colour,
+        text = theme.dark_text_colour,
+        accent = theme.dark_accent_colour,
+        muted = theme.dark_muted_colour,
+    )
+}

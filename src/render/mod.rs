@@ -1,0 +1,203 @@
+//! Turns an issue and the archive into the two parts of every message.
+//!
+//! One resolved model feeds both the HTML and the text part, and each piece of
+//! Markdown is parsed once for both. The result has holes for the few
+//! per-subscriber values, so sending fills templates instead of rendering.
+
+mod html;
+pub mod markdown;
+mod plain;
+pub mod template;
+pub mod text;
+
+use anyhow::{Result, bail};
+
+use crate::archive::{Archive, Event, Post};
+use crate::config::Config;
+use crate::issue::Issue;
+use crate::merge::MergeText;
+use crate::theme::Theme;
+use markdown::Markdown;
+pub use template::{Slot, SlotValues, Template};
+
+/// Everything about an issue that both parts show, resolved and parsed.
+pub struct Model<'a> {
+    pub config: &'a Config,
+    pub theme: &'a Theme,
+    pub issue: &'a Issue,
+    pub web_url: String,
+    pub letter: Markdown,
+    pub sections: Vec<ModelSection<'a>>,
+    pub call_to_action: Option<ModelCta>,
+}
+
+pub struct ModelSection<'a> {
+    pub heading: String,
+    pub body: Option<Markdown>,
+    pub events: Vec<&'a Event>,
+    pub posts: Vec<&'a Post>,
+}
+
+pub struct ModelCta {
+    pub intro: Option<Markdown>,
+    pub text: String,
+    pub url: String,
+}
+
+/// The rendered issue: subject, preheader, and the two parts with holes.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub issue_id: String,
+    pub subject: String,
+    pub preheader: String,
+    pub greeting: MergeText,
+    pub web_url: String,
+    pub html: Template,
+    pub text: Template,
+}
+
+/// Renders an issue; fails on a dangling post or event id, naming the
+/// file and line and the nearest existing ids.
+pub fn render(
+    config: &Config,
+    theme: &Theme,
+    issue: &Issue,
+    archive: &Archive,
+) -> Result<Rendered> {
+    let model = resolve(config, theme, issue, archive)?;
+    let greeting = MergeText::parse(issue.content.greeting.get_ref()).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: `greeting`: {e:#}",
+            issue.at(issue.content.greeting.span())
+        )
+    })?;
+    Ok(Rendered {
+        issue_id: issue.id.clone(),
+        subject: issue.content.subject.get_ref().trim().to_string(),
+        preheader: issue
+            .content
+            .preheader
+            .as_ref()
+            .map(|p| p.get_ref().trim().to_string())
+            .unwrap_or_default(),
+        greeting,
+        html: Template::from_marked(&html::render(&model), true),
+        text: Template::from_marked(&plain::render(&model), false),
+        web_url: model.web_url,
+    })
+}
+
+fn resolve<'a>(
+    config: &'a Config,
+    theme: &'a Theme,
+    issue: &'a Issue,
+    archive: &'a Archive,
+) -> Result<Model<'a>> {
+    let c = &issue.content;
+    let mut sections = Vec::new();
+    for section in &c.sections {
+        let mut posts = Vec::new();
+        for id in &section.posts {
+            match archive.post(id.get_ref()) {
+                Some(post) => posts.push(post),
+                None => bail!(
+                    "{}: no post with id `{}` in the archive{}",
+                    issue.at(id.span()),
+                    id.get_ref(),
+                    suggestion(&archive.nearest_posts(id.get_ref()))
+                ),
+            }
+        }
+        let mut events = Vec::new();
+        for id in &section.events {
+            match archive.event(id.get_ref()) {
+                Some(event) => events.push(event),
+                None => bail!(
+                    "{}: no event with id `{}` in the archive{}",
+                    issue.at(id.span()),
+                    id.get_ref(),
+                    suggestion(&archive.nearest_events(id.get_ref()))
+                ),
+            }
+        }
+        sections.push(ModelSection {
+            heading: section.heading.get_ref().trim().to_string(),
+            body: section.body.as_ref().map(|b| Markdown::parse(b.get_ref())),
+            events,
+            posts,
+        });
+    }
+    let call_to_action = c.call_to_action.as_ref().map(|cta| ModelCta {
+        intro: cta.intro.as_ref().map(|i| Markdown::parse(i.get_ref())),
+        text: cta.text.get_ref().trim().to_string(),
+        url: cta.url.get_ref().trim().to_string(),
+    });
+    Ok(Model {
+        config,
+        theme,
+        issue,
+        web_url: config.list.web_version_url.replace("{issue}", &issue.id),
+        letter: Markdown::parse(c.letter.get_ref()),
+        sections,
+        call_to_action,
+    })
+}
+
+fn suggestion(nearest: &[&str]) -> String {
+    match nearest {
+        [] => "; check the id against the archive file".into(),
+        ids => format!(
+            "; did you mean {}?",
+            ids.iter()
+                .map(|id| format!("`{id}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    }
+}
+
+/// "Monday 20 June 2022, 6pm BST" in the event's own time zone.
+pub fn event_when(event: &Event) -> String {
+    let start = &event.start;
+    let day = start.strftime("%A %-d %B %Y").to_string();
+    let time = clock(start);
+    let zone = start.strftime("%Z").to_string();
+    match &event.end {
+        Some(end) if end.date() == start.date() => {
+            format!("{day}, {time}–{} {zone}", clock(end))
+        }
+        _ => format!("{day}, {time} {zone}"),
+    }
+}
+
+/// British style: "6pm", "5.45pm", "12 noon".
+fn clock(t: &jiff::ZonedDateTime) -> String {
+    let (hour, minute) = (t.hour(), t.minute());
+    if hour == 12 && minute == 0 {
+        return "12 noon".into();
+    }
+    let suffix = if hour < 12 { "am" } else { "pm" };
+    let h12 = match hour % 12 {
+        0 => 12,
+        h => h,
+    };
+    if minute == 0 {
+        format!("{h12}{suffix}")
+    } else {
+        format!("{h12}.{minute:02}{suffix}")
+    }
+}
+
+/// "13 July 2022".
+pub fn long_date(date: jiff::civil::Date) -> String {
+    date.strftime("%-d %B %Y").to_string()
+}
+
+/// The byline of a post: "By Name, Role".
+pub fn byline(post: &Post) -> Option<String> {
+    match (&post.author, &post.role) {
+        (Some(author), Some(role)) => Some(format!("By {author}, {role}")),
+        (Some(author), None) => Some(format!("By {author}")),
+        _ => None,
+    }
+}

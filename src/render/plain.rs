@@ -1,0 +1,113 @@
+//! The text part: the same content as the HTML part, in the same order,
+//! with every link written out in full.
+
+use super::template::{Slot, Template};
+use super::text::TextWriter;
+use super::{Model, byline, event_when, long_date};
+
+pub fn render(model: &Model) -> String {
+    let list = &model.config.list;
+    let c = &model.issue.content;
+    let mut w = TextWriter::default();
+
+    w.wrapped(
+        &format!("View this email in your browser: <{}>", model.web_url),
+        "",
+        "",
+    );
+    w.blank_line();
+    w.raw_line(&clean(&list.name).to_uppercase());
+    w.heading(&clean(c.subject.get_ref()), 1);
+    w.raw_line(&long_date(model.issue.date));
+    w.blank_line();
+    w.raw_line(&Template::marker(Slot::Greeting));
+    model.letter.to_text(&mut w);
+
+    for section in &model.sections {
+        w.heading(&clean(&section.heading), 2);
+        if let Some(body) = &section.body {
+            body.to_text(&mut w);
+        }
+        for event in &section.events {
+            w.blank_line();
+            w.wrapped(&clean(&event.title), "* ", "  ");
+            w.wrapped(&event_when(event), "  ", "  ");
+            let mut place = clean(&event.place);
+            if let Some(partner) = &event.partner {
+                place.push_str(" · with ");
+                place.push_str(&clean(partner));
+            }
+            w.wrapped(&place, "  ", "  ");
+            if let Some(summary) = &event.summary {
+                w.wrapped(&clean(summary), "  ", "  ");
+            }
+            if let Some(url) = &event.booking_url {
+                w.wrapped(&format!("Book a place: <{url}>"), "  ", "  ");
+            }
+        }
+        for post in &section.posts {
+            w.blank_line();
+            w.wrapped(&clean(&post.title), "* ", "  ");
+            if let Some(by) = byline(post) {
+                w.wrapped(&clean(&by), "  ", "  ");
+            }
+            if let Some(summary) = &post.summary {
+                w.wrapped(&format!("{}…", clean(summary)), "  ", "  ");
+            }
+            w.wrapped(&format!("<{}>", post.url), "  ", "  ");
+        }
+    }
+
+    if let Some(cta) = &model.call_to_action {
+        if let Some(intro) = &cta.intro {
+            intro.to_text(&mut w);
+        }
+        w.blank_line();
+        w.wrapped(&format!("{}: <{}>", clean(&cta.text), cta.url), "", "");
+    }
+
+    w.blank_line();
+    w.raw_line(&clean(&c.sign_off.closing));
+    w.blank_line();
+    w.raw_line(&clean(&c.sign_off.name));
+    if let Some(role) = &c.sign_off.role {
+        w.raw_line(&clean(role));
+    }
+
+    w.blank_line();
+    w.raw_line("-- ");
+    w.raw_line("You are receiving this email because");
+    w.raw_line(&Template::marker(Slot::Email));
+    w.wrapped(
+        &format!("subscribed to news from {}.", clean(&list.name)),
+        "",
+        "",
+    );
+    w.blank_line();
+    w.raw_line("Unsubscribe:");
+    w.raw_line(&format!("<{}>", Template::marker(Slot::UnsubscribeUrl)));
+    w.blank_line();
+    w.wrapped(
+        &format!("View this email in your browser: <{}>", model.web_url),
+        "",
+        "",
+    );
+    w.blank_line();
+    w.wrapped(&clean(&list.postal_address), "", "");
+    w.wrapped(
+        &format!(
+            "{} is a registered charity, number {}.",
+            clean(&list.charity_name),
+            clean(&list.charity_number)
+        ),
+        "",
+        "",
+    );
+    w.finish()
+}
+
+/// Data text with line breaks folded and template markers neutralised.
+fn clean(text: &str) -> String {
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    super::markdown::neutral(&folded.into())
+}

@@ -1,0 +1,965 @@
+//! `newsletter send`: one personalised message per subscribed address,
+//! within the configured limits, with every outcome journaled.
+//!
+//! A producer thread streams the subscriber file and builds messages; a few
+//! async workers (one per connection) hand them to the transport; a journal
+//! thread makes records durable in groups (one fsync for many records).
+
+mod journal;
+mod limiter;
+mod transport;
+
+pub use journal::{Kind, Record, Replay, State};
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use lettre::address::Envelope;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::cli::SendArgs;
+use crate::config::{Config, Transport};
+use crate::message::Composer;
+use crate::preview::PREVIEW_SECRET;
+use crate::render::Rendered;
+use crate::subscribers::{self, Columns, DuplicateFilter, Status, Subscriber, SubscriberReader};
+use crate::token::Signer;
+use limiter::{Limiter, Permit};
+use transport::{Outbox, Outcome, SmtpSettings};
+
+/// What to send, resolved from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct SendRequest {
+    pub issue: PathBuf,
+    pub subscribers: Option<PathBuf>,
+    pub dry_run: bool,
+    pub test_to: Vec<String>,
+    pub limit: Option<u64>,
+    pub yes: bool,
+    pub skip_invalid: bool,
+    pub retry_failed: bool,
+    pub resend_uncertain: bool,
+}
+
+impl From<SendArgs> for SendRequest {
+    fn from(a: SendArgs) -> Self {
+        SendRequest {
+            issue: a.issue,
+            subscribers: a.subscribers,
+            dry_run: a.dry_run,
+            test_to: a.test_to,
+            limit: a.limit,
+            yes: a.yes,
+            skip_invalid: a.skip_invalid,
+            retry_failed: a.retry_failed,
+            resend_uncertain: a.resend_uncertain,
+        }
+    }
+}
+
+/// Path of an issue's journal under the configured folder.
+pub fn journal_path(config: &Config, issue_id: &str) -> PathBuf {
+    journal::path(&config.paths.journal, issue_id)
+}
+
+/// Replays an issue's journal.
+pub fn replay(config: &Config, issue_id: &str) -> Result<Replay> {
+    journal::replay(&journal_path(config, issue_id))
+}
+
+pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
+    let loaded = crate::load_issue(config, &req.issue)?;
+    let rendered = &loaded.rendered;
+    let list_path = req
+        .subscribers
+        .clone()
+        .unwrap_or_else(|| config.paths.subscribers.clone());
+
+    let secret = config.unsubscribe_secret();
+    let secret = match (secret, req.dry_run) {
+        (Some(s), _) => s.into_bytes(),
+        (None, true) => {
+            eprintln!(
+                "warning: `{}` is not set; a real send would refuse to start. This dry run uses a placeholder",
+                config.list.unsubscribe_secret_env
+            );
+            PREVIEW_SECRET.to_vec()
+        }
+        (None, false) => bail!(
+            "the unsubscribe secret `{}` is not set, so unsubscribe links cannot be signed; export it (a long random string, kept the same for every issue) and run again",
+            config.list.unsubscribe_secret_env
+        ),
+    };
+
+    if !req.test_to.is_empty() {
+        return send_test(config, rendered, &secret, &req.test_to, req.dry_run);
+    }
+
+    let survey = subscribers::survey(&list_path)?;
+    for warning in &survey.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let blocking = survey.invalid + survey.unknown_status;
+    for problem in &survey.problems {
+        eprintln!("{}: {problem}", list_path.display());
+    }
+    if survey.problems.len() as u64 > 0
+        && (survey.problems.len() as u64)
+            < survey.invalid + survey.unknown_status + survey.duplicates
+    {
+        eprintln!(
+            "(only the first {} problems are listed)",
+            survey.problems.len()
+        );
+    }
+    if blocking > 0 && !req.skip_invalid {
+        bail!(
+            "`{}` has {} invalid address(es) and {} unknown status value(s); nothing was sent. Fix those lines, or pass --skip-invalid to send to the rest",
+            list_path.display(),
+            survey.invalid,
+            survey.unknown_status
+        );
+    }
+    if survey.duplicates > 0 {
+        eprintln!(
+            "note: {} duplicate address(es) will be sent once",
+            survey.duplicates
+        );
+    }
+
+    let journal_file = journal_path(config, &rendered.issue_id);
+    let replay = journal::replay(&journal_file)?;
+    if replay.skipped_lines > 0 {
+        eprintln!(
+            "warning: {} unreadable line(s) in `{}` were ignored (a crash can leave a torn last line)",
+            replay.skipped_lines,
+            journal_file.display()
+        );
+    }
+    let uncertain: Vec<&String> = replay
+        .states
+        .values()
+        .filter_map(|s| match s {
+            State::Uncertain { email } => Some(email),
+            _ => None,
+        })
+        .collect();
+    if !uncertain.is_empty() {
+        eprintln!(
+            "{} recipient(s) are uncertain: a message was in flight when an earlier run stopped, so they may or may not have it:",
+            uncertain.len()
+        );
+        for email in uncertain.iter().take(20) {
+            eprintln!("  {email}");
+        }
+        if uncertain.len() > 20 {
+            eprintln!(
+                "  … and {} more (see `newsletter status`)",
+                uncertain.len() - 20
+            );
+        }
+        if req.resend_uncertain {
+            eprintln!("they will be sent again (--resend-uncertain)");
+        } else {
+            eprintln!("they are skipped; pass --resend-uncertain to send to them again");
+        }
+    }
+
+    let policy = Policy {
+        retry_failed: req.retry_failed,
+        resend_uncertain: req.resend_uncertain,
+    };
+    let done = replay.count(|s| matches!(s, State::Accepted));
+    let skipped_failed = if policy.retry_failed {
+        0
+    } else {
+        replay.count(|s| matches!(s, State::Failed { .. }))
+    };
+    let skipped_uncertain = if policy.resend_uncertain {
+        0
+    } else {
+        uncertain.len() as u64
+    };
+    let pending_estimate = survey
+        .subscribed
+        .saturating_sub(done + skipped_failed + skipped_uncertain);
+    let planned = req
+        .limit
+        .map_or(pending_estimate, |l| l.min(pending_estimate));
+
+    let columns = survey.columns.clone();
+    let composer = Composer {
+        config,
+        rendered,
+        columns: &columns,
+        signer: Signer::new(&config.list.id, &secret),
+        subject_prefix: String::new(),
+    };
+
+    if req.dry_run {
+        return dry_run(&composer, &list_path, &replay, policy, req.limit);
+    }
+
+    eprintln!(
+        "Issue `{}`: \"{}\"\nSubscribers: `{}`: {} to mail, {} already sent, {} failed earlier{}, {} uncertain{}\nThis run: {} message(s) via {}\nLimits: {}",
+        rendered.issue_id,
+        rendered.subject,
+        list_path.display(),
+        survey.subscribed,
+        done,
+        replay.count(|s| matches!(s, State::Failed { .. })),
+        if policy.retry_failed {
+            " (retried)"
+        } else {
+            ""
+        },
+        uncertain.len(),
+        if policy.resend_uncertain {
+            " (re-sent)"
+        } else {
+            ""
+        },
+        planned,
+        describe_transport(config),
+        describe_limits(config),
+    );
+    if let Some(estimate) = estimate(config, planned) {
+        eprintln!("Estimated duration: {estimate}");
+    }
+    if planned == 0 {
+        eprintln!("Nothing to send.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !req.yes {
+        confirm(&rendered.issue_id)?;
+    }
+
+    let started = Instant::now();
+    let report = deliver(
+        config,
+        &composer,
+        &list_path,
+        &journal_file,
+        &replay,
+        policy,
+        req.limit,
+        planned,
+    )?;
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "Accepted {} · failed {} · deferred {} in {:.1} s ({:.0} messages/s)",
+        report.accepted,
+        report.failed,
+        report.deferred,
+        elapsed,
+        report.accepted as f64 / elapsed.max(0.001)
+    );
+    let issue_arg = req.issue.display();
+    match report.stop {
+        Some(Stop::Interrupted) => {
+            eprintln!(
+                "Interrupted. Messages in flight were finished and recorded. Run the same command again to continue:\n  newsletter send {issue_arg}"
+            );
+            Ok(ExitCode::from(130))
+        }
+        Some(Stop::DailyLimit(wait)) => {
+            eprintln!(
+                "The daily limit of {} messages is reached. Run the same command again in {} to continue.",
+                config.sending.per_day,
+                human_duration(wait)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Stop::TooManyFailures(reply)) => {
+            eprintln!(
+                "Stopped after {} failures in a row; the last reply was:\n  {reply}\nThis usually means the login, the sender address or a sending policy is refused. Fix it, then run the same command again to continue.",
+                config.sending.max_consecutive_failures
+            );
+            Ok(ExitCode::from(1))
+        }
+        None if report.failed > 0 || report.deferred > 0 => {
+            eprintln!(
+                "Some recipients were not accepted; see `newsletter status {issue_arg} --failed-csv failed.csv`. Deferred ones are retried by running send again."
+            );
+            Ok(ExitCode::from(1))
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Which earlier outcomes this run sends to again.
+#[derive(Debug, Clone, Copy)]
+struct Policy {
+    retry_failed: bool,
+    resend_uncertain: bool,
+}
+
+impl Policy {
+    fn wants(&self, state: Option<&State>) -> bool {
+        match state {
+            None | Some(State::Deferred { .. }) => true,
+            Some(State::Accepted) => false,
+            Some(State::Failed { .. }) => self.retry_failed,
+            Some(State::Uncertain { .. }) => self.resend_uncertain,
+        }
+    }
+}
+
+/// One message ready for the transport.
+struct Job {
+    key: String,
+    email: String,
+    message_id: String,
+    envelope: Envelope,
+    bytes: Vec<u8>,
+}
+
+/// Streams the subscriber file and yields the messages this run sends.
+fn produce(
+    composer: &Composer,
+    list_path: &std::path::Path,
+    replay: &Replay,
+    policy: Policy,
+    limit: Option<u64>,
+    stop: &AtomicBool,
+    mut emit: impl FnMut(Job) -> bool,
+) -> Result<u64> {
+    let reader = SubscriberReader::open(list_path)?;
+    let mut seen = DuplicateFilter::new();
+    let mut count = 0u64;
+    for row in reader {
+        if stop.load(Ordering::Relaxed) || limit.is_some_and(|l| count >= l) {
+            break;
+        }
+        let Ok(subscriber) = row else { continue };
+        if subscriber.status != Status::Subscribed || seen.check(&subscriber).is_some() {
+            continue;
+        }
+        if !policy.wants(replay.states.get(&subscriber.key)) {
+            continue;
+        }
+        let built = composer.build(&subscriber)?;
+        let job = Job {
+            key: subscriber.key,
+            email: subscriber.email,
+            message_id: built.message_id,
+            envelope: built.message.envelope().clone(),
+            bytes: built.message.formatted(),
+        };
+        count += 1;
+        if !emit(job) {
+            break;
+        }
+    }
+    Ok(count)
+}
+
+fn dry_run(
+    composer: &Composer,
+    list_path: &std::path::Path,
+    replay: &Replay,
+    policy: Policy,
+    limit: Option<u64>,
+) -> Result<ExitCode> {
+    let started = Instant::now();
+    let stop = AtomicBool::new(false);
+    let mut bytes = 0u64;
+    let count = produce(composer, list_path, replay, policy, limit, &stop, |job| {
+        bytes += job.bytes.len() as u64;
+        true
+    })?;
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "Dry run: built {count} message(s), {:.1} KB on average, in {elapsed:.2} s ({:.0} messages/s). Nothing was sent or recorded.",
+        bytes as f64 / count.max(1) as f64 / 1024.0,
+        count as f64 / elapsed.max(0.000_001)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--test-to`: the issue to staff addresses, subject marked, no journal.
+fn send_test(
+    config: &Config,
+    rendered: &Rendered,
+    secret: &[u8],
+    addresses: &[String],
+    dry_run: bool,
+) -> Result<ExitCode> {
+    let columns = Columns::minimal();
+    let composer = Composer {
+        config,
+        rendered,
+        columns: &columns,
+        signer: Signer::new(&config.list.id, secret),
+        subject_prefix: "[TEST] ".into(),
+    };
+    let mut jobs = Vec::new();
+    for (i, address) in addresses.iter().enumerate() {
+        let email = address.trim();
+        if email.parse::<lettre::Address>().is_err() {
+            bail!("--test-to `{email}` is not a valid address");
+        }
+        let subscriber = Subscriber::test(email, i as u64 + 1);
+        let built = composer.build(&subscriber)?;
+        jobs.push(Job {
+            key: subscriber.key,
+            email: subscriber.email,
+            message_id: built.message_id,
+            envelope: built.message.envelope().clone(),
+            bytes: built.message.formatted(),
+        });
+    }
+    if dry_run {
+        eprintln!(
+            "Dry run: built {} test message(s); nothing was sent.",
+            jobs.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = runtime()?;
+    let mut failed = 0;
+    runtime.block_on(async {
+        let mut sender = Sender::open(config).await?;
+        for job in &jobs {
+            let outcome = sender.send(job).await;
+            match &outcome {
+                Outcome::Accepted(_) => eprintln!("test message sent to {}", job.email),
+                Outcome::Permanent(reply) | Outcome::Transient(reply) => {
+                    failed += 1;
+                    eprintln!("test message to {} failed: {reply}", job.email);
+                }
+            }
+        }
+        sender.close().await;
+        anyhow::Ok(())
+    })?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// One connection's worth of transport.
+enum Sender {
+    Outbox(Outbox),
+    Smtp {
+        settings: SmtpSettings,
+        conn: Option<lettre::transport::smtp::client::AsyncSmtpConnection>,
+        sent_on_conn: u64,
+        max_per_conn: u64,
+    },
+}
+
+impl Sender {
+    /// Opens the transport; for SMTP this connects, so an unreachable
+    /// server is an error before anything is recorded.
+    async fn open(config: &Config) -> Result<Sender> {
+        match &config.transport {
+            Transport::Outbox { dir } => Ok(Sender::Outbox(Outbox::create(dir.clone())?)),
+            Transport::Smtp(smtp) => {
+                let settings = SmtpSettings::new(smtp)?;
+                let conn = settings.connect().await.with_context(|| {
+                    format!(
+                        "cannot connect to the SMTP server {}; check [smtp] in `{}`. Nothing was sent",
+                        settings.describe(),
+                        config.path.display()
+                    )
+                })?;
+                Ok(Sender::Smtp {
+                    settings,
+                    conn: Some(conn),
+                    sent_on_conn: 0,
+                    max_per_conn: config.sending.max_per_connection.max(1),
+                })
+            }
+        }
+    }
+
+    fn sibling(&self, config: &Config) -> Sender {
+        match self {
+            Sender::Outbox(o) => Sender::Outbox(Outbox { dir: o.dir.clone() }),
+            Sender::Smtp { settings, .. } => Sender::Smtp {
+                settings: settings.clone(),
+                conn: None,
+                sent_on_conn: 0,
+                max_per_conn: config.sending.max_per_connection.max(1),
+            },
+        }
+    }
+
+    async fn send(&mut self, job: &Job) -> Outcome {
+        match self {
+            Sender::Outbox(outbox) => outbox.deliver(&job.message_id, &job.bytes),
+            Sender::Smtp {
+                settings,
+                conn,
+                sent_on_conn,
+                max_per_conn,
+            } => {
+                if *sent_on_conn >= *max_per_conn {
+                    if let Some(mut c) = conn.take() {
+                        let _ = tokio::time::timeout(Duration::from_secs(5), c.quit()).await;
+                    }
+                    *sent_on_conn = 0;
+                }
+                if conn.as_ref().is_some_and(|c| c.has_broken()) {
+                    *conn = None;
+                }
+                if conn.is_none() {
+                    match settings.connect().await {
+                        Ok(c) => {
+                            *conn = Some(c);
+                            *sent_on_conn = 0;
+                        }
+                        Err(e) => return Outcome::Transient(format!("cannot connect: {e:#}")),
+                    }
+                }
+                let Some(c) = conn.as_mut() else {
+                    return Outcome::Transient("no connection".into());
+                };
+                let outcome =
+                    transport::smtp_send(c, &job.envelope, &job.bytes, settings.timeout()).await;
+                *sent_on_conn += 1;
+                if !matches!(outcome, Outcome::Accepted(_)) {
+                    // lettre closes the connection on any negative reply; a
+                    // fresh one also clears a half-finished transaction.
+                    if let Some(mut c) = conn.take() {
+                        c.abort().await;
+                    }
+                }
+                outcome
+            }
+        }
+    }
+
+    async fn close(&mut self) {
+        if let Sender::Smtp { conn, .. } = self
+            && let Some(mut c) = conn.take()
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(5), c.quit()).await;
+        }
+    }
+}
+
+/// Why a run ended early.
+#[derive(Debug, Clone)]
+enum Stop {
+    Interrupted,
+    DailyLimit(Duration),
+    TooManyFailures(String),
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    accepted: u64,
+    failed: u64,
+    deferred: u64,
+    stop: Option<Stop>,
+}
+
+/// A request to the journal thread; `done` is told once it is on disk.
+struct JournalWrite {
+    record: Record,
+    done: Option<oneshot::Sender<()>>,
+}
+
+/// State the workers share.
+struct Shared {
+    limiter: Mutex<Limiter>,
+    journal: mpsc::UnboundedSender<JournalWrite>,
+    stop: AtomicBool,
+    stop_reason: Mutex<Option<Stop>>,
+    consecutive_failures: AtomicU32,
+    accepted: AtomicU64,
+    failed: AtomicU64,
+    deferred: AtomicU64,
+    retries: u32,
+    max_consecutive_failures: u32,
+    retry_base: Duration,
+}
+
+impl Shared {
+    fn halt(&self, reason: Stop) {
+        let mut slot = self.stop_reason.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Writes a record and waits until it is durable.
+    async fn record(&self, record: Record) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.journal
+            .send(JournalWrite {
+                record,
+                done: Some(tx),
+            })
+            .map_err(|_| anyhow::anyhow!("the journal stopped"))?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("the journal could not be written"))
+    }
+}
+
+/// Sends everything pending and returns the counts.
+#[allow(clippy::too_many_arguments)]
+fn deliver(
+    config: &Config,
+    composer: &Composer,
+    list_path: &std::path::Path,
+    journal_file: &std::path::Path,
+    replay: &Replay,
+    policy: Policy,
+    limit: Option<u64>,
+    planned: u64,
+) -> Result<Report> {
+    let runtime = runtime()?;
+    // Connect first: an unreachable server is an error with nothing recorded.
+    let first = runtime.block_on(Sender::open(config))?;
+
+    let mut journal = journal::Journal::open(journal_file)?;
+    let (journal_tx, mut journal_rx) = mpsc::unbounded_channel::<JournalWrite>();
+    let journal_thread = std::thread::spawn(move || -> Result<()> {
+        while let Some(first) = journal_rx.blocking_recv() {
+            let mut batch = vec![first];
+            while let Ok(more) = journal_rx.try_recv() {
+                batch.push(more);
+            }
+            for write in &batch {
+                journal.append(&write.record)?;
+            }
+            journal.sync()?;
+            for write in batch {
+                if let Some(done) = write.done {
+                    let _ = done.send(());
+                }
+            }
+        }
+        journal.sync()
+    });
+
+    let now = Instant::now();
+    let wall = journal::now();
+    let history = replay
+        .accepted_times
+        .iter()
+        .map(|t| Duration::from_secs_f64((wall - t).max(0.0)));
+    let shared = Arc::new(Shared {
+        limiter: Mutex::new(Limiter::new(&config.sending, history, now)),
+        journal: journal_tx,
+        stop: AtomicBool::new(false),
+        stop_reason: Mutex::new(None),
+        consecutive_failures: AtomicU32::new(0),
+        accepted: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        deferred: AtomicU64::new(0),
+        retries: config.sending.retries,
+        max_consecutive_failures: config.sending.max_consecutive_failures,
+        retry_base: retry_base(),
+    });
+
+    let connections = match config.transport {
+        Transport::Outbox { .. } => 1,
+        Transport::Smtp(_) => config.sending.connections,
+    };
+    let (job_tx, job_rx) = mpsc::channel::<Job>(connections * 4);
+    let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
+    let progress = crate::progress::Progress::new(planned);
+
+    let produced = std::thread::scope(|scope| -> Result<u64> {
+        let shared_ref = &shared;
+        let producer = scope.spawn(move || {
+            produce(
+                composer,
+                list_path,
+                replay,
+                policy,
+                limit,
+                &shared_ref.stop,
+                |job| job_tx.blocking_send(job).is_ok(),
+            )
+        });
+        runtime.block_on(async {
+            let mut senders = vec![first];
+            while senders.len() < connections {
+                let sibling = senders[0].sibling(config);
+                senders.push(sibling);
+            }
+            let mut tasks = Vec::new();
+            for sender in senders {
+                tasks.push(tokio::spawn(worker(
+                    shared.clone(),
+                    job_rx.clone(),
+                    sender,
+                    progress.clone(),
+                )));
+            }
+            let signal_shared = shared.clone();
+            let signal = tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!(
+                        "\nstopping: finishing messages in flight (press Ctrl-C again to force)"
+                    );
+                    signal_shared.halt(Stop::Interrupted);
+                    // A second Ctrl-C exits at once; the journal stays consistent.
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        std::process::exit(130);
+                    }
+                }
+            });
+            let ticker = progress.spawn_ticker();
+            let mut first_error = None;
+            for task in tasks {
+                match task.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        shared.halt(Stop::Interrupted);
+                        first_error.get_or_insert(e);
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(anyhow::anyhow!("a sending task failed: {e}"));
+                    }
+                }
+            }
+            signal.abort();
+            ticker.abort();
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        })?;
+        // Workers are gone: unblock the producer if it is waiting to send.
+        drop(job_rx);
+        producer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the message builder crashed"))?
+    });
+    progress.finish();
+    let stop = shared
+        .stop_reason
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let report = Report {
+        accepted: shared.accepted.load(Ordering::SeqCst),
+        failed: shared.failed.load(Ordering::SeqCst),
+        deferred: shared.deferred.load(Ordering::SeqCst),
+        stop,
+    };
+    drop(shared);
+    journal_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the journal writer crashed"))??;
+    produced?;
+    Ok(report)
+}
+
+/// Base delay before retrying a temporary failure (doubles each time).
+/// `NEWSLETTER_RETRY_BASE_MS` shortens it for tests.
+fn retry_base() -> Duration {
+    std::env::var("NEWSLETTER_RETRY_BASE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(2), Duration::from_millis)
+}
+
+async fn worker(
+    shared: Arc<Shared>,
+    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    mut sender: Sender,
+    progress: crate::progress::Progress,
+) -> Result<()> {
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let job = { jobs.lock().await.recv().await };
+        let Some(job) = job else { break };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let permit = shared
+                .limiter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .reserve(Instant::now());
+            match permit {
+                Permit::At(at) => tokio::time::sleep_until(at.into()).await,
+                Permit::DailyLimit(wait) => {
+                    shared.halt(Stop::DailyLimit(wait));
+                    sender.close().await;
+                    return Ok(());
+                }
+            }
+            shared
+                .record(Record {
+                    t: journal::now(),
+                    event: Kind::Attempt,
+                    key: job.key.clone(),
+                    email: job.email.clone(),
+                    reply: String::new(),
+                })
+                .await?;
+            let outcome = sender.send(&job).await;
+            let (kind, reply) = match &outcome {
+                Outcome::Accepted(reply) => (Kind::Accepted, reply),
+                Outcome::Permanent(reply) => (Kind::Failed, reply),
+                Outcome::Transient(reply) => (Kind::Deferred, reply),
+            };
+            shared
+                .record(Record {
+                    t: journal::now(),
+                    event: kind,
+                    key: job.key.clone(),
+                    email: if kind == Kind::Accepted {
+                        String::new()
+                    } else {
+                        job.email.clone()
+                    },
+                    reply: reply.clone(),
+                })
+                .await?;
+            match outcome {
+                Outcome::Accepted(_) => {
+                    shared.consecutive_failures.store(0, Ordering::SeqCst);
+                    shared.accepted.fetch_add(1, Ordering::SeqCst);
+                    progress.inc();
+                    break;
+                }
+                Outcome::Permanent(reply) => {
+                    shared.failed.fetch_add(1, Ordering::SeqCst);
+                    progress.inc();
+                    progress.note(&format!("failed {}: {reply}", job.email));
+                    failure(&shared, reply);
+                    break;
+                }
+                Outcome::Transient(reply) => {
+                    if attempt >= shared.retries || shared.stop.load(Ordering::SeqCst) {
+                        shared.deferred.fetch_add(1, Ordering::SeqCst);
+                        progress.inc();
+                        progress.note(&format!("deferred {}: {reply}", job.email));
+                        failure(&shared, reply);
+                        break;
+                    }
+                    let delay = shared.retry_base * 2u32.saturating_pow(attempt - 1);
+                    tokio::time::sleep(delay.min(Duration::from_secs(300))).await;
+                }
+            }
+        }
+    }
+    sender.close().await;
+    Ok(())
+}
+
+fn failure(shared: &Shared, reply: String) {
+    let n = shared.consecutive_failures.fetch_add(1, Ordering::SeqCst) + 1;
+    if n >= shared.max_consecutive_failures {
+        shared.halt(Stop::TooManyFailures(reply));
+    }
+}
+
+/// Asks the user to type the issue id.
+fn confirm(issue_id: &str) -> Result<()> {
+    eprint!("Type the issue id `{issue_id}` to send, or anything else to cancel: ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    let read = std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the confirmation")?;
+    if read == 0 {
+        bail!("not confirmed: no input (pass --yes to send without asking). Nothing was sent");
+    }
+    if line.trim() != issue_id {
+        bail!(
+            "not confirmed: you typed `{}`, not `{issue_id}`. Nothing was sent",
+            line.trim()
+        );
+    }
+    Ok(())
+}
+
+fn describe_transport(config: &Config) -> String {
+    match &config.transport {
+        Transport::Outbox { dir } => format!(
+            "the outbox folder `{}` (nothing leaves this machine)",
+            dir.display()
+        ),
+        Transport::Smtp(smtp) => format!(
+            "SMTP {}:{} ({:?} TLS), {} connection(s)",
+            smtp.host, smtp.port, smtp.tls, config.sending.connections
+        ),
+    }
+}
+
+fn describe_limits(config: &Config) -> String {
+    let s = &config.sending;
+    let mut parts = Vec::new();
+    if s.per_second > 0.0 {
+        parts.push(format!("{} per second", s.per_second));
+    }
+    if s.per_hour > 0 {
+        parts.push(format!("{} per hour", s.per_hour));
+    }
+    if s.per_day > 0 {
+        parts.push(format!("{} per day", s.per_day));
+    }
+    if s.batch_size > 0 {
+        parts.push(format!(
+            "batches of {} with {} s pauses",
+            s.batch_size, s.batch_pause_seconds
+        ));
+    }
+    if parts.is_empty() {
+        "none (as fast as the server takes them)".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn estimate(config: &Config, planned: u64) -> Option<String> {
+    let s = &config.sending;
+    let mut seconds = 0.0;
+    if s.per_second > 0.0 {
+        seconds += planned as f64 / s.per_second;
+    }
+    if s.batch_size > 0 {
+        seconds += (planned.saturating_sub(1) / s.batch_size) as f64 * s.batch_pause_seconds;
+    }
+    if s.per_hour > 0 {
+        seconds = seconds.max((planned.saturating_sub(1) / s.per_hour) as f64 * 3600.0);
+    }
+    (seconds > 0.0).then(|| {
+        let mut text = human_duration(Duration::from_secs_f64(seconds));
+        if s.per_day > 0 && planned > s.per_day {
+            text.push_str(&format!(
+                " over {} days (daily limit {})",
+                planned.div_ceil(s.per_day),
+                s.per_day
+            ));
+        }
+        text
+    })
+}
+
+fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=3599 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
+    }
+}

@@ -1,0 +1,86 @@
+//! `templates/theme.toml`: colours, logo and fonts the office can change
+//! without touching Rust.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use serde::Deserialize;
+
+use crate::toml_file::Source;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Theme {
+    pub font_stack: String,
+    pub heading_font_stack: String,
+    pub text_colour: String,
+    pub muted_colour: String,
+    pub background_colour: String,
+    pub page_colour: String,
+    pub accent_colour: String,
+    pub button_colour: String,
+    pub button_text_colour: String,
+    pub rule_colour: String,
+    pub dark_text_colour: String,
+    pub dark_muted_colour: String,
+    pub dark_background_colour: String,
+    pub dark_page_colour: String,
+    pub dark_accent_colour: String,
+    pub logo_url: Option<String>,
+    pub logo_alt: Option<String>,
+    #[serde(default = "default_logo_width")]
+    pub logo_width: u32,
+}
+
+fn default_logo_width() -> u32 {
+    200
+}
+
+impl Theme {
+    pub fn load(path: &Path) -> Result<Theme> {
+        let source = Source::read(path)?;
+        let theme: Theme = source.parse()?;
+        let file = path.display();
+        for (key, value) in [
+            ("text-colour", &theme.text_colour),
+            ("muted-colour", &theme.muted_colour),
+            ("background-colour", &theme.background_colour),
+            ("page-colour", &theme.page_colour),
+            ("accent-colour", &theme.accent_colour),
+            ("button-colour", &theme.button_colour),
+            ("button-text-colour", &theme.button_text_colour),
+            ("rule-colour", &theme.rule_colour),
+            ("dark-text-colour", &theme.dark_text_colour),
+            ("dark-muted-colour", &theme.dark_muted_colour),
+            ("dark-background-colour", &theme.dark_background_colour),
+            ("dark-page-colour", &theme.dark_page_colour),
+            ("dark-accent-colour", &theme.dark_accent_colour),
+        ] {
+            if !is_hex_colour(value) {
+                bail!("{file}: `{key}` is `{value}`; write colours as #rrggbb");
+            }
+        }
+        for (key, value) in [
+            ("font-stack", &theme.font_stack),
+            ("heading-font-stack", &theme.heading_font_stack),
+        ] {
+            if value.contains(['<', '>', ';', '{', '}', '"']) {
+                bail!("{file}: `{key}` may hold font names, commas and single quotes only");
+            }
+        }
+        match (&theme.logo_url, &theme.logo_alt) {
+            (Some(url), _) if !url.starts_with("https://") => {
+                bail!("{file}: `logo-url` must be an absolute https:// URL")
+            }
+            (Some(_), None) => bail!(
+                "{file}: `logo-url` needs `logo-alt`, the text read out or shown when images are off"
+            ),
+            _ => {}
+        }
+        Ok(theme)
+    }
+}
+
+fn is_hex_colour(value: &str) -> bool {
+    value.len() == 7 && value.starts_with('#') && value[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
