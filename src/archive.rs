@@ -135,7 +135,7 @@ impl Archive {
                 None => None,
             };
             if let Some(end) = &end
-                && end <= &start
+                && *end <= start
             {
                 bail!(
                     "{}: event `{id}` ends before it starts",

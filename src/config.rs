@@ -307,7 +307,8 @@ impl Config {
         if s.connections == 0 || s.connections > 64 {
             bail!("{file}: `sending.connections` must be between 1 and 64");
         }
-        if !(s.per_second >= 0.0 && s.per_second.is_finite()) || !(s.batch_pause_seconds >= 0.0) {
+        let valid = |v: f64| v.is_finite() && v >= 0.0;
+        if !valid(s.per_second) || !valid(s.batch_pause_seconds) {
             bail!(
                 "{file}: `sending.per-second` and `sending.batch-pause-seconds` must be zero or more"
             );

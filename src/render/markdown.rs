@@ -150,11 +150,7 @@ impl Markdown {
                     TagEnd::Emphasis => out.push_str("</em>"),
                     TagEnd::Strong => out.push_str("</strong>"),
                     TagEnd::Strikethrough => out.push_str("</s>"),
-                    TagEnd::Link => {
-                        if links.pop().unwrap_or(false) {
-                            out.push_str("</a>");
-                        }
-                    }
+                    TagEnd::Link if links.pop().unwrap_or(false) => out.push_str("</a>"),
                     TagEnd::Image => {
                         if let Some((src, alt)) = image_alt.take() {
                             if src.starts_with("https://") {
@@ -224,11 +220,7 @@ impl Markdown {
         for event in &self.events {
             match event {
                 Event::Start(tag) => match tag {
-                    Tag::Paragraph => {
-                        if pending_bullet.is_none() {
-                            w.blank_line();
-                        }
-                    }
+                    Tag::Paragraph if pending_bullet.is_none() => w.blank_line(),
                     Tag::Heading { level, .. } => {
                         heading = Some(*level);
                         buf.clear();

@@ -104,25 +104,28 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
     for warning in &survey.warnings {
         eprintln!("warning: {warning}");
     }
-    let blocking = survey.invalid + survey.unknown_status;
+    let blocking = survey.invalid + survey.unknown_status + survey.conflicts;
     for problem in &survey.problems {
         eprintln!("{}: {problem}", list_path.display());
     }
-    if survey.problems.len() as u64 > 0
-        && (survey.problems.len() as u64)
-            < survey.invalid + survey.unknown_status + survey.duplicates
-    {
+    let problem_count = survey.invalid
+        + survey.unknown_status
+        + survey.duplicates
+        + survey.conflicts
+        + survey.malformed;
+    if (survey.problems.len() as u64) < problem_count {
         eprintln!(
-            "(only the first {} problems are listed)",
+            "(only the first {} of {problem_count} problems are listed)",
             survey.problems.len()
         );
     }
     if blocking > 0 && !req.skip_invalid {
         bail!(
-            "`{}` has {} invalid address(es) and {} unknown status value(s); nothing was sent. Fix those lines, or pass --skip-invalid to send to the rest",
+            "`{}` has {} invalid address(es), {} unknown status value(s) and {} address(es) listed as both subscribed and not; nothing was sent. Fix those lines, or pass --skip-invalid to send to the rest",
             list_path.display(),
             survey.invalid,
-            survey.unknown_status
+            survey.unknown_status,
+            survey.conflicts
         );
     }
     if survey.duplicates > 0 {
@@ -453,11 +456,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// One connection's worth of transport.
+#[allow(clippy::large_enum_variant)] // one per connection, never moved in bulk
 enum Sender {
     Outbox(Outbox),
     Smtp {
         settings: SmtpSettings,
-        conn: Option<lettre::transport::smtp::client::AsyncSmtpConnection>,
+        conn: Option<Box<lettre::transport::smtp::client::AsyncSmtpConnection>>,
         sent_on_conn: u64,
         max_per_conn: u64,
     },
@@ -480,7 +484,7 @@ impl Sender {
                 })?;
                 Ok(Sender::Smtp {
                     settings,
-                    conn: Some(conn),
+                    conn: Some(Box::new(conn)),
                     sent_on_conn: 0,
                     max_per_conn: config.sending.max_per_connection.max(1),
                 })
@@ -521,7 +525,7 @@ impl Sender {
                 if conn.is_none() {
                     match settings.connect().await {
                         Ok(c) => {
-                            *conn = Some(c);
+                            *conn = Some(Box::new(c));
                             *sent_on_conn = 0;
                         }
                         Err(e) => return Outcome::Transient(format!("cannot connect: {e:#}")),
@@ -748,6 +752,9 @@ fn deliver(
             .map_err(|_| anyhow::anyhow!("the message builder crashed"))?
     });
     progress.finish();
+    // Dropping the runtime drops its aborted tasks, and with them their
+    // handles on the journal, so the journal thread can finish.
+    drop(runtime);
     let stop = shared
         .stop_reason
         .lock()
@@ -936,11 +943,11 @@ fn estimate(config: &Config, planned: u64) -> Option<String> {
     if s.per_second > 0.0 {
         seconds += planned as f64 / s.per_second;
     }
-    if s.batch_size > 0 {
-        seconds += (planned.saturating_sub(1) / s.batch_size) as f64 * s.batch_pause_seconds;
+    if let Some(batches) = planned.saturating_sub(1).checked_div(s.batch_size) {
+        seconds += batches as f64 * s.batch_pause_seconds;
     }
-    if s.per_hour > 0 {
-        seconds = seconds.max((planned.saturating_sub(1) / s.per_hour) as f64 * 3600.0);
+    if let Some(hours) = planned.saturating_sub(1).checked_div(s.per_hour) {
+        seconds = seconds.max(hours as f64 * 3600.0);
     }
     (seconds > 0.0).then(|| {
         let mut text = human_duration(Duration::from_secs_f64(seconds));
