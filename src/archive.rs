@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use jiff::ZonedDateTime as Zoned;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
@@ -102,10 +102,13 @@ impl Archive {
                 Some(d) => Some(to_date(&source, &raw.id, d)?),
             };
             if archive.post_index.contains_key(&id) {
-                bail!(
-                    "{}: post id `{id}` is used twice; ids must be unique",
-                    source.location(raw.id.span().start)
-                );
+                return Err(source
+                    .error_at(
+                        "duplicate-id",
+                        raw.id.span().start,
+                        format!("post id `{id}` is used twice; ids must be unique"),
+                    )
+                    .into());
             }
             archive.post_index.insert(id.clone(), archive.posts.len());
             archive.posts.push(Post {
@@ -137,16 +140,22 @@ impl Archive {
             if let Some(end) = &end
                 && *end <= start
             {
-                bail!(
-                    "{}: event `{id}` ends before it starts",
-                    source.location(raw.end.as_ref().map_or(0, |e| e.span().start))
-                );
+                return Err(source
+                    .error_at(
+                        "event-ends-before-start",
+                        raw.end.as_ref().map_or(0, |e| e.span().start),
+                        format!("event `{id}` ends before it starts"),
+                    )
+                    .into());
             }
             if archive.event_index.contains_key(&id) {
-                bail!(
-                    "{}: event id `{id}` is used twice; ids must be unique",
-                    source.location(raw.id.span().start)
-                );
+                return Err(source
+                    .error_at(
+                        "duplicate-id",
+                        raw.id.span().start,
+                        format!("event id `{id}` is used twice; ids must be unique"),
+                    )
+                    .into());
             }
             archive.event_index.insert(id.clone(), archive.events.len());
             archive.events.push(Event {
@@ -198,32 +207,41 @@ fn check_id(source: &Source, id: &Spanned<String>) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     {
-        bail!(
-            "{}: id `{value}` must use lowercase letters, digits and `-` only",
-            source.location(id.span().start)
-        );
+        return Err(source
+            .error_at(
+                "invalid-id",
+                id.span().start,
+                format!("id `{value}` must use lowercase letters, digits and `-` only"),
+            )
+            .into());
     }
     Ok(())
 }
 
 fn zone(source: &Source, name: &Spanned<String>) -> Result<TimeZone> {
     TimeZone::get(name.get_ref()).map_err(|_| {
-        anyhow::anyhow!(
-            "{}: unknown time zone `{}`; use a name like `Europe/London`",
-            source.location(name.span().start),
-            name.get_ref()
-        )
+        source
+            .error_at(
+                "unknown-time-zone",
+                name.span().start,
+                format!(
+                    "unknown time zone `{}`; use a name like `Europe/London`",
+                    name.get_ref()
+                ),
+            )
+            .into()
     })
 }
 
 fn zoned(source: &Source, value: &Spanned<toml::value::Datetime>, tz: &TimeZone) -> Result<Zoned> {
-    let at = || source.location(value.span().start);
+    let bad = |message: String| -> anyhow::Error {
+        source
+            .error_at("invalid-date", value.span().start, message)
+            .into()
+    };
     let dt = value.get_ref();
     let (Some(d), Some(t), None) = (dt.date, dt.time, dt.offset) else {
-        bail!(
-            "{}: write event times as local date-times without quotes or offset, like 2022-06-20T18:00:00 (the time zone comes from `time-zone`)",
-            at()
-        );
+        return Err(bad("write event times as local date-times without quotes or offset, like 2022-06-20T18:00:00 (the time zone comes from `time-zone`)".into()));
     };
     let civil = DateTime::new(
         d.year as i16,
@@ -234,10 +252,10 @@ fn zoned(source: &Source, value: &Spanned<toml::value::Datetime>, tz: &TimeZone)
         t.second.unwrap_or(0) as i8,
         0,
     )
-    .map_err(|e| anyhow::anyhow!("{}: invalid date-time: {e}", at()))?;
+    .map_err(|e| bad(format!("invalid date-time: {e}")))?;
     civil
         .to_zoned_datetime(tz.clone())
-        .map_err(|e| anyhow::anyhow!("{}: invalid date-time: {e}", at()))
+        .map_err(|e| bad(format!("invalid date-time: {e}")))
 }
 
 fn to_date(
@@ -245,15 +263,17 @@ fn to_date(
     id: &Spanned<String>,
     value: toml::value::Datetime,
 ) -> Result<jiff::civil::Date> {
+    let bad = |message: String| -> anyhow::Error {
+        source
+            .error_at("invalid-date", id.span().start, message)
+            .into()
+    };
     match (value.date, value.time) {
         (Some(d), None) => jiff::civil::Date::new(d.year as i16, d.month as i8, d.day as i8)
-            .map_err(|e| {
-                anyhow::anyhow!("{}: invalid date: {e}", source.location(id.span().start))
-            }),
-        _ => bail!(
-            "{}: post `{}` has a `date` that is not a plain date like 2022-07-13",
-            source.location(id.span().start),
+            .map_err(|e| bad(format!("invalid date: {e}"))),
+        _ => Err(bad(format!(
+            "post `{}` has a `date` that is not a plain date like 2022-07-13",
             id.get_ref()
-        ),
+        ))),
     }
 }

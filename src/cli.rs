@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Compose and send the supporter newsletter.
 ///
@@ -33,6 +33,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Check(CheckArgs),
     Preview(PreviewArgs),
     Send(SendArgs),
     Status(StatusArgs),
@@ -133,4 +134,46 @@ pub struct StatusArgs {
     /// Write failed recipients with the server's reply to this CSV file.
     #[arg(long, value_name = "FILE")]
     pub failed_csv: Option<PathBuf>,
+}
+
+/// Check issues, the archive, the subscriber file and the configuration.
+///
+/// Renders every issue and lints what would be sent: dangling post and event
+/// ids, links that are not https://, images without alt text, an HTML part
+/// Gmail would clip, text lines over 78 characters, a text part that differs
+/// from the HTML part, invalid or duplicate subscribers, and unsafe sending
+/// settings. Connects to nothing, so it is safe in CI.
+///
+/// Exit code: 0 when there are no errors (warnings allowed unless --strict),
+/// 1 when anything is wrong, 2 when an input cannot be read.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  newsletter check
+  newsletter check issues/2022-07-13.toml --strict
+  newsletter check --format github      # annotations in a GitHub Actions log")]
+pub struct CheckArgs {
+    /// Issue files to check [default: every file under `paths.issues`].
+    pub issues: Vec<PathBuf>,
+
+    /// The subscriber CSV [default: `paths.subscribers` in the configuration].
+    #[arg(long, value_name = "FILE")]
+    pub subscribers: Option<PathBuf>,
+
+    /// How to print the findings.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CheckFormat {
+    /// Grouped by file, for people.
+    Text,
+    /// One JSON document.
+    Json,
+    /// GitHub Actions workflow commands (`::error file=…,line=…::…`).
+    Github,
 }

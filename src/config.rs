@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use lettre::message::Mailbox;
 use serde::Deserialize;
 
+use crate::finding::Finding;
 use crate::toml_file::Source;
 
 /// The resolved configuration every command works from.
@@ -335,12 +336,15 @@ impl Config {
     }
 }
 
-fn resolve_smtp(raw: RawSmtp, base: &Path, file: &Path) -> Result<Smtp> {
-    let file = file.display();
+fn resolve_smtp(raw: RawSmtp, base: &Path, path: &Path) -> Result<Smtp> {
+    let file = path.display();
     if raw.password.is_some() {
-        bail!(
-            "{file}: [smtp] has a `password`; never store it in the file. Remove it, set `password-env = \"NEWSLETTER_SMTP_PASSWORD\"` and export that variable (or use `password-command`)"
-        );
+        return Err(Finding::error(
+            "password-in-file",
+            path,
+            "[smtp] has a `password`; never store it in the file. Remove it, set `password-env = \"NEWSLETTER_SMTP_PASSWORD\"` and export that variable (or use `password-command`)",
+        )
+        .into());
     }
     let password = match (raw.password_env, raw.password_command) {
         (Some(_), Some(_)) => {
@@ -351,13 +355,23 @@ fn resolve_smtp(raw: RawSmtp, base: &Path, file: &Path) -> Result<Smtp> {
         (None, None) => PasswordSource::None,
     };
     if raw.username.is_some() && matches!(password, PasswordSource::None) {
-        bail!("{file}: [smtp] has a `username` but no `password-env` or `password-command`");
+        return Err(Finding::error(
+            "missing-password",
+            path,
+            "[smtp] has a `username` but no `password-env` or `password-command`",
+        )
+        .into());
     }
     if raw.tls == Tls::None && !is_loopback(&raw.host) {
-        bail!(
-            "{file}: [smtp] `tls = \"none\"` to `{}` would send passwords and addresses in clear text; use `tls = \"starttls\"` (port 587) or `\"implicit\"` (port 465). Plain SMTP is only allowed to 127.0.0.1 or localhost",
-            raw.host
-        );
+        return Err(Finding::error(
+            "tls-disabled",
+            path,
+            format!(
+                "[smtp] `tls = \"none\"` to `{}` would send passwords and addresses in clear text; use `tls = \"starttls\"` (port 587) or `\"implicit\"` (port 465). Plain SMTP is only allowed to 127.0.0.1 or localhost",
+                raw.host
+            ),
+        )
+        .into());
     }
     let port = raw.port.unwrap_or(match raw.tls {
         Tls::Implicit => 465,

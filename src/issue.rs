@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::finding::Finding;
 use crate::toml_file::Source;
 
 /// One newsletter issue. The id is the file name without `.toml`.
@@ -24,7 +25,7 @@ pub struct IssueFile {
     pub subject: Spanned<String>,
     #[serde(default)]
     pub preheader: Option<Spanned<String>>,
-    pub date: toml::value::Datetime,
+    pub date: Spanned<toml::value::Datetime>,
     /// Greeting line with merge fields, e.g. `Dear {{first_name|Supporter}}`.
     pub greeting: Spanned<String>,
     /// The director's letter, in Markdown.
@@ -45,6 +46,9 @@ pub struct Section {
     pub posts: Vec<Spanned<String>>,
     #[serde(default)]
     pub events: Vec<Spanned<String>>,
+    /// The events already happened: the section reports on them.
+    #[serde(default)]
+    pub past_events: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,22 +89,27 @@ impl Issue {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            bail!(
-                "`{}`: name issue files with letters, digits, `-` and `_` only (for example `2022-07-13.toml`); the name becomes the issue id in URLs",
-                path.display()
-            );
+            return Err(Finding::error(
+                "invalid-issue-name",
+                path,
+                "name issue files with letters, digits, `-` and `_` only (for example `2022-07-13.toml`); the name becomes the issue id in URLs",
+            )
+            .into());
         }
-        let date = match (content.date.date, content.date.time) {
+        let date = match (content.date.get_ref().date, content.date.get_ref().time) {
             (Some(d), None) => {
                 jiff::civil::Date::new(d.year as i16, d.month as i8, d.day as i8).ok()
             }
             _ => None,
         };
         let Some(date) = date else {
-            bail!(
-                "{}: `date` must be a real calendar date like 2022-07-13 (no quotes, no time)",
-                path.display()
-            );
+            return Err(source
+                .error_at(
+                    "invalid-date",
+                    content.date.span().start,
+                    "`date` must be a real calendar date like 2022-07-13 (no quotes, no time)",
+                )
+                .into());
         };
         let issue = Issue {
             id,
@@ -113,18 +122,26 @@ impl Issue {
     }
 
     fn validate(&self) -> Result<()> {
-        let c = &self.content;
-        if c.subject.get_ref().trim().is_empty() {
-            bail!(
-                "{}: `subject` is empty; write the subject line supporters will see",
-                self.source.location(c.subject.span().start)
-            );
+        let subject = &self.content.subject;
+        if subject.get_ref().trim().is_empty() {
+            return Err(self
+                .source
+                .error_at(
+                    "empty-subject",
+                    subject.span().start,
+                    "`subject` is empty; write the subject line supporters will see",
+                )
+                .into());
         }
-        if c.subject.get_ref().chars().any(char::is_control) {
-            bail!(
-                "{}: `subject` contains a line break or control character; keep it on one line",
-                self.source.location(c.subject.span().start)
-            );
+        if subject.get_ref().chars().any(char::is_control) {
+            return Err(self
+                .source
+                .error_at(
+                    "subject-line-break",
+                    subject.span().start,
+                    "`subject` contains a line break or control character; keep it on one line",
+                )
+                .into());
         }
         Ok(())
     }

@@ -6,8 +6,10 @@
 //! Rendered → preview | send → Journal`.
 
 pub mod archive;
+pub mod check;
 pub mod cli;
 pub mod config;
+pub mod finding;
 pub mod issue;
 pub mod merge;
 pub mod message;
@@ -35,11 +37,13 @@ use crate::theme::Theme;
 
 /// Runs one command. Errors are for the caller to print (exit code 2).
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let config = Config::load(&cli.config)?;
+    let load = || Config::load(&cli.config);
     match cli.command {
-        Command::Preview(args) => preview::run(&config, &args.into()),
-        Command::Send(args) => send::run(&config, &args.into()),
-        Command::Status(args) => status::run(&config, &args.into()),
+        // `check` reports a broken configuration as a finding, so it loads it itself.
+        Command::Check(args) => check::run(&cli.config, &args.into()),
+        Command::Preview(args) => preview::run(&load()?, &args.into()),
+        Command::Send(args) => send::run(&load()?, &args.into()),
+        Command::Status(args) => status::run(&load()?, &args.into()),
     }
 }
 

@@ -6,6 +6,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 
+use crate::finding::Finding;
+
 /// A TOML source kept beside its path, so later checks can point at lines.
 pub struct Source {
     pub path: std::path::PathBuf,
@@ -22,15 +24,60 @@ impl Source {
         })
     }
 
-    /// Parses the whole file into `T`; errors carry `file:line:column`.
+    /// Parses the whole file into `T`; errors are a [`Finding`] with the
+    /// file, line and column.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T> {
         toml::from_str(&self.text).map_err(|error| {
-            let location = error
-                .span()
-                .map(|span| self.location(span.start))
-                .unwrap_or_else(|| self.path.display().to_string());
-            anyhow::anyhow!("{location}: {}", error.message().trim_end())
+            let message = error.message().trim_end().to_string();
+            let code = if message.starts_with("unknown field") {
+                "unknown-key"
+            } else if message.starts_with("missing field") {
+                "missing-key"
+            } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+                "wrong-type"
+            } else if message.starts_with("duplicate key") {
+                "duplicate-key"
+            } else {
+                "invalid-toml"
+            };
+            // The message names the key only when the key itself is wrong;
+            // for a bad value, say whose value it is.
+            let message = match error.span().and_then(|s| key_at(&self.text, s.start)) {
+                Some(key) => format!("`{key}`: {message}"),
+                None => message,
+            };
+            let finding = Finding::error(code, &self.path, message);
+            let finding = match error.span() {
+                Some(span) => {
+                    let (line, column) = line_column(&self.text, span.start);
+                    finding.at(line, column)
+                }
+                None => finding,
+            };
+            anyhow::Error::new(finding)
         })
+    }
+
+    /// A finding at a byte offset of this file.
+    pub fn error_at(
+        &self,
+        code: &'static str,
+        offset: usize,
+        message: impl Into<String>,
+    ) -> Finding {
+        let (line, column) = line_column(&self.text, offset);
+        Finding::error(code, &self.path, message).at(line, column)
+    }
+
+    /// A warning at a byte offset of this file.
+    pub fn warning_at(
+        &self,
+        code: &'static str,
+        offset: usize,
+        message: impl Into<String>,
+    ) -> Finding {
+        let (line, column) = line_column(&self.text, offset);
+        Finding::warning(code, &self.path, message).at(line, column)
     }
 
     /// `file:line:column` (1-based) for a byte offset.
@@ -43,6 +90,37 @@ impl Source {
     pub fn line(&self, offset: usize) -> usize {
         line_column(&self.text, offset).0
     }
+}
+
+/// The dotted key whose value holds `offset`, such as `sign-off.name`;
+/// `None` when the offset is on a key, or in no value (the top level).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let root = toml::de::DeTable::parse(text).ok()?;
+    let mut path = Vec::new();
+    let mut table = root.get_ref();
+    'tables: loop {
+        for (key, value) in table.iter() {
+            if key.span().contains(&offset) || !value.span().contains(&offset) {
+                continue;
+            }
+            path.push(key.get_ref().to_string());
+            let mut value = value.get_ref();
+            // Into arrays, including arrays of tables (`[[section]]`).
+            while let toml::de::DeValue::Array(items) = value {
+                match items.iter().find(|item| item.span().contains(&offset)) {
+                    Some(item) => value = item.get_ref(),
+                    None => break,
+                }
+            }
+            if let toml::de::DeValue::Table(inner) = value {
+                table = inner;
+                continue 'tables;
+            }
+            break;
+        }
+        break;
+    }
+    (!path.is_empty()).then(|| path.join("."))
 }
 
 /// 1-based line and column (in characters) of a byte offset.

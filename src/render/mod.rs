@@ -10,10 +10,11 @@ mod plain;
 pub mod template;
 pub mod text;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::archive::{Archive, Event, Post};
 use crate::config::Config;
+use crate::finding::Finding;
 use crate::issue::Issue;
 use crate::merge::MergeText;
 use crate::theme::Theme;
@@ -33,6 +34,8 @@ pub struct Model<'a> {
 
 pub struct ModelSection<'a> {
     pub heading: String,
+    /// The events already happened, so no booking links.
+    pub past_events: bool,
     pub body: Option<Markdown>,
     pub events: Vec<&'a Event>,
     pub posts: Vec<&'a Post>,
@@ -93,35 +96,25 @@ fn resolve<'a>(
     issue: &'a Issue,
     archive: &'a Archive,
 ) -> Result<Model<'a>> {
+    if let Some(first) = unknown_references(issue, archive).into_iter().next() {
+        return Err(first.into());
+    }
     let c = &issue.content;
     let mut sections = Vec::new();
     for section in &c.sections {
-        let mut posts = Vec::new();
-        for id in &section.posts {
-            match archive.post(id.get_ref()) {
-                Some(post) => posts.push(post),
-                None => bail!(
-                    "{}: no post with id `{}` in the archive{}",
-                    issue.at(id.span()),
-                    id.get_ref(),
-                    suggestion(&archive.nearest_posts(id.get_ref()))
-                ),
-            }
-        }
-        let mut events = Vec::new();
-        for id in &section.events {
-            match archive.event(id.get_ref()) {
-                Some(event) => events.push(event),
-                None => bail!(
-                    "{}: no event with id `{}` in the archive{}",
-                    issue.at(id.span()),
-                    id.get_ref(),
-                    suggestion(&archive.nearest_events(id.get_ref()))
-                ),
-            }
-        }
+        let posts = section
+            .posts
+            .iter()
+            .filter_map(|id| archive.post(id.get_ref()))
+            .collect();
+        let events = section
+            .events
+            .iter()
+            .filter_map(|id| archive.event(id.get_ref()))
+            .collect();
         sections.push(ModelSection {
             heading: section.heading.get_ref().trim().to_string(),
+            past_events: section.past_events,
             body: section.body.as_ref().map(|b| Markdown::parse(b.get_ref())),
             events,
             posts,
@@ -141,6 +134,56 @@ fn resolve<'a>(
         sections,
         call_to_action,
     })
+}
+
+/// The greeting's merge fields; an error is a finding on its line.
+pub fn parse_greeting(issue: &Issue) -> Result<MergeText> {
+    let greeting = &issue.content.greeting;
+    MergeText::parse(greeting.get_ref()).map_err(|e| {
+        issue
+            .source
+            .error_at(
+                "invalid-merge-field",
+                greeting.span().start,
+                format!("`greeting`: {e:#}"),
+            )
+            .into()
+    })
+}
+
+/// Every post or event id the issue names that the archive lacks, with the
+/// nearest existing ids as suggestions.
+pub fn unknown_references(issue: &Issue, archive: &Archive) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for section in &issue.content.sections {
+        for id in &section.posts {
+            if archive.post(id.get_ref()).is_none() {
+                findings.push(issue.source.error_at(
+                    "unknown-post",
+                    id.span().start,
+                    format!(
+                        "no post with id `{}` in the archive{}",
+                        id.get_ref(),
+                        suggestion(&archive.nearest_posts(id.get_ref()))
+                    ),
+                ));
+            }
+        }
+        for id in &section.events {
+            if archive.event(id.get_ref()).is_none() {
+                findings.push(issue.source.error_at(
+                    "unknown-event",
+                    id.span().start,
+                    format!(
+                        "no event with id `{}` in the archive{}",
+                        id.get_ref(),
+                        suggestion(&archive.nearest_events(id.get_ref()))
+                    ),
+                ));
+            }
+        }
+    }
+    findings
 }
 
 fn suggestion(nearest: &[&str]) -> String {

@@ -41,7 +41,7 @@ pub fn render(model: &Model) -> String {
             if let Some(summary) = &event.summary {
                 w.wrapped(&clean(summary), "  ", "  ");
             }
-            if let Some(url) = &event.booking_url {
+            if let (Some(url), false) = (&event.booking_url, section.past_events) {
                 w.wrapped(&format!("Book a place: <{url}>"), "  ", "  ");
             }
         }

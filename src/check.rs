@@ -1,0 +1,806 @@
+//! `newsletter check`: every mistake a careful editor would catch, before a
+//! supporter sees it. Loads the configuration, the archive, the subscriber
+//! file and each issue, renders every issue and lints what would be sent.
+//! It connects to nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use toml::Spanned;
+
+use crate::archive::Archive;
+use crate::config::Config;
+use crate::finding::{self, Finding, Severity};
+use crate::issue::Issue;
+use crate::render::markdown::{Link, Markdown};
+use crate::render::{self, Rendered, SlotValues, text};
+use crate::subscribers::{self, Columns, RowProblem};
+use crate::theme::Theme;
+use crate::toml_file::Source;
+
+/// Gmail clips messages over about 102 KB; stay well under.
+const HTML_LIMIT: usize = 90 * 1024;
+const SUBJECT_LIMIT: usize = 78;
+const PREHEADER_LIMIT: usize = 110;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Github,
+}
+
+pub struct CheckRequest {
+    pub issues: Vec<PathBuf>,
+    pub subscribers: Option<PathBuf>,
+    pub format: Format,
+    pub strict: bool,
+}
+
+impl From<crate::cli::CheckArgs> for CheckRequest {
+    fn from(a: crate::cli::CheckArgs) -> Self {
+        CheckRequest {
+            issues: a.issues,
+            subscribers: a.subscribers,
+            format: match a.format {
+                crate::cli::CheckFormat::Text => Format::Text,
+                crate::cli::CheckFormat::Json => Format::Json,
+                crate::cli::CheckFormat::Github => Format::Github,
+            },
+            strict: a.strict,
+        }
+    }
+}
+
+/// Runs every check; exit code 0 when clean (warnings allowed unless
+/// strict), 1 when anything is wrong. Unreadable input is an error (2).
+pub fn run(config_path: &Path, req: &CheckRequest) -> Result<ExitCode> {
+    let findings = check(config_path, req)?;
+    print(&findings, req.format)?;
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = findings.len() - errors;
+    Ok(if errors > 0 || (req.strict && warnings > 0) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Collects every finding, in file order.
+pub fn check(config_path: &Path, req: &CheckRequest) -> Result<Vec<Finding>> {
+    let mut findings = Vec::new();
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(error) => {
+            findings.push(as_finding(error, config_path, "invalid-config")?);
+            return Ok(findings);
+        }
+    };
+    config_lints(&config, &mut findings);
+
+    let archive = match Archive::load(
+        &config.paths.posts,
+        &config.paths.events,
+        &config.list.post_url,
+    ) {
+        Ok(archive) => Some(archive),
+        Err(error) => {
+            findings.push(as_finding(error, &config.paths.posts, "invalid-archive")?);
+            None
+        }
+    };
+    let theme = match Theme::load(&config.paths.theme) {
+        Ok(theme) => Some(theme),
+        Err(error) => {
+            findings.push(as_finding(error, &config.paths.theme, "invalid-theme")?);
+            None
+        }
+    };
+
+    let list_path = req
+        .subscribers
+        .clone()
+        .unwrap_or_else(|| config.paths.subscribers.clone());
+    let survey = subscribers::survey(&list_path)?;
+    for warning in &survey.warnings {
+        findings.push(Finding::warning(
+            "subscriber-encoding",
+            &list_path,
+            warning.clone(),
+        ));
+    }
+    for problem in &survey.problems {
+        findings.push(subscriber_finding(&list_path, problem));
+    }
+    let sample = sample_subscriber(&list_path)?;
+
+    let issue_paths = if req.issues.is_empty() {
+        all_issues(&config.paths.issues)?
+    } else {
+        req.issues.clone()
+    };
+    for path in &issue_paths {
+        let issue = match Issue::load(path) {
+            Ok(issue) => issue,
+            Err(error) => {
+                findings.push(as_finding(error, path, "invalid-issue")?);
+                continue;
+            }
+        };
+        let (Some(archive), Some(theme)) = (&archive, &theme) else {
+            continue;
+        };
+        lint_issue(
+            &config,
+            theme,
+            archive,
+            &issue,
+            &survey.columns,
+            &sample,
+            &mut findings,
+        );
+    }
+    findings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    Ok(findings)
+}
+
+/// A loader's error as a finding; errors that are not about the content
+/// (a missing file) stay errors.
+fn as_finding(error: anyhow::Error, file: &Path, code: &'static str) -> Result<Finding> {
+    if let Some(found) = finding::of(&error) {
+        return Ok(found.clone());
+    }
+    if error
+        .chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some())
+    {
+        return Err(error);
+    }
+    Ok(Finding::error(code, file, format!("{error:#}")))
+}
+
+fn all_issues(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the issues folder `{}`", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// The first subscribed row, to render one real message; a placeholder
+/// when the file has none.
+fn sample_subscriber(path: &Path) -> Result<subscribers::Subscriber> {
+    let reader = subscribers::SubscriberReader::open(path)?;
+    Ok(reader
+        .filter_map(Result::ok)
+        .find(|s| s.status == subscribers::Status::Subscribed)
+        .unwrap_or_else(|| subscribers::Subscriber::test("supporter@example.org", 0)))
+}
+
+fn config_lints(config: &Config, findings: &mut Vec<Finding>) {
+    if config.unsubscribe_secret().is_none() {
+        findings.push(Finding::warning(
+            "missing-unsubscribe-secret",
+            &config.path,
+            format!(
+                "the unsubscribe secret `{}` is not set here; a real send refuses to start without it",
+                config.list.unsubscribe_secret_env
+            ),
+        ));
+    }
+    if let crate::config::Transport::Smtp(smtp) = &config.transport
+        && let crate::config::PasswordSource::Env(name) = &smtp.password
+        && std::env::var_os(name).is_none()
+    {
+        findings.push(Finding::warning(
+            "missing-password",
+            &config.path,
+            format!("the SMTP password variable `{name}` is not set here; a real send needs it"),
+        ));
+    }
+}
+
+fn subscriber_finding(path: &Path, problem: &RowProblem) -> Finding {
+    let code = match problem {
+        RowProblem::InvalidAddress { .. } => "invalid-address",
+        RowProblem::UnknownStatus { .. } => "unknown-status",
+        RowProblem::Duplicate { .. } => "duplicate-address",
+        RowProblem::StatusConflict { .. } => "status-conflict",
+        RowProblem::Malformed { .. } => "malformed-row",
+    };
+    let finding = Finding::error(code, path, problem.to_string()).at_line(problem.line() as usize);
+    match problem {
+        RowProblem::Duplicate { .. } => Finding {
+            severity: Severity::Warning,
+            ..finding
+        },
+        _ => finding,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lint_issue(
+    config: &Config,
+    theme: &Theme,
+    archive: &Archive,
+    issue: &Issue,
+    columns: &Columns,
+    sample: &subscribers::Subscriber,
+    findings: &mut Vec<Finding>,
+) {
+    let source = &issue.source;
+    let c = &issue.content;
+
+    let subject = c.subject.get_ref().trim();
+    if subject.chars().count() > SUBJECT_LIMIT {
+        findings.push(source.warning_at(
+            "subject-too-long",
+            c.subject.span().start,
+            format!(
+                "the subject has {} characters; mail apps cut it after about {SUBJECT_LIMIT}",
+                subject.chars().count()
+            ),
+        ));
+    }
+    match &c.preheader {
+        None => findings.push(Finding::warning(
+            "missing-preheader",
+            &source.path,
+            "no `preheader`: inboxes will show the first words of the email instead; add one line that complements the subject",
+        )),
+        Some(p) if p.get_ref().trim().is_empty() => findings.push(source.warning_at(
+            "missing-preheader",
+            p.span().start,
+            "the `preheader` is empty; write one line that complements the subject",
+        )),
+        Some(p) if p.get_ref().trim().chars().count() > PREHEADER_LIMIT => {
+            findings.push(source.warning_at(
+                "preheader-too-long",
+                p.span().start,
+                format!(
+                    "the preheader has {} characters; inboxes show about {PREHEADER_LIMIT}",
+                    p.get_ref().trim().chars().count()
+                ),
+            ))
+        }
+        Some(_) => {}
+    }
+
+    match render::parse_greeting(issue) {
+        Ok(greeting) => {
+            for field in greeting.fields() {
+                if !columns.has(field) {
+                    findings.push(source.error_at(
+                        "unknown-merge-field",
+                        c.greeting.span().start,
+                        format!(
+                            "the greeting uses `{{{{{field}}}}}` but the subscriber file has no `{field}` column; its columns are {}",
+                            columns.names().iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Err(error) => {
+            if let Some(found) = finding::of(&error) {
+                findings.push(found.clone());
+            }
+        }
+    }
+
+    let unknown = render::unknown_references(issue, archive);
+    let broken = !unknown.is_empty();
+    findings.extend(unknown);
+
+    for section in c.sections.iter().filter(|s| !s.past_events) {
+        for id in &section.events {
+            if let Some(event) = archive.event(id.get_ref())
+                && event.start.date() < issue.date
+            {
+                findings.push(source.warning_at(
+                    "past-event",
+                    id.span().start,
+                    format!(
+                        "event `{}` starts on {}, before the issue date {}; if the section reports on past events, set `past-events = true` in it",
+                        id.get_ref(),
+                        event.start.date(),
+                        issue.date
+                    ),
+                ));
+            }
+        }
+    }
+
+    let mut markdowns: Vec<&Spanned<String>> = vec![&c.letter];
+    markdowns.extend(c.sections.iter().filter_map(|s| s.body.as_ref()));
+    if let Some(cta) = &c.call_to_action {
+        markdowns.extend(cta.intro.as_ref());
+        lint_url(
+            source,
+            "call-to-action url",
+            cta.url.get_ref(),
+            value_line(source, &cta.url, 0),
+            findings,
+        );
+        if cta.text.get_ref().trim().is_empty() {
+            findings.push(source.error_at(
+                "empty-link-text",
+                cta.text.span().start,
+                "the call to action has no `text`",
+            ));
+        }
+    }
+    for md in markdowns {
+        for link in Markdown::links(md.get_ref()) {
+            lint_link(source, md, &link, findings);
+        }
+    }
+
+    if broken {
+        return;
+    }
+    let rendered = match render::render(config, theme, issue, archive) {
+        Ok(rendered) => rendered,
+        Err(error) => {
+            findings.push(Finding::error(
+                "render-failed",
+                &source.path,
+                format!("{error:#}"),
+            ));
+            return;
+        }
+    };
+    lint_rendered(config, issue, &rendered, columns, sample, findings);
+}
+
+/// The line in the file of a byte offset inside a string value.
+fn value_line(source: &Source, value: &Spanned<String>, offset: usize) -> usize {
+    let span = value.span();
+    let raw = source.text.get(span.clone()).unwrap_or("");
+    let mut start = span.start;
+    if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+        start += 3;
+        if raw[3..].starts_with('\n') || raw[3..].starts_with("\r\n") {
+            start += if raw[3..].starts_with('\n') { 1 } else { 2 };
+        }
+    } else {
+        start += 1;
+    }
+    let before = value.get_ref().get(..offset).unwrap_or("");
+    source.line(start) + before.matches('\n').count()
+}
+
+fn lint_link(source: &Source, md: &Spanned<String>, link: &Link, findings: &mut Vec<Finding>) {
+    let line = value_line(source, md, link.offset);
+    let text = link.text.trim();
+    if text.is_empty() {
+        findings.push(
+            Finding::error(
+                "empty-link-text",
+                &source.path,
+                format!("the link to `{}` has no text; say where it goes", link.url),
+            )
+            .at_line(line),
+        );
+    } else if is_vague(text) {
+        findings.push(
+            Finding::warning(
+                "click-here",
+                &source.path,
+                format!("link text `{text}` says nothing about where it goes; use words like \"read our briefing\""),
+            )
+            .at_line(line),
+        );
+    }
+    lint_url(source, "link", &link.url, line, findings);
+}
+
+fn is_vague(text: &str) -> bool {
+    let t = text.to_lowercase();
+    let t = t.trim_matches(|c: char| !c.is_alphanumeric());
+    [
+        "click here",
+        "here",
+        "click",
+        "this link",
+        "link",
+        "read more",
+        "more",
+    ]
+    .contains(&t)
+}
+
+fn lint_url(source: &Source, what: &str, url: &str, line: usize, findings: &mut Vec<Finding>) {
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    let (severity, code, message) = if lower.starts_with("https://") || lower.starts_with("mailto:")
+    {
+        return;
+    } else if lower.starts_with("http://") {
+        (
+            Severity::Warning,
+            "http-link",
+            format!("{what} `{url}` is not https://; use the https address"),
+        )
+    } else if lower.starts_with("javascript:")
+        || lower.starts_with("data:")
+        || lower.starts_with("vbscript:")
+    {
+        (
+            Severity::Error,
+            "unsafe-link",
+            format!("{what} `{url}` runs code; mail apps block it. Link to an https:// page"),
+        )
+    } else {
+        (
+            Severity::Error,
+            "relative-link",
+            format!(
+                "{what} `{url}` is not an absolute https:// URL; write it in full, like https://www.example.org/page"
+            ),
+        )
+    };
+    findings.push(Finding {
+        severity,
+        code,
+        file: source.path.clone(),
+        line: Some(line),
+        column: None,
+        message,
+    });
+}
+
+fn lint_rendered(
+    config: &Config,
+    issue: &Issue,
+    rendered: &Rendered,
+    columns: &Columns,
+    sample: &subscribers::Subscriber,
+    findings: &mut Vec<Finding>,
+) {
+    let file = &issue.source.path;
+    let unsubscribe = "https://unsubscribe.check.invalid/token";
+    let greeting = rendered.greeting.fill(|name| sample.field(columns, name));
+    let values = SlotValues {
+        greeting: &greeting,
+        unsubscribe_url: unsubscribe,
+        email: &sample.email,
+    };
+    let html = rendered.html.fill(&values);
+    let txt = rendered.text.fill(&values);
+
+    if html.len() > HTML_LIMIT {
+        findings.push(Finding::error(
+            "html-too-large",
+            file,
+            format!(
+                "the HTML part is {} KB; Gmail clips messages over about 102 KB, so keep it under {} KB (shorten the letter or move sections to the blog)",
+                html.len() / 1024,
+                HTML_LIMIT / 1024
+            ),
+        ));
+    }
+    for tag in tags(&html, "img") {
+        if attribute(tag, "alt").is_none_or(|alt| alt.trim().is_empty()) {
+            findings.push(Finding::error(
+                "missing-alt",
+                file,
+                format!("an image has no alt text: `{}`; add words that describe it (`![description](url)`)", clip(tag)),
+            ));
+        }
+    }
+    for tag in tags(&html, "link").chain(tags(&html, "script")) {
+        findings.push(Finding::error(
+            "external-resource",
+            file,
+            format!(
+                "the HTML loads `{}`; mail apps block external stylesheets and scripts",
+                clip(tag)
+            ),
+        ));
+    }
+    for style in attributes(&html, "style") {
+        let compact: String = style
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_lowercase();
+        for bad in [
+            "display:flex",
+            "display:grid",
+            "display:inline-flex",
+            "position:",
+        ] {
+            if compact.contains(bad) {
+                findings.push(Finding::error(
+                    "outlook-css",
+                    file,
+                    format!("the HTML uses `{bad}`, which Outlook for Windows drops for layout; use tables"),
+                ));
+            }
+        }
+    }
+    if !html.contains(unsubscribe) || !txt.contains(unsubscribe) {
+        findings.push(Finding::error(
+            "missing-unsubscribe",
+            file,
+            "the unsubscribe link must be in both the HTML and the text part",
+        ));
+    }
+    if !html.contains(&rendered.web_url) || !txt.contains(&rendered.web_url) {
+        findings.push(Finding::error(
+            "missing-web-version",
+            file,
+            "the link to the web version must be in both parts",
+        ));
+    }
+
+    if txt.trim().is_empty() {
+        findings.push(Finding::error(
+            "missing-text-part",
+            file,
+            "the text part is empty",
+        ));
+    }
+    for (i, line) in txt.lines().enumerate() {
+        if !text::line_ok(line) {
+            findings.push(Finding::error(
+                "text-line-too-long",
+                file,
+                format!(
+                    "line {} of the text part has more than {} characters: `{}`",
+                    i + 1,
+                    text::WIDTH,
+                    clip(line)
+                ),
+            ));
+        }
+    }
+    let flat_text = txt.split_whitespace().collect::<Vec<_>>().join(" ");
+    for href in attributes(&html, "href") {
+        let url = unescape(href);
+        // The text part writes a mailto link as the bare address.
+        let needle = url.strip_prefix("mailto:").unwrap_or(&url);
+        if !flat_text.contains(needle) {
+            findings.push(Finding::error(
+                "text-missing-link",
+                file,
+                format!("the HTML links to `{url}` but the text part does not; spam filters score parts that differ"),
+            ));
+        }
+    }
+    for level in ["h1", "h2", "h3"] {
+        for heading in elements(&html, level) {
+            let words = strip_tags(&heading)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            if !words.is_empty() && !flat_text.contains(&words) {
+                findings.push(Finding::error(
+                    "text-missing-heading",
+                    file,
+                    format!("the heading `{words}` is in the HTML but not in the text part"),
+                ));
+            }
+        }
+    }
+    let _ = config;
+}
+
+fn clip(text: &str) -> String {
+    let clipped: String = text.chars().take(80).collect();
+    if clipped.len() < text.len() {
+        format!("{clipped}…")
+    } else {
+        clipped
+    }
+}
+
+/// The opening tags `<name …>` in HTML.
+fn tags<'a>(html: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    let open = format!("<{name}");
+    html.match_indices(open.clone().as_str())
+        .map(|(i, _)| i)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .filter_map(move |i| {
+            let rest = &html[i..];
+            let after = rest.as_bytes().get(open.len()).copied();
+            if !matches!(after, Some(b' ' | b'>' | b'/' | b'\n')) {
+                return None;
+            }
+            rest.find('>').map(|end| &rest[..=end])
+        })
+}
+
+/// The value of `name="…"` in one tag.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!(" {name}=\"");
+    let start = tag.find(&key)? + key.len();
+    let end = tag[start..].find('"')?;
+    Some(&tag[start..start + end])
+}
+
+/// Every value of `name="…"` anywhere in the HTML.
+fn attributes<'a>(html: &'a str, name: &str) -> Vec<&'a str> {
+    let key = format!(" {name}=\"");
+    html.match_indices(&key)
+        .filter_map(|(i, _)| {
+            let start = i + key.len();
+            html[start..].find('"').map(|end| &html[start..start + end])
+        })
+        .collect()
+}
+
+/// The inner HTML of every `<name …>…</name>`.
+fn elements(html: &str, name: &str) -> Vec<String> {
+    let close = format!("</{name}>");
+    tags(html, name)
+        .filter_map(|tag| {
+            let start = html.find(tag)? + tag.len();
+            let end = html[start..].find(&close)?;
+            Some(html[start..start + end].to_string())
+        })
+        .collect()
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    unescape(&out)
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    errors: usize,
+    warnings: usize,
+    findings: &'a [Finding],
+}
+
+fn print(findings: &[Finding], format: Format) -> Result<()> {
+    use std::io::Write;
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = findings.len() - errors;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &Report {
+                    errors,
+                    warnings,
+                    findings,
+                },
+            )?;
+            writeln!(out)?;
+        }
+        Format::Github => {
+            for f in findings {
+                let level = match f.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                };
+                let mut props = format!("file={}", gh_property(&f.file.display().to_string()));
+                if let Some(line) = f.line {
+                    props.push_str(&format!(",line={line}"));
+                }
+                if let Some(col) = f.column {
+                    props.push_str(&format!(",col={col}"));
+                }
+                props.push_str(&format!(",title={}", gh_property(f.code)));
+                writeln!(out, "::{level} {props}::{}", gh_data(&f.message))?;
+            }
+            writeln!(out, "{}", summary(errors, warnings))?;
+        }
+        Format::Text => {
+            let mut current: Option<&Path> = None;
+            for f in findings {
+                if current != Some(f.file.as_path()) {
+                    if current.is_some() {
+                        writeln!(out)?;
+                    }
+                    writeln!(out, "{}", f.file.display())?;
+                    current = Some(f.file.as_path());
+                }
+                let place = match (f.line, f.column) {
+                    (Some(l), Some(c)) => format!("{l}:{c}"),
+                    (Some(l), None) => format!("{l}"),
+                    _ => "-".into(),
+                };
+                let level = match f.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                };
+                writeln!(
+                    out,
+                    "  {place:>7}  {level:<7}  {:<26}  {}",
+                    f.code, f.message
+                )?;
+            }
+            if !findings.is_empty() {
+                writeln!(out)?;
+            }
+            writeln!(out, "{}", summary(errors, warnings))?;
+        }
+    }
+    Ok(())
+}
+
+fn summary(errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
+}
+
+/// Escapes a workflow-command message.
+fn gh_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow-command property.
+fn gh_property(text: &str) -> String {
+    gh_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_tags_and_attributes() {
+        let html = r#"<p><img src="a.png" alt=""><img src="b" alt="B"><a href="https://x.example/?a=1&amp;b=2">x</a></p>"#;
+        let imgs: Vec<_> = tags(html, "img").collect();
+        assert_eq!(imgs.len(), 2);
+        assert_eq!(attribute(imgs[0], "alt"), Some(""));
+        assert_eq!(attributes(html, "href"), ["https://x.example/?a=1&amp;b=2"]);
+        assert_eq!(
+            unescape(attributes(html, "href")[0]),
+            "https://x.example/?a=1&b=2"
+        );
+    }
+
+    #[test]
+    fn vague_link_text() {
+        assert!(is_vague("Click here"));
+        assert!(is_vague("here."));
+        assert!(!is_vague("read our briefing"));
+    }
+
+    #[test]
+    fn github_escaping() {
+        assert_eq!(gh_data("a%b\nc"), "a%25b%0Ac");
+        assert_eq!(gh_property("a:b,c"), "a%3Ab%2Cc");
+    }
+}
