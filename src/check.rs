@@ -185,6 +185,26 @@ fn sample_subscriber(path: &Path) -> Result<subscribers::Subscriber> {
 }
 
 fn config_lints(config: &Config, findings: &mut Vec<Finding>) {
+    if let Some(dkim) = &config.dkim {
+        if !config.dkim_aligned() {
+            findings.push(Finding::error(
+                "dkim-misaligned",
+                &config.path,
+                format!(
+                    "the From domain `{}` is not `{}` or a subdomain of it, so DMARC fails even with a valid DKIM signature; sign with the From domain",
+                    config.from_domain(),
+                    dkim.domain
+                ),
+            ));
+        }
+        if let Err(error) = crate::message::dkim_config(dkim) {
+            findings.push(Finding::error(
+                "dkim-key",
+                &config.path,
+                format!("{error:#}"),
+            ));
+        }
+    }
     if config.unsubscribe_secret().is_none() {
         findings.push(Finding::warning(
             "missing-unsubscribe-secret",

@@ -23,6 +23,40 @@ pub struct Config {
     pub paths: Paths,
     pub transport: Transport,
     pub sending: Sending,
+    pub dkim: Option<Dkim>,
+}
+
+/// DKIM signing: every message is signed with relaxed/relaxed
+/// canonicalization over the headers that matter to receivers.
+#[derive(Debug, Clone)]
+pub struct Dkim {
+    pub selector: String,
+    pub domain: String,
+    pub private_key_file: PathBuf,
+    pub algorithm: DkimAlgorithm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DkimAlgorithm {
+    /// RSA-SHA256; the key file is a PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`).
+    Rsa,
+    /// Ed25519-SHA256; the key file holds the base64 32-byte seed.
+    Ed25519,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawDkim {
+    selector: String,
+    domain: String,
+    private_key_file: PathBuf,
+    #[serde(default = "default_dkim_algorithm")]
+    algorithm: DkimAlgorithm,
+}
+
+fn default_dkim_algorithm() -> DkimAlgorithm {
+    DkimAlgorithm::Rsa
 }
 
 /// Who the newsletter is from and what every message's footer says.
@@ -205,6 +239,7 @@ struct RawConfig {
     smtp: Option<RawSmtp>,
     #[serde(default)]
     sending: Sending,
+    dkim: Option<RawDkim>,
 }
 
 impl Config {
@@ -246,6 +281,12 @@ impl Config {
             paths,
             transport,
             sending: raw.sending,
+            dkim: raw.dkim.map(|d| Dkim {
+                selector: d.selector,
+                domain: d.domain.to_ascii_lowercase(),
+                private_key_file: base.join(d.private_key_file),
+                algorithm: d.algorithm,
+            }),
         };
         config.validate()?;
         Ok(config)
@@ -328,6 +369,15 @@ impl Config {
         std::env::var(&self.list.unsubscribe_secret_env)
             .ok()
             .filter(|s| !s.is_empty())
+    }
+
+    /// Whether the From domain aligns with the DKIM domain (DMARC relaxed
+    /// alignment: the same domain or a subdomain of it).
+    pub fn dkim_aligned(&self) -> bool {
+        self.dkim.as_ref().is_none_or(|d| {
+            let from = self.from_domain().to_ascii_lowercase();
+            from == d.domain || from.ends_with(&format!(".{}", d.domain))
+        })
     }
 
     /// Domain of the From address, used in Message-IDs.

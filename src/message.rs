@@ -7,7 +7,12 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use sha2::{Digest, Sha256};
 
-use crate::config::Config;
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+    DkimSigningKey,
+};
+
+use crate::config::{Config, Dkim, DkimAlgorithm};
 use crate::render::{Rendered, SlotValues};
 use crate::subscribers::{Columns, Subscriber};
 use crate::token::Signer;
@@ -20,6 +25,57 @@ pub struct Composer<'a> {
     pub signer: Signer,
     /// Prefix for the subject, like `[TEST] `.
     pub subject_prefix: String,
+    /// Signs every message when set.
+    pub dkim: Option<DkimConfig>,
+}
+
+/// The headers DKIM signs. Not Content-Type: signing it breaks multipart
+/// messages with lettre.
+const SIGNED_HEADERS: [&str; 9] = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "MIME-Version",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+];
+
+/// Reads the DKIM key and prepares the signer (relaxed/relaxed: lettre's
+/// default simple header canonicalization has been seen to fail checks).
+pub fn dkim_config(dkim: &Dkim) -> Result<DkimConfig> {
+    let key = std::fs::read_to_string(&dkim.private_key_file).with_context(|| {
+        format!(
+            "cannot read the DKIM key `{}`",
+            dkim.private_key_file.display()
+        )
+    })?;
+    let algorithm = match dkim.algorithm {
+        DkimAlgorithm::Rsa => DkimSigningAlgorithm::Rsa,
+        DkimAlgorithm::Ed25519 => DkimSigningAlgorithm::Ed25519,
+    };
+    let key = DkimSigningKey::new(key.trim(), algorithm).map_err(|e| {
+        anyhow::anyhow!(
+            "`{}` is not a usable {:?} DKIM key ({e}); RSA keys must be PKCS#1 PEM (`openssl genrsa -traditional`), Ed25519 keys the base64 32-byte seed",
+            dkim.private_key_file.display(),
+            dkim.algorithm
+        )
+    })?;
+    Ok(DkimConfig::new(
+        dkim.selector.clone(),
+        dkim.domain.clone(),
+        key,
+        SIGNED_HEADERS
+            .iter()
+            .map(|h| HeaderName::new_from_ascii_str(h))
+            .collect(),
+        DkimCanonicalization {
+            header: DkimCanonicalizationType::Relaxed,
+            body: DkimCanonicalizationType::Relaxed,
+        },
+    ))
 }
 
 /// A built message and the envelope facts the journal needs.
@@ -100,12 +156,15 @@ impl Composer<'_> {
         if let Some(reply_to) = &list.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }
-        let message = builder
+        let mut message = builder
             .multipart(MultiPart::alternative_plain_html(
                 self.rendered.text.fill(&values),
                 self.rendered.html.fill(&values),
             ))
             .context("cannot build the message")?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
         Ok(Built {
             message,
             message_id,

@@ -71,6 +71,11 @@ pub fn run(config: &Config, p: &Preview) -> Result<ExitCode> {
         columns: &columns,
         signer,
         subject_prefix: String::new(),
+        dkim: config
+            .dkim
+            .as_ref()
+            .map(crate::message::dkim_config)
+            .transpose()?,
     };
     let built = composer.build(&subscriber)?;
     let out = p.out.clone().unwrap_or_else(|| {

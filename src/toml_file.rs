@@ -93,34 +93,53 @@ impl Source {
 }
 
 /// The dotted key whose value holds `offset`, such as `sign-off.name`;
-/// `None` when the offset is on a key, or in no value (the top level).
+/// `None` when the offset is on a key, or at the top level.
 fn key_at(text: &str, offset: usize) -> Option<String> {
     let root = toml::de::DeTable::parse(text).ok()?;
+    let root = toml::Spanned::new(root.span(), toml::de::DeValue::Table(root.into_inner()));
     let mut path = Vec::new();
-    let mut table = root.get_ref();
-    'tables: loop {
-        for (key, value) in table.iter() {
-            if key.span().contains(&offset) || !value.span().contains(&offset) {
-                continue;
-            }
-            path.push(key.get_ref().to_string());
-            let mut value = value.get_ref();
-            // Into arrays, including arrays of tables (`[[section]]`).
-            while let toml::de::DeValue::Array(items) = value {
-                match items.iter().find(|item| item.span().contains(&offset)) {
-                    Some(item) => value = item.get_ref(),
-                    None => break,
+    match search(&root, offset, &mut path) {
+        Hit::Value if !path.is_empty() => Some(path.join(".")),
+        _ => None,
+    }
+}
+
+enum Hit {
+    Miss,
+    Key,
+    Value,
+}
+
+/// Depth first, because the span of a `[table]` covers only its header.
+fn search(value: &toml::Spanned<toml::de::DeValue>, offset: usize, path: &mut Vec<String>) -> Hit {
+    match value.get_ref() {
+        toml::de::DeValue::Table(table) => {
+            for (key, item) in table.iter() {
+                if key.span().contains(&offset) {
+                    return Hit::Key;
+                }
+                path.push(key.get_ref().to_string());
+                match search(item, offset, path) {
+                    Hit::Miss => path.truncate(path.len() - 1),
+                    hit => return hit,
                 }
             }
-            if let toml::de::DeValue::Table(inner) = value {
-                table = inner;
-                continue 'tables;
-            }
-            break;
         }
-        break;
+        toml::de::DeValue::Array(items) => {
+            for item in items.iter() {
+                match search(item, offset, path) {
+                    Hit::Miss => {}
+                    hit => return hit,
+                }
+            }
+        }
+        _ => {}
     }
-    (!path.is_empty()).then(|| path.join("."))
+    if value.span().contains(&offset) {
+        Hit::Value
+    } else {
+        Hit::Miss
+    }
 }
 
 /// 1-based line and column (in characters) of a byte offset.

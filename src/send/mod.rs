@@ -202,6 +202,11 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
         columns: &columns,
         signer: Signer::new(&config.list.id, &secret),
         subject_prefix: String::new(),
+        dkim: config
+            .dkim
+            .as_ref()
+            .map(crate::message::dkim_config)
+            .transpose()?,
     };
 
     if req.dry_run {
@@ -400,6 +405,11 @@ fn send_test(
         columns: &columns,
         signer: Signer::new(&config.list.id, secret),
         subject_prefix: "[TEST] ".into(),
+        dkim: config
+            .dkim
+            .as_ref()
+            .map(crate::message::dkim_config)
+            .transpose()?,
     };
     let mut jobs = Vec::new();
     for (i, address) in addresses.iter().enumerate() {
