@@ -15,6 +15,7 @@ pub mod merge;
 pub mod message;
 pub mod preview;
 pub mod progress;
+pub mod qp;
 pub mod render;
 pub mod send;
 pub mod status;

@@ -3,8 +3,9 @@
 
 use anyhow::{Context, Result};
 use lettre::Message;
+use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Body, Mailbox, MultiPart};
 use sha2::{Digest, Sha256};
 
 use lettre::message::dkim::{
@@ -13,6 +14,7 @@ use lettre::message::dkim::{
 };
 
 use crate::config::{Config, Dkim, DkimAlgorithm};
+use crate::qp::QpTemplate;
 use crate::render::{Rendered, SlotValues};
 use crate::subscribers::{Columns, Subscriber};
 use crate::token::Signer;
@@ -27,6 +29,8 @@ pub struct Composer<'a> {
     pub subject_prefix: String,
     /// Signs every message when set.
     pub dkim: Option<DkimConfig>,
+    html: QpTemplate,
+    text: QpTemplate,
 }
 
 /// The headers DKIM signs. Not Content-Type: signing it breaks multipart
@@ -84,7 +88,28 @@ pub struct Built {
     pub message_id: String,
 }
 
-impl Composer<'_> {
+impl<'a> Composer<'a> {
+    /// Prepares what every message shares: the DKIM key and the two parts
+    /// pre-encoded as quoted-printable.
+    pub fn new(
+        config: &'a Config,
+        rendered: &'a Rendered,
+        columns: &'a Columns,
+        signer: Signer,
+        subject_prefix: &str,
+    ) -> Result<Composer<'a>> {
+        Ok(Composer {
+            config,
+            rendered,
+            columns,
+            signer,
+            subject_prefix: subject_prefix.to_string(),
+            dkim: config.dkim.as_ref().map(dkim_config).transpose()?,
+            html: QpTemplate::new(&rendered.html),
+            text: QpTemplate::new(&rendered.text),
+        })
+    }
+
     /// The unsubscribe URL for an address.
     pub fn unsubscribe_url(&self, address: &str) -> String {
         self.config
@@ -158,8 +183,14 @@ impl Composer<'_> {
         }
         let mut message = builder
             .multipart(MultiPart::alternative_plain_html(
-                self.rendered.text.fill(&values),
-                self.rendered.html.fill(&values),
+                Body::dangerous_pre_encoded(
+                    self.text.fill(&values),
+                    ContentTransferEncoding::QuotedPrintable,
+                ),
+                Body::dangerous_pre_encoded(
+                    self.html.fill(&values),
+                    ContentTransferEncoding::QuotedPrintable,
+                ),
             ))
             .context("cannot build the message")?;
         if let Some(dkim) = &self.dkim {

@@ -16,7 +16,7 @@ pub fn render(model: &Model) -> String {
         "",
     );
     w.blank_line();
-    w.raw_line(&clean(&list.name).to_uppercase());
+    w.wrapped(&clean(&list.name).to_uppercase(), "", "");
     w.heading(&clean(c.subject.get_ref()), 1);
     w.raw_line(&long_date(model.issue.date));
     w.blank_line();
@@ -67,11 +67,11 @@ pub fn render(model: &Model) -> String {
     }
 
     w.blank_line();
-    w.raw_line(&clean(&c.sign_off.closing));
+    w.wrapped(&clean(&c.sign_off.closing), "", "");
     w.blank_line();
-    w.raw_line(&clean(&c.sign_off.name));
+    w.wrapped(&clean(&c.sign_off.name), "", "");
     if let Some(role) = &c.sign_off.role {
-        w.raw_line(&clean(role));
+        w.wrapped(&clean(role), "", "");
     }
 
     w.blank_line();

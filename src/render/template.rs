@@ -38,6 +38,13 @@ impl SlotValues<'_> {
     }
 }
 
+/// A piece of a template, as seen from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part<'a> {
+    Literal(&'a str),
+    Hole(Slot),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Piece {
     Literal(String),
@@ -105,6 +112,30 @@ impl Template {
                 Piece::Hole(slot) if self.html => escape_html(values.get(*slot), &mut out),
                 Piece::Hole(slot) => out.push_str(values.get(*slot)),
             }
+        }
+        out
+    }
+
+    /// The pieces in order: literal text, or a hole.
+    pub fn parts(&self) -> impl Iterator<Item = Part<'_>> {
+        self.pieces.iter().map(|p| match p {
+            Piece::Literal(s) => Part::Literal(s),
+            Piece::Hole(slot) => Part::Hole(*slot),
+        })
+    }
+
+    /// Whether holes are filled with HTML-escaped values.
+    pub fn is_html(&self) -> bool {
+        self.html
+    }
+
+    /// The value a hole takes for one subscriber, escaped as the part needs.
+    pub fn value(&self, slot: Slot, values: &SlotValues) -> String {
+        let mut out = String::new();
+        if self.html {
+            escape_html(values.get(slot), &mut out);
+        } else {
+            out.push_str(values.get(slot));
         }
         out
     }

@@ -1,0 +1,689 @@
+//! Composing an issue: what `newsletter preview` writes, and how it reports
+//! mistakes in the files an issue is made from.
+
+mod support;
+
+use std::fs;
+use std::path::PathBuf;
+
+use mail_parser::{MessageParser, MimeHeaders};
+use support::project::{Project, repo};
+use unicode_width::UnicodeWidthStr;
+
+const ISSUE: &str = "issues/2022-07-13.toml";
+
+/// The subscriber the golden files are rendered for (a non-ASCII name).
+const GOLDEN_SUBSCRIBER: &str = "zoe.brightman@example.com";
+
+/// Runs `preview ISSUE --out out ARGS…`, expects success, and returns
+/// `index.html` and `index.txt`.
+fn preview(project: &Project, issue: &str, args: &[&str]) -> (String, String) {
+    let mut all = vec!["preview", issue, "--out", "out"];
+    all.extend_from_slice(args);
+    project.run(&all).expect_code(0);
+    (
+        project.read("out/index.html"),
+        project.read("out/index.txt"),
+    )
+}
+
+/// Runs `preview ISSUE`, expects exit code 2 and no files, and returns stderr.
+fn preview_fails(project: &Project, issue: &str) -> String {
+    let out = project.run(&["preview", issue, "--out", "out"]);
+    out.expect_code(2);
+    assert!(
+        !project.path("out").exists(),
+        "a failed preview wrote files"
+    );
+    out.stderr
+}
+
+/// `file:line:column` of the first `needle` in a project file, the way
+/// errors print it (1-based, column in characters).
+fn location(project: &Project, file: &str, needle: &str) -> String {
+    let text = project.read(file);
+    let offset = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` not in {file}"));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    format!("{file}:{line}:{column}")
+}
+
+/// `file:line:column` of what follows the first `prefix`, e.g. a value
+/// after `key = `.
+fn location_after(project: &Project, file: &str, prefix: &str) -> String {
+    let at = location(project, file, prefix);
+    let (line, column) = at.rsplit_once(':').unwrap();
+    let column: usize = column.parse().unwrap();
+    format!("{line}:{}", column + prefix.chars().count())
+}
+
+/// `file:line:` of the first `needle`.
+fn line_of(project: &Project, file: &str, needle: &str) -> String {
+    let at = location(project, file, needle);
+    format!("{}:", at.rsplit_once(':').unwrap().0)
+}
+
+#[track_caller]
+fn assert_mentions(stderr: &str, wanted: &[&str]) {
+    for w in wanted {
+        assert!(stderr.contains(w), "stderr lacks `{w}`:\n{stderr}");
+    }
+}
+
+// ---------------------------------------------------------------- golden files
+
+/// Every tag in an HTML text, `<` to `>`, comments (and Outlook's
+/// conditional comments) left out.
+fn tags(html: &str) -> Vec<&str> {
+    let mut tags = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        rest = &rest[start..];
+        let end = if rest.starts_with("<!--") {
+            rest.find("-->").map_or(rest.len(), |i| i + 3)
+        } else {
+            let end = rest.find('>').map_or(rest.len(), |i| i + 1);
+            tags.push(&rest[..end]);
+            end
+        };
+        rest = &rest[end..];
+    }
+    tags
+}
+
+/// Whether every element is closed in order; the first problem if not.
+fn check_nesting(html: &str) -> Result<(), String> {
+    const VOID: [&str; 6] = ["meta", "img", "br", "hr", "input", "link"];
+    let mut open: Vec<&str> = Vec::new();
+    for tag in tags(html) {
+        let inner = tag.trim_start_matches('<').trim_end_matches('>');
+        if inner.starts_with('!') {
+            continue;
+        }
+        let element = |s: &str| -> String {
+            s.split(|c: char| c.is_whitespace() || c == '/')
+                .find(|w| !w.is_empty())
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        };
+        if let Some(closing) = inner.strip_prefix('/') {
+            let closing = element(closing);
+            match open.pop() {
+                Some(o) if element(o) == closing => {}
+                other => return Err(format!("</{closing}> closes {other:?}")),
+            }
+        } else if !VOID.contains(&element(inner).as_str()) && !inner.ends_with('/') {
+            open.push(inner);
+        }
+    }
+    match open.last() {
+        None => Ok(()),
+        Some(o) => Err(format!("<{o}> is never closed")),
+    }
+}
+
+fn golden_path(name: &str) -> PathBuf {
+    repo().join("tests/golden").join(name)
+}
+
+/// Compares `actual` with `tests/golden/NAME`, or writes it there when
+/// `UPDATE_GOLDEN=1`.
+#[track_caller]
+fn assert_golden(name: &str, actual: &str) {
+    let path = golden_path(name);
+    let how = "to accept the new output, run `UPDATE_GOLDEN=1 cargo test --test compose` \
+               and review `git diff tests/golden`";
+    if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}; {how}", path.display()));
+    if let Some(difference) = first_difference(&expected, actual) {
+        panic!(
+            "{} differs from the rendered output\n{difference}\n{how}",
+            path.display()
+        );
+    }
+}
+
+/// Where two texts first differ: line number and both lines (cut around the
+/// first differing character when long), or `None` when they are equal.
+fn first_difference(expected: &str, actual: &str) -> Option<String> {
+    if expected == actual {
+        return None;
+    }
+    let mut e = expected.split_inclusive('\n');
+    let mut a = actual.split_inclusive('\n');
+    for number in 1.. {
+        match (e.next(), a.next()) {
+            (Some(x), Some(y)) if x == y => continue,
+            (x, y) => {
+                let column = match (x, y) {
+                    (Some(x), Some(y)) => {
+                        x.chars().zip(y.chars()).take_while(|(p, q)| p == q).count()
+                    }
+                    _ => 0,
+                };
+                let show = |line: Option<&str>| {
+                    line.map_or("(end of file)".to_string(), |l| {
+                        format!("{:?}", excerpt(l, column))
+                    })
+                };
+                return Some(format!(
+                    "first difference at line {number}, column {}:\n  expected: {}\n  actual:   {}",
+                    column + 1,
+                    show(x),
+                    show(y)
+                ));
+            }
+        }
+    }
+    unreachable!()
+}
+
+/// Up to 60 characters either side of character `at`.
+fn excerpt(line: &str, at: usize) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let start = at.saturating_sub(60);
+    let end = (at + 60).min(chars.len());
+    let mut s: String = chars[start..end].iter().collect();
+    if start > 0 {
+        s.insert(0, '…');
+    }
+    if end < chars.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// A text line is fine if it fits in 78 display columns, or if it is one
+/// URL (perhaps indented, in `<>`, and followed by one punctuation mark),
+/// which must not be broken.
+fn line_fits(line: &str) -> bool {
+    if line.width() <= 78 {
+        return true;
+    }
+    let word = line.trim();
+    let word = word.strip_suffix(['.', ',', ';', ':', ')']).unwrap_or(word);
+    let word = word
+        .strip_prefix('<')
+        .and_then(|w| w.strip_suffix('>'))
+        .unwrap_or(word);
+    (word.starts_with("https://") || word.starts_with("http://"))
+        && !word.contains(char::is_whitespace)
+}
+
+#[track_caller]
+fn assert_lines_fit(text: &str) {
+    for (i, line) in text.lines().enumerate() {
+        assert!(
+            line_fits(line),
+            "index.txt line {} is {} columns wide:\n{line}",
+            i + 1,
+            line.width()
+        );
+    }
+}
+
+#[test]
+fn example_issues_render_as_the_golden_files() {
+    for id in ["2022-07-13", "2020-12-10"] {
+        let project = Project::example();
+        let (html, text) = preview(
+            &project,
+            &format!("issues/{id}.toml"),
+            &["--as", GOLDEN_SUBSCRIBER],
+        );
+        for part in [&html, &text] {
+            assert!(!part.contains("<!--slot:"), "an unfilled hole in {id}");
+        }
+        assert_lines_fit(&text);
+        check_nesting(&html).unwrap_or_else(|e| panic!("{id}.html: {e}"));
+        assert_golden(&format!("{id}.html"), &html);
+        assert_golden(&format!("{id}.txt"), &text);
+    }
+}
+
+#[test]
+fn golden_comparison_points_at_the_first_differing_line() {
+    let report = first_difference("a\nb\nc\n", "a\nB\nc\n").unwrap();
+    assert!(report.contains("line 2, column 1"), "{report}");
+    assert!(
+        report.contains("\"b\\n\"") && report.contains("\"B\\n\""),
+        "{report}"
+    );
+    let report = first_difference("a\n", "a\nextra\n").unwrap();
+    assert!(
+        report.contains("line 2") && report.contains("(end of file)"),
+        "{report}"
+    );
+    assert_eq!(first_difference("same\n", "same\n"), None);
+}
+
+// ---------------------------------------------------------------- message.eml
+
+#[test]
+fn message_is_multipart_alternative_with_list_headers() {
+    let subscribers = [
+        ("zoe.brightman@example.com", "Zoë Brightman", "Zoë"),
+        ("lukasz.wojcik@example.com", "Łukasz Wójcik", "Łukasz"),
+        ("li.wei@example.org", "李 伟", "李"),
+    ];
+    for (email, name, first_name) in subscribers {
+        let project = Project::example();
+        let (html, text) = preview(&project, ISSUE, &["--as", email]);
+        let raw = fs::read(project.path("out/message.eml")).unwrap();
+        let message = MessageParser::default()
+            .parse(&raw)
+            .expect("message.eml parses");
+
+        let root = message.root_part().content_type().unwrap();
+        assert_eq!(
+            (root.ctype(), root.subtype()),
+            ("multipart", Some("alternative"))
+        );
+        let kinds: Vec<String> = message.parts[1..]
+            .iter()
+            .map(|p| {
+                let t = p.content_type().unwrap();
+                format!("{}/{}", t.ctype(), t.subtype().unwrap_or(""))
+            })
+            .collect();
+        assert_eq!(kinds, ["text/plain", "text/html"], "parts in order");
+
+        let from = message.from().and_then(|a| a.first()).unwrap();
+        assert_eq!(
+            (from.name(), from.address()),
+            (
+                Some("René Cassin"),
+                Some("newsletter@renecassin.example.org")
+            )
+        );
+        let to = message.to().and_then(|a| a.first()).unwrap();
+        assert_eq!((to.name(), to.address()), (Some(name), Some(email)));
+        let raw_to = message.header_raw("To").unwrap();
+        assert!(raw_to.is_ascii(), "To is not encoded: {raw_to}");
+        assert_eq!(
+            message.subject(),
+            Some("Rwanda, Refugees, and Our Rights under threat")
+        );
+        assert!(
+            message
+                .message_id()
+                .is_some_and(|id| id.ends_with("@renecassin.example.org")),
+            "Message-ID: {:?}",
+            message.message_id()
+        );
+        assert!(
+            message
+                .header_raw("List-Id")
+                .is_some_and(|v| v.contains("<supporters.renecassin.example.org>")),
+            "List-Id: {:?}",
+            message.header_raw("List-Id")
+        );
+        assert_eq!(
+            message.header_raw("List-Unsubscribe-Post").map(str::trim),
+            Some("List-Unsubscribe=One-Click")
+        );
+        let targets = angle_bracketed(message.header_raw("List-Unsubscribe").unwrap());
+        let [https, mailto] = &targets[..] else {
+            panic!("List-Unsubscribe targets: {targets:?}");
+        };
+        assert!(
+            https.starts_with("https://news.renecassin.example.org/unsubscribe/"),
+            "{https}"
+        );
+        assert!(
+            mailto.starts_with("mailto:unsubscribe@renecassin.example.org"),
+            "{mailto}"
+        );
+
+        let greeting = format!("Dear {first_name}");
+        let body_text = message.body_text(0).unwrap().replace("\r\n", "\n");
+        let body_html = message.body_html(0).unwrap().replace("\r\n", "\n");
+        for (part, body) in [("text", &body_text), ("html", &body_html)] {
+            assert!(
+                body.contains(&greeting),
+                "no `{greeting}` in the {part} part"
+            );
+            assert!(
+                body.contains(https.as_str()),
+                "no unsubscribe URL in the {part} part"
+            );
+        }
+        assert_eq!(body_text, text, "index.txt is the text part that is sent");
+        assert_eq!(body_html, html, "index.html is the HTML part that is sent");
+    }
+}
+
+/// The `<…>` items of a header value such as `List-Unsubscribe`.
+fn angle_bracketed(value: &str) -> Vec<String> {
+    value
+        .split('<')
+        .skip(1)
+        .filter_map(|s| s.split_once('>'))
+        .map(|(inside, _)| inside.split_whitespace().collect())
+        .collect()
+}
+
+#[test]
+fn greeting_falls_back_when_first_name_is_empty() {
+    let project = Project::example();
+    assert!(
+        project
+            .read("subscribers.example.csv")
+            .contains("anonymous.supporter@example.com,,"),
+        "the example no longer has a subscriber without a first name"
+    );
+    let (html, text) = preview(
+        &project,
+        ISSUE,
+        &["--as", "anonymous.supporter@example.com"],
+    );
+    assert!(html.contains(">Dear Supporter<"), "HTML greeting");
+    assert!(text.contains("\nDear Supporter\n"), "text greeting");
+}
+
+// ---------------------------------------------------------------- parse errors
+
+#[test]
+fn toml_syntax_error_names_file_line_and_column() {
+    let project = Project::example();
+    project.edit(ISSUE, "under threat\"\n", "under threat\n");
+    let stderr = preview_fails(&project, ISSUE);
+    // The string is not closed before the end of its line.
+    let end_of_line = location_after(
+        &project,
+        ISSUE,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat",
+    );
+    assert_mentions(&stderr, &[&end_of_line]);
+}
+
+#[test]
+fn unknown_key_in_issue_is_named_with_its_line() {
+    let project = Project::example();
+    project.edit(ISSUE, "subject =", "subjet =");
+    let stderr = preview_fails(&project, ISSUE);
+    assert_mentions(&stderr, &[&location(&project, ISSUE, "subjet ="), "subjet"]);
+}
+
+#[test]
+fn value_of_the_wrong_type_names_the_key() {
+    // (text, replacement, what comes before the value, key)
+    let cases = [
+        (
+            "date = 2022-07-13",
+            "date = \"yesterday\"",
+            "date = ",
+            "date",
+        ),
+        (
+            "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+            "subject = 3",
+            "subject = ",
+            "subject",
+        ),
+        (
+            "name = \"Mia Hasenson-Gross\"",
+            "name = 4",
+            "name = ",
+            "sign-off.name",
+        ),
+        (
+            "\"hands-off-our-human-rights-act\",",
+            "\"hands-off-our-human-rights-act\", 7,",
+            "\"hands-off-our-human-rights-act\", ",
+            "section.posts",
+        ),
+    ];
+    for (old, new, before_value, key) in cases {
+        let project = Project::example();
+        project.edit(ISSUE, old, new);
+        let stderr = preview_fails(&project, ISSUE);
+        let at = location_after(&project, ISSUE, before_value);
+        assert_mentions(&stderr, &[&at, &format!("`{key}`")]);
+    }
+}
+
+#[test]
+fn missing_required_key_is_named() {
+    let project = Project::example();
+    project.write(
+        "issues/short.toml",
+        "subject = \"Hello\"\ndate = 2022-07-13\ngreeting = \"Dear {{first_name}}\"\n\n\
+         [sign-off]\nname = \"Mia\"\n",
+    );
+    let stderr = preview_fails(&project, "issues/short.toml");
+    assert_mentions(&stderr, &["issues/short.toml:", "`letter`"]);
+
+    project.write(
+        "issues/short.toml",
+        "subject = \"Hello\"\ndate = 2022-07-13\ngreeting = \"Dear\"\nletter = \"Hi\"\n\n\
+         [sign-off]\nrole = \"Director\"\n",
+    );
+    let stderr = preview_fails(&project, "issues/short.toml");
+    assert_mentions(
+        &stderr,
+        &[
+            &line_of(&project, "issues/short.toml", "[sign-off]"),
+            "`name`",
+        ],
+    );
+}
+
+#[test]
+fn duplicate_post_id_points_at_the_second_one() {
+    let project = Project::example();
+    let posts = "archive/posts.toml";
+    project.edit(
+        posts,
+        "id = \"not-a-single-safe-space\"",
+        "id = \"hands-off-our-human-rights-act\"",
+    );
+    let text = project.read(posts);
+    let first = text.find("\"hands-off-our-human-rights-act\"").unwrap();
+    let second = first
+        + 1
+        + text[first + 1..]
+            .find("\"hands-off-our-human-rights-act\"")
+            .unwrap();
+    let line = text[..second].matches('\n').count() + 1;
+    let stderr = preview_fails(&project, ISSUE);
+    assert_mentions(
+        &stderr,
+        &[
+            &format!("{posts}:{line}:6"),
+            "hands-off-our-human-rights-act",
+        ],
+    );
+}
+
+#[test]
+fn unknown_key_in_configuration_is_named_with_its_line() {
+    let project = Project::example();
+    project.edit("newsletter.toml", "charity-number =", "charity-nmber =");
+    let out = project.run(&["preview", ISSUE, "--out", "out"]);
+    out.expect_code(2);
+    assert_mentions(
+        &out.stderr,
+        &[
+            &location(&project, "newsletter.toml", "charity-nmber ="),
+            "charity-nmber",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------- dangling ids
+
+#[test]
+fn unknown_post_id_suggests_the_nearest() {
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "\"hands-off-our-human-rights-act\"",
+        "\"hands-off-our-human-rights-ac\"",
+    );
+    let stderr = preview_fails(&project, ISSUE);
+    assert_mentions(
+        &stderr,
+        &[
+            &location(&project, ISSUE, "\"hands-off-our-human-rights-ac\""),
+            "hands-off-our-human-rights-act",
+        ],
+    );
+}
+
+#[test]
+fn unknown_event_id_suggests_the_nearest() {
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "\"judith-series-disability-rights\"",
+        "\"judith-series-disabilty-rights\"",
+    );
+    let stderr = preview_fails(&project, ISSUE);
+    assert_mentions(
+        &stderr,
+        &[
+            &location(&project, ISSUE, "\"judith-series-disabilty-rights\""),
+            "judith-series-disability-rights",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------- escaping
+
+#[test]
+fn hostile_content_is_shown_as_text() {
+    let project = Project::example();
+    project
+        .edit(
+            "archive/posts.toml",
+            "title = \"Hands Off our Human Rights Act!\"",
+            "title = \"<script>alert(1)</script>\"",
+        )
+        .edit(
+            ISSUE,
+            "letter = \"\"\"\n",
+            "letter = \"\"\"\n<img src=x onerror=alert(1)>\n\n\
+             Inline <img src=x onerror=alert(2)> and [a link](javascript:alert(3)).\n\n",
+        )
+        .edit(
+            ISSUE,
+            "heading = \"From the blog\"",
+            "heading = \"<style>body{display:none}</style>\"",
+        )
+        .write(
+            "hostile.csv",
+            "email,first_name,last_name,status\nbob@example.org,<b>Bob</b>,\"<i>O'Brien</i>\",subscribed\n",
+        );
+    let (html, text) = preview(
+        &project,
+        ISSUE,
+        &["--subscribers", "hostile.csv", "--as", "bob@example.org"],
+    );
+
+    for tag in tags(&html) {
+        let lower = tag.to_ascii_lowercase();
+        assert!(
+            !lower.starts_with("<script")
+                && !lower.starts_with("<b>")
+                && !lower.starts_with("<img src=x")
+                && !lower.contains("onerror")
+                && !lower.contains("javascript:"),
+            "hostile tag in index.html: {tag}"
+        );
+    }
+    assert_eq!(html.matches("<style").count(), 1, "only the head's <style>");
+    check_nesting(&html).unwrap_or_else(|e| panic!("index.html: {e}"));
+    assert!(!html.contains("javascript:"), "a javascript: URL survived");
+    for visible in [
+        "&lt;script&gt;alert(1)&lt;/script&gt;",
+        "&lt;img src=x onerror=alert(1)&gt;",
+        "&lt;img src=x onerror=alert(2)&gt;",
+        "Dear &lt;b&gt;Bob&lt;/b&gt;",
+        "&lt;style&gt;body{display:none}&lt;/style&gt;",
+        "a link",
+    ] {
+        assert!(html.contains(visible), "index.html does not show {visible}");
+    }
+
+    // The text part shows the same characters as they are, unescaped.
+    assert!(text.contains("<script>alert(1)</script>"), "{text}");
+    assert!(text.contains("Dear <b>Bob</b>"));
+    assert!(!text.contains("&lt;") && !text.contains("javascript:"));
+}
+
+// ---------------------------------------------------------------- wrapping
+
+#[test]
+fn text_part_wraps_at_78_columns_and_keeps_urls_whole() {
+    let url = format!(
+        "https://www.renecassin.org/reports/{}",
+        "a-long-slug-".repeat(8)
+    );
+    let url = &url[..120];
+    assert_eq!(url.len(), 120);
+    let words =
+        "Provisions like the Human Rights Act protect us all, René Cassin says. ".repeat(12);
+    let wide = "人权宣言 ".repeat(40);
+    let paragraph =
+        format!("{words}See {url} for the full text, or read [the report]({url}). {words}");
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "letter = \"\"\"\n",
+        &format!("letter = \"\"\"\n{paragraph}\n\n{wide}\n\n> {words}\n\n* {words}\n\n"),
+    );
+    project
+        .edit(
+            ISSUE,
+            "closing = \"With best wishes\"",
+            "closing = \"With the very best wishes from all of us: the staff, the trustees and the volunteers\"",
+        )
+        .edit(
+            ISSUE,
+            "role = \"Executive Director\"",
+            "role = \"Executive Director and Head of Policy, Campaigns and Public Affairs, René Cassin\"",
+        );
+    let (_, text) = preview(&project, ISSUE, &[]);
+
+    assert_lines_fit(&text);
+    let whole = text.lines().filter(|l| l.contains(url)).count();
+    assert_eq!(whole, 2, "the URL is not whole on its lines:\n{text}");
+    assert!(
+        text.lines().any(|l| l.trim() == url),
+        "a URL longer than the line stands alone"
+    );
+    assert!(
+        text.contains("人权宣言 人权宣言"),
+        "wide characters are wrapped as words"
+    );
+}
+
+// ---------------------------------------------------------------- help
+
+#[test]
+fn help_shows_examples() {
+    let project = Project::example();
+    for (args, example) in [
+        (&["--help"][..], "newsletter preview issues/"),
+        (&["preview", "--help"][..], "newsletter preview issues/"),
+    ] {
+        let out = project.run(args);
+        out.expect_code(0);
+        assert!(
+            out.stdout.contains("Example") && out.stdout.contains(example),
+            "`newsletter {}` shows no example:\n{}",
+            args.join(" "),
+            out.stdout
+        );
+    }
+}
