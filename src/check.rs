@@ -293,6 +293,8 @@ fn lint_issue(
         Some(_) => {}
     }
 
+    // A greeting that does not parse fails the render too: report it once.
+    let mut broken = false;
     match render::parse_greeting(issue) {
         Ok(greeting) => {
             for field in greeting.fields() {
@@ -312,11 +314,12 @@ fn lint_issue(
             if let Some(found) = finding::of(&error) {
                 findings.push(found.clone());
             }
+            broken = true;
         }
     }
 
     let unknown = render::unknown_references(issue, archive);
-    let broken = !unknown.is_empty();
+    broken |= !unknown.is_empty();
     findings.extend(unknown);
 
     for section in c.sections.iter().filter(|s| !s.past_events) {

@@ -45,9 +45,15 @@ pub enum Command {
 /// `message.eml` (the whole message, as a mail app would receive it), then
 /// prints their paths. Open `index.html` in a browser, or `message.eml` in a
 /// mail app.
+///
+/// With --serve, shows the issue on a local web page instead (desktop and
+/// phone widths, the text part, the headers, the size and the findings of
+/// `check`) that updates itself whenever the issue, the archive, the theme or
+/// the configuration changes. It listens on 127.0.0.1 only; Ctrl-C stops it.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:
-  newsletter preview issues/2022-07-13.toml --as zoe@example.org")]
+#[command(after_help = "Examples:
+  newsletter preview issues/2022-07-13.toml --as zoe@example.org
+  newsletter preview issues/2022-07-13.toml --serve     # then open http://127.0.0.1:8025/")]
 pub struct PreviewArgs {
     /// The issue file, e.g. `issues/2022-07-13.toml`.
     pub issue: PathBuf,
@@ -63,6 +69,16 @@ pub struct PreviewArgs {
     /// The subscriber CSV [default: `paths.subscribers` in the configuration].
     #[arg(long, value_name = "FILE")]
     pub subscribers: Option<PathBuf>,
+
+    /// Serve a live preview page on http://127.0.0.1:PORT/ instead of
+    /// writing files.
+    #[arg(long, conflicts_with = "out")]
+    pub serve: bool,
+
+    /// The port for --serve; 0 picks a free one. The first line printed is
+    /// the page's address.
+    #[arg(long, value_name = "PORT", default_value_t = 8025, requires = "serve")]
+    pub port: u16,
 }
 
 /// Send an issue to every subscribed address.

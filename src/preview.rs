@@ -1,4 +1,7 @@
-//! `newsletter preview`: one subscriber's message written to a folder.
+//! `newsletter preview`: one subscriber's message written to a folder, or
+//! shown on a local page that follows every edit (`--serve`, in [`serve`]).
+
+mod serve;
 
 use std::fs;
 use std::path::PathBuf;
@@ -18,6 +21,8 @@ pub struct Preview {
     pub out: Option<PathBuf>,
     pub as_email: Option<String>,
     pub subscribers: Option<PathBuf>,
+    /// Serve a live page on this port instead of writing files.
+    pub serve: Option<u16>,
 }
 
 impl From<PreviewArgs> for Preview {
@@ -27,6 +32,7 @@ impl From<PreviewArgs> for Preview {
             out: a.out,
             as_email: a.as_email,
             subscribers: a.subscribers,
+            serve: a.serve.then_some(a.port),
         }
     }
 }
@@ -36,6 +42,44 @@ impl From<PreviewArgs> for Preview {
 pub const PREVIEW_SECRET: &[u8] = b"preview-only-not-a-secret";
 
 pub fn run(config: &Config, p: &Preview) -> Result<ExitCode> {
+    if let Some(port) = p.serve {
+        return serve::run(config, p, port);
+    }
+    let composed = compose(config, p)?;
+    let out = p.out.clone().unwrap_or_else(|| {
+        config
+            .path
+            .parent()
+            .unwrap_or(std::path::Path::new(""))
+            .join("preview")
+            .join(&composed.issue_id)
+    });
+    fs::create_dir_all(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
+    let files = [
+        ("index.html", composed.html.into_bytes()),
+        ("index.txt", composed.text.into_bytes()),
+        ("message.eml", composed.message),
+    ];
+    for (name, bytes) in files {
+        let file = out.join(name);
+        fs::write(&file, bytes).with_context(|| format!("cannot write `{}`", file.display()))?;
+        println!("{}", file.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One subscriber's message: the two parts and the whole message.
+pub struct Composed {
+    pub issue_id: String,
+    pub html: String,
+    pub text: String,
+    /// The message as a mail app would receive it (RFC 5322 bytes).
+    pub message: Vec<u8>,
+}
+
+/// Renders the issue and builds the message for `p.as_email` (or the first
+/// subscribed address).
+pub fn compose(config: &Config, p: &Preview) -> Result<Composed> {
     let loaded = crate::load_issue(config, &p.issue)?;
     let path = p
         .subscribers
@@ -65,28 +109,8 @@ pub fn run(config: &Config, p: &Preview) -> Result<ExitCode> {
         &config.list.id,
         secret.as_deref().map_or(PREVIEW_SECRET, str::as_bytes),
     );
-    let composer = Composer {
-        config,
-        rendered: &loaded.rendered,
-        columns: &columns,
-        signer,
-        subject_prefix: String::new(),
-        dkim: config
-            .dkim
-            .as_ref()
-            .map(crate::message::dkim_config)
-            .transpose()?,
-    };
+    let composer = Composer::new(config, &loaded.rendered, &columns, signer, "")?;
     let built = composer.build(&subscriber)?;
-    let out = p.out.clone().unwrap_or_else(|| {
-        config
-            .path
-            .parent()
-            .unwrap_or(std::path::Path::new(""))
-            .join("preview")
-            .join(&loaded.issue.id)
-    });
-    fs::create_dir_all(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
     let greeting = loaded
         .rendered
         .greeting
@@ -97,18 +121,10 @@ pub fn run(config: &Config, p: &Preview) -> Result<ExitCode> {
         unsubscribe_url: &url,
         email: &subscriber.email,
     };
-    let files = [
-        (
-            "index.html",
-            loaded.rendered.html.fill(&values).into_bytes(),
-        ),
-        ("index.txt", loaded.rendered.text.fill(&values).into_bytes()),
-        ("message.eml", built.message.formatted()),
-    ];
-    for (name, bytes) in files {
-        let file = out.join(name);
-        fs::write(&file, bytes).with_context(|| format!("cannot write `{}`", file.display()))?;
-        println!("{}", file.display());
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(Composed {
+        issue_id: loaded.issue.id.clone(),
+        html: loaded.rendered.html.fill(&values),
+        text: loaded.rendered.text.fill(&values),
+        message: built.message.formatted(),
+    })
 }

@@ -1,5 +1,12 @@
 //! Sending limits: a steady pace per second, sliding windows per second,
 //! hour and day, and pauses between batches. No window is ever exceeded.
+//!
+//! The per-second window is kept as the server sees it: the server stamps a
+//! message somewhere between when we start the transaction and when its reply
+//! reaches us, so a send counts from its reservation until one second after
+//! it finished ([`Limiter::finish`]). Counting from the start alone lets a
+//! slow transaction (a busy server, a slow disk) land in the same server
+//! second as ones started a second after it.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -32,11 +39,55 @@ impl Window {
     }
 }
 
+/// The per-second window: at most `cap` sends that are in flight or finished
+/// less than `len` ago.
+#[derive(Debug)]
+struct FinishWindow {
+    len: Duration,
+    cap: usize,
+    in_flight: usize,
+    /// When finished sends ended, in order.
+    ended: VecDeque<Instant>,
+}
+
+impl FinishWindow {
+    /// When the next send may start, or `None` while `cap` are in flight.
+    fn next_free(&mut self, now: Instant) -> Option<Instant> {
+        while self
+            .ended
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.len)
+        {
+            self.ended.pop_front();
+        }
+        let room = self.cap.checked_sub(self.in_flight).filter(|r| *r > 0)?;
+        Some(if self.ended.len() < room {
+            now
+        } else {
+            self.ended[self.ended.len() - room] + self.len
+        })
+    }
+
+    fn finish(&mut self, end: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let at = self.ended.partition_point(|t| *t <= end);
+        self.ended.insert(at, end);
+    }
+}
+
+/// A reserved send; hand it back to [`Limiter::finish`] when the send is
+/// over (accepted or not). One never handed back keeps counting, which is
+/// safe: it only slows later sends.
+#[derive(Debug)]
+#[must_use = "hand the ticket back to Limiter::finish when the send is over"]
+pub struct Ticket(());
+
 /// Hands out start times for sends.
 #[derive(Debug)]
 pub struct Limiter {
     interval: Option<Duration>,
     next_slot: Option<Instant>,
+    second: Option<FinishWindow>,
     windows: Vec<Window>,
     /// Index of the daily window in `windows`, if any.
     day: Option<usize>,
@@ -46,17 +97,20 @@ pub struct Limiter {
 }
 
 /// What the caller should do.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Permit {
     /// Start sending at this instant (sleep until then).
-    At(Instant),
+    At(Instant, Ticket),
+    /// As many sends as a second allows are in flight: ask again when one
+    /// of them has finished.
+    Busy,
     /// The daily limit is used up; stop and run again after this long.
     DailyLimit(Duration),
 }
 
-/// Safety margin on the per-second window, so timing jitter between here and
-/// the server never makes a 1-second window at the server hold one too many.
-const SECOND_MARGIN: Duration = Duration::from_millis(5);
+/// Safety margin on the per-second window, for the server's clock running
+/// slightly faster than ours (NTP slews by at most 0.05%).
+const SECOND_MARGIN: Duration = Duration::from_millis(2);
 
 impl Limiter {
     /// `history` holds how long ago earlier accepted sends were (for the
@@ -64,12 +118,14 @@ impl Limiter {
     pub fn new(s: &Sending, history: impl Iterator<Item = Duration>, now: Instant) -> Limiter {
         let mut windows = Vec::new();
         let mut interval = None;
+        let mut second = None;
         if s.per_second > 0.0 {
             interval = Some(Duration::from_secs_f64(1.0 / s.per_second));
-            windows.push(Window {
+            second = Some(FinishWindow {
                 len: Duration::from_secs(1) + SECOND_MARGIN,
                 cap: (s.per_second.floor() as usize).max(1),
-                times: VecDeque::new(),
+                in_flight: 0,
+                ended: VecDeque::new(),
             });
         }
         let history: Vec<Duration> = history.collect();
@@ -97,6 +153,7 @@ impl Limiter {
         Limiter {
             interval,
             next_slot: None,
+            second,
             windows,
             day,
             batch_size: s.batch_size,
@@ -118,6 +175,12 @@ impl Limiter {
                 return Permit::DailyLimit(free - now);
             }
         }
+        if let Some(second) = &mut self.second {
+            match second.next_free(now) {
+                Some(free) => at = at.max(free),
+                None => return Permit::Busy,
+            }
+        }
         // Each window may push the time later; repeat until all agree.
         loop {
             let mut latest = at;
@@ -132,6 +195,9 @@ impl Limiter {
         for w in &mut self.windows {
             w.times.push_back(at);
         }
+        if let Some(second) = &mut self.second {
+            second.in_flight += 1;
+        }
         let mut next = at + self.interval.unwrap_or_default();
         self.in_batch += 1;
         if self.batch_size > 0 && self.in_batch >= self.batch_size {
@@ -139,7 +205,16 @@ impl Limiter {
             next += self.batch_pause;
         }
         self.next_slot = Some(next);
-        Permit::At(at)
+        Permit::At(at, Ticket(()))
+    }
+
+    /// A reserved send is over; `end` is when its last reply came (or it
+    /// gave up).
+    pub fn finish(&mut self, ticket: Ticket, end: Instant) {
+        let Ticket(()) = ticket;
+        if let Some(second) = &mut self.second {
+            second.finish(end);
+        }
     }
 }
 
@@ -154,30 +229,97 @@ mod tests {
         }
     }
 
-    fn starts(l: &mut Limiter, n: usize, t0: Instant) -> Vec<Instant> {
+    fn reserve(l: &mut Limiter, now: Instant) -> (Instant, Ticket) {
+        match l.reserve(now) {
+            Permit::At(at, ticket) => (at, ticket),
+            other => panic!("wanted a start time, got {other:?}"),
+        }
+    }
+
+    /// Start times of `n` sends that each take `duration(i)`.
+    fn starts(
+        l: &mut Limiter,
+        n: usize,
+        t0: Instant,
+        duration: impl Fn(usize) -> Duration,
+    ) -> Vec<(Instant, Instant)> {
         (0..n)
-            .map(|_| match l.reserve(t0) {
-                Permit::At(at) => at,
-                Permit::DailyLimit(_) => panic!("daily limit"),
+            .map(|i| {
+                let (at, ticket) = reserve(l, t0);
+                let end = at + duration(i);
+                l.finish(ticket, end);
+                (at, end)
             })
             .collect()
+    }
+
+    /// The most events in any 1-second window `[t, t + 1 s)`.
+    fn busiest_second(mut times: Vec<Instant>) -> usize {
+        times.sort();
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|u| u.duration_since(times[i]) < Duration::from_secs(1))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     #[test]
     fn never_more_than_the_cap_in_any_second() {
         let t0 = Instant::now();
         let mut l = Limiter::new(&sending(20.0), std::iter::empty(), t0);
-        let times = starts(&mut l, 200, t0);
-        for (i, t) in times.iter().enumerate() {
-            let in_window = times[i..]
-                .iter()
-                .take_while(|u| u.duration_since(*t) < Duration::from_secs(1))
-                .count();
-            assert!(in_window <= 20, "{in_window} in a second at {i}");
-        }
+        let sends = starts(&mut l, 200, t0, |_| Duration::ZERO);
+        let times: Vec<Instant> = sends.iter().map(|s| s.0).collect();
+        assert!(busiest_second(times.clone()) <= 20);
         let span = times[199].duration_since(times[0]).as_secs_f64();
         let rate = 199.0 / span;
         assert!((rate - 20.0).abs() / 20.0 < 0.01, "rate {rate}");
+    }
+
+    #[test]
+    fn the_server_never_sees_more_than_the_cap_however_long_sends_take() {
+        let t0 = Instant::now();
+        let mut l = Limiter::new(&sending(20.0), std::iter::empty(), t0);
+        // Uneven transactions: the server stamps each message somewhere
+        // between its start and its end.
+        let ms = |i: usize| Duration::from_millis([3, 180, 20, 95, 7, 250, 1][i % 7]);
+        let sends = starts(&mut l, 300, t0, ms);
+        for point in [0.0, 0.3, 1.0] {
+            let seen: Vec<Instant> = sends
+                .iter()
+                .enumerate()
+                .map(|(i, (start, end))| {
+                    let p = if i % 2 == 0 { point } else { 1.0 - point };
+                    *start + end.duration_since(*start).mul_f64(p)
+                })
+                .collect();
+            let most = busiest_second(seen);
+            assert!(most <= 20, "{most} in one second (point {point})");
+        }
+    }
+
+    #[test]
+    fn sends_count_until_they_finish() {
+        let t0 = Instant::now();
+        let mut l = Limiter::new(&sending(2.0), std::iter::empty(), t0);
+        let (a, first) = reserve(&mut l, t0);
+        let (b, second) = reserve(&mut l, t0);
+        assert_eq!((a, b), (t0, t0 + Duration::from_millis(500)));
+        assert!(matches!(l.reserve(t0), Permit::Busy), "two in flight");
+        l.finish(first, t0 + Duration::from_millis(100));
+        l.finish(second, t0 + Duration::from_secs(3));
+        let later = t0 + Duration::from_secs(3);
+        let (c, _third) = reserve(&mut l, later);
+        assert_eq!(c, later, "the first ended long ago");
+        let (d, _fourth) = reserve(&mut l, later);
+        assert_eq!(
+            d,
+            later + Duration::from_secs(1) + SECOND_MARGIN,
+            "the slow second send counts until a second after it ended"
+        );
     }
 
     #[test]
@@ -189,9 +331,9 @@ mod tests {
             ..Sending::default()
         };
         let mut l = Limiter::new(&s, std::iter::empty(), t0);
-        let times = starts(&mut l, 4, t0);
-        assert_eq!(times[2], t0);
-        assert_eq!(times[3], t0 + Duration::from_secs(10));
+        let times = starts(&mut l, 4, t0, |_| Duration::ZERO);
+        assert_eq!(times[2].0, t0);
+        assert_eq!(times[3].0, t0 + Duration::from_secs(10));
     }
 
     #[test]
@@ -203,7 +345,7 @@ mod tests {
         };
         let history = [Duration::from_secs(10), Duration::from_secs(20)];
         let mut l = Limiter::new(&s, history.into_iter(), t0);
-        assert_eq!(l.reserve(t0), Permit::At(t0));
+        assert_eq!(reserve(&mut l, t0).0, t0);
         assert!(matches!(l.reserve(t0), Permit::DailyLimit(_)));
     }
 }

@@ -196,18 +196,8 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
         .map_or(pending_estimate, |l| l.min(pending_estimate));
 
     let columns = survey.columns.clone();
-    let composer = Composer {
-        config,
-        rendered,
-        columns: &columns,
-        signer: Signer::new(&config.list.id, &secret),
-        subject_prefix: String::new(),
-        dkim: config
-            .dkim
-            .as_ref()
-            .map(crate::message::dkim_config)
-            .transpose()?,
-    };
+    let signer = Signer::new(&config.list.id, &secret);
+    let composer = Composer::new(config, rendered, &columns, signer, "")?;
 
     if req.dry_run {
         return dry_run(&composer, &list_path, &replay, policy, req.limit);
@@ -399,18 +389,8 @@ fn send_test(
     dry_run: bool,
 ) -> Result<ExitCode> {
     let columns = Columns::minimal();
-    let composer = Composer {
-        config,
-        rendered,
-        columns: &columns,
-        signer: Signer::new(&config.list.id, secret),
-        subject_prefix: "[TEST] ".into(),
-        dkim: config
-            .dkim
-            .as_ref()
-            .map(crate::message::dkim_config)
-            .transpose()?,
-    };
+    let signer = Signer::new(&config.list.id, secret);
+    let composer = Composer::new(config, rendered, &columns, signer, "[TEST] ")?;
     let mut jobs = Vec::new();
     for (i, address) in addresses.iter().enumerate() {
         let email = address.trim();
@@ -813,14 +793,29 @@ async fn worker(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .reserve(Instant::now());
-            match permit {
-                Permit::At(at) => tokio::time::sleep_until(at.into()).await,
+            let ticket = match permit {
+                Permit::At(at, ticket) => {
+                    tokio::time::sleep_until(at.into()).await;
+                    ticket
+                }
+                Permit::Busy => {
+                    // Sends as slow as a second each: wait for one to end.
+                    // (A worker that failed may never hand its ticket back:
+                    // stop waiting when the run stops; the job stays pending.)
+                    if shared.stop.load(Ordering::SeqCst) {
+                        sender.close().await;
+                        return Ok(());
+                    }
+                    attempt -= 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
                 Permit::DailyLimit(wait) => {
                     shared.halt(Stop::DailyLimit(wait));
                     sender.close().await;
                     return Ok(());
                 }
-            }
+            };
             shared
                 .record(Record {
                     t: journal::now(),
@@ -831,6 +826,11 @@ async fn worker(
                 })
                 .await?;
             let outcome = sender.send(&job).await;
+            shared
+                .limiter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .finish(ticket, Instant::now());
             let (kind, reply) = match &outcome {
                 Outcome::Accepted(reply) => (Kind::Accepted, reply),
                 Outcome::Permanent(reply) => (Kind::Failed, reply),

@@ -179,11 +179,15 @@ fn reply_text(code: String, message: String) -> String {
     format!("{code} {message}").trim().to_string()
 }
 
+/// A negative reply as the server sent it (`550 5.1.1 No such user`), so the
+/// journal and `status --failed-csv` quote the server; other errors (a
+/// dropped connection) as lettre describes them.
 fn error_text(e: &lettre::transport::smtp::Error) -> String {
-    let text = e.to_string();
-    match e.status() {
-        Some(code) if !text.contains(&code.to_string()) => format!("{code} {text}"),
-        _ => text,
+    use std::error::Error as _;
+    match (e.status(), e.source()) {
+        (Some(code), Some(message)) => reply_text(code.to_string(), message.to_string()),
+        (Some(code), None) => code.to_string(),
+        (None, _) => e.to_string(),
     }
 }
 

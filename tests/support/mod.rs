@@ -1,2 +1,2 @@
-pub mod smtp;
 pub mod project;
+pub mod smtp;
