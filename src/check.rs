@@ -76,6 +76,9 @@ pub fn check(config_path: &Path, req: &CheckRequest) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
     let config = match Config::load(config_path) {
         Ok(config) => config,
+        // `Config::load` rewords a read failure without its `io::Error`:
+        // a configuration that cannot be read is not a finding (exit 2).
+        Err(error) if std::fs::read_to_string(config_path).is_err() => return Err(error),
         Err(error) => {
             findings.push(as_finding(error, config_path, "invalid-config")?);
             return Ok(findings);

@@ -42,7 +42,7 @@ pub fn render(model: &Model) -> String {
             }
             body class="page" style=(format!("margin:0;padding:0;width:100%;background-color:{};{font}", theme.page_colour)) {
                 // Hidden preheader: the line inboxes show after the subject.
-                div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;overflow:hidden;mso-hide:all" {
+                div style="display:none;max-height:0;max-width:0;opacity:0;overflow:hidden;mso-hide:all" {
                     (preheader)
                     // Padding stops mail apps pulling body text into the preview.
                     (PreEscaped("&#8199;&#847; ".repeat(40)))

@@ -1,0 +1,1171 @@
+//! `newsletter check`: one broken copy of the example project per lint
+//! code, the exact output formats, and the exit codes.
+//!
+//! Every fixture starts from the clean example project, makes one edit and
+//! expects exactly the finding that edit causes: its code, severity, file
+//! and line, and nothing else.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::project::{Output, Project};
+
+const ISSUE: &str = "issues/2022-07-13.toml";
+const OTHER_ISSUE: &str = "issues/2020-12-10.toml";
+const CONFIG: &str = "newsletter.toml";
+const SUBSCRIBERS: &str = "subscribers.example.csv";
+const POSTS: &str = "archive/posts.toml";
+const EVENTS: &str = "archive/events.toml";
+const THEME: &str = "templates/theme.toml";
+
+/// A link in the letter of `ISSUE`, on a line of its own.
+const BRIEFING: &str = "[briefing](https://www.renecassin.org/briefings/human-rights-act/)";
+
+/// A usable Ed25519 DKIM key: the base64 of the 32-byte seed 0, 1, …, 31.
+const ED25519_SEED: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+use Severity::{Error, Warning};
+
+/// `check --format json ARGS…`, parsed; the counts are checked against
+/// the findings.
+fn check_json(project: &Project, args: &[&str]) -> (Output, Vec<Value>) {
+    let mut all = vec!["check", "--format", "json"];
+    all.extend_from_slice(args);
+    let out = project.run(&all);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check --format json printed no JSON ({e}), exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            out.code, out.stdout, out.stderr
+        )
+    });
+    let findings = report["findings"].as_array().expect("findings").clone();
+    let count = |severity: &str| {
+        findings
+            .iter()
+            .filter(|f| f["severity"] == severity)
+            .count()
+    };
+    assert_eq!(report["errors"], json!(count("error")), "{report:#}");
+    assert_eq!(report["warnings"], json!(count("warning")), "{report:#}");
+    assert_eq!(
+        findings.len(),
+        count("error") + count("warning"),
+        "{report:#}"
+    );
+    (out, findings)
+}
+
+/// 1-based line of the first line of `file` that contains `needle`.
+#[track_caller]
+fn line_of(project: &Project, file: &str, needle: &str) -> usize {
+    project
+        .read(file)
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("`{needle}` not in {file}"))
+        + 1
+}
+
+/// Runs the check and expects exactly one finding (`code`, `severity`,
+/// `file`, `line`) and no other finding at all; the exit code follows the
+/// severity. Returns the finding.
+#[track_caller]
+fn expect_only(
+    project: &Project,
+    code: &str,
+    severity: Severity,
+    file: &str,
+    line: Option<usize>,
+) -> Value {
+    let (out, findings) = check_json(project, &[]);
+    let shown = serde_json::to_string_pretty(&findings).unwrap();
+    let others: Vec<&Value> = findings.iter().filter(|f| f["code"] != code).collect();
+    assert!(
+        others.is_empty(),
+        "wanted only `{code}`; other findings too:\n{shown}"
+    );
+    assert_eq!(findings.len(), 1, "wanted one `{code}`:\n{shown}");
+    let found = &findings[0];
+    assert_eq!(found["severity"], severity.as_str(), "{shown}");
+    assert_eq!(found["file"], file, "{shown}");
+    assert_eq!(
+        found.get("line").and_then(Value::as_u64),
+        line.map(|l| l as u64),
+        "{shown}"
+    );
+    assert!(
+        !found["message"].as_str().unwrap_or("").trim().is_empty(),
+        "{shown}"
+    );
+    out.expect_code(match severity {
+        Error => 1,
+        Warning => 0,
+    });
+    found.clone()
+}
+
+/// Edits `ISSUE` and returns the line the new text starts on.
+#[track_caller]
+fn edit_issue(project: &Project, old: &str, new: &str) -> usize {
+    project.edit(ISSUE, old, new);
+    line_of(project, ISSUE, new.lines().next().unwrap_or(new))
+}
+
+/// Replaces `[transport]` of the configuration by an SMTP transport with
+/// the `[smtp]` lines given.
+fn use_smtp(project: &Project, smtp: &str) {
+    let text = project.read(CONFIG);
+    let start = text.find("[transport]").unwrap();
+    let end = text.find("[sending]").unwrap();
+    let config = format!(
+        "{}[transport]\nkind = \"smtp\"\n\n[smtp]\n{smtp}\n\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    project.write(CONFIG, &config);
+}
+
+/// Adds a `[dkim]` table signing for `domain` with the key file `key`.
+fn add_dkim(project: &Project, domain: &str, key: &str) {
+    let text = project.read(CONFIG);
+    project.write(
+        CONFIG,
+        &format!(
+            "{text}\n[dkim]\nselector = \"news\"\ndomain = \"{domain}\"\nprivate-key-file = \"{key}\"\nalgorithm = \"ed25519\"\n"
+        ),
+    );
+}
+
+fn append(project: &Project, file: &str, lines: &str) {
+    let text = project.read(file);
+    project.write(file, &format!("{text}{lines}"));
+}
+
+fn line_count(project: &Project, file: &str) -> usize {
+    project.read(file).lines().count()
+}
+
+// ---------------------------------------------------------------------------
+// The clean example
+
+#[test]
+fn the_example_project_is_clean() {
+    let project = Project::example();
+    let out = project.run(&["check"]);
+    out.expect_code(0);
+    assert_eq!(out.stdout, "0 errors, 0 warnings\n");
+    assert_eq!(out.stderr, "");
+
+    let (out, findings) = check_json(&project, &[]);
+    out.expect_code(0);
+    assert_eq!(findings, Vec::<Value>::new());
+}
+
+#[test]
+fn without_the_unsubscribe_secret_the_example_has_one_warning() {
+    let project = Project::example();
+    let out = project
+        .command(&["check", "--format", "json"])
+        .env_remove("NEWSLETTER_UNSUBSCRIBE_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report,
+        json!({
+            "errors": 0,
+            "warnings": 1,
+            "findings": [{
+                "severity": "warning",
+                "code": "missing-unsubscribe-secret",
+                "file": "newsletter.toml",
+                "message": "the unsubscribe secret `NEWSLETTER_UNSUBSCRIBE_SECRET` is not set here; a real send refuses to start without it"
+            }]
+        })
+    );
+}
+
+// ---------------------------------------------------------------------------
+// TOML structure (every file goes through the same reader)
+
+#[test]
+fn unknown_key() {
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "date = 2022-07-13\n",
+        "date = 2022-07-13\nauthor = \"Mia\"\n",
+    );
+    let line = line_of(&project, ISSUE, "author = ");
+    let found = expect_only(&project, "unknown-key", Error, ISSUE, Some(line));
+    assert_eq!(found["column"], 1);
+    assert!(
+        found["message"].as_str().unwrap().contains("author"),
+        "{found}"
+    );
+}
+
+#[test]
+fn unknown_key_in_the_configuration() {
+    let project = Project::example();
+    project.edit(
+        CONFIG,
+        "language = \"en-GB\"\n",
+        "language = \"en-GB\"\ncolour = \"red\"\n",
+    );
+    let line = line_of(&project, CONFIG, "colour = ");
+    expect_only(&project, "unknown-key", Error, CONFIG, Some(line));
+}
+
+#[test]
+fn missing_key() {
+    let project = Project::example();
+    project.edit(ISSUE, "greeting = \"Dear {{first_name|Supporter}}\"\n", "");
+    // A missing key belongs to its table: here the whole file, from line 1.
+    let found = expect_only(&project, "missing-key", Error, ISSUE, Some(1));
+    assert!(
+        found["message"].as_str().unwrap().contains("greeting"),
+        "{found}"
+    );
+}
+
+#[test]
+fn wrong_type() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = 2022",
+    );
+    let found = expect_only(&project, "wrong-type", Error, ISSUE, Some(line));
+    assert!(
+        found["message"].as_str().unwrap().contains("subject"),
+        "{found}"
+    );
+}
+
+#[test]
+fn invalid_toml() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "heading = \"Refugee Week events\"",
+        "heading = \"Refugee Week events",
+    );
+    expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn duplicate_key() {
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "date = 2022-07-13\n",
+        "date = 2022-07-13\nsubject = \"Again\"\n",
+    );
+    let line = line_of(&project, ISSUE, "subject = \"Again\"");
+    expect_only(&project, "duplicate-key", Error, ISSUE, Some(line));
+}
+
+// ---------------------------------------------------------------------------
+// Issue files
+
+#[test]
+fn invalid_issue_name() {
+    let project = Project::example();
+    project.write("issues/13 July.toml", &project.read(ISSUE));
+    expect_only(
+        &project,
+        "invalid-issue-name",
+        Error,
+        "issues/13 July.toml",
+        None,
+    );
+}
+
+#[test]
+fn invalid_date_in_an_issue() {
+    let project = Project::example();
+    let line = edit_issue(&project, "date = 2022-07-13", "date = 2022-07-13T09:00:00");
+    expect_only(&project, "invalid-date", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn empty_subject() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = \"  \"",
+    );
+    expect_only(&project, "empty-subject", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn subject_line_break() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = \"Rwanda, Refugees,\\nand Our Rights under threat\"",
+    );
+    expect_only(&project, "subject-line-break", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn subject_too_long() {
+    let project = Project::example();
+    let subject = "Rwanda, Refugees, and Our Rights under threat: what the Bill of Rights means";
+    assert_eq!(subject.chars().count(), 76);
+    // 78 characters are fine…
+    project.edit(
+        ISSUE,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        &format!("subject = \"{subject}!!\""),
+    );
+    expect_only_clean(&project);
+    // …79 are not.
+    let line = edit_issue(
+        &project,
+        &format!("subject = \"{subject}!!\""),
+        &format!("subject = \"{subject}!!!\""),
+    );
+    let found = expect_only(&project, "subject-too-long", Warning, ISSUE, Some(line));
+    assert!(found["message"].as_str().unwrap().contains("79"), "{found}");
+}
+
+#[test]
+fn missing_preheader() {
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "preheader = \"The Bill of Rights, Rwanda, Refugee Week, and how you can help\"\n",
+        "",
+    );
+    expect_only(&project, "missing-preheader", Warning, ISSUE, None);
+}
+
+#[test]
+fn empty_preheader() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "preheader = \"The Bill of Rights, Rwanda, Refugee Week, and how you can help\"",
+        "preheader = \" \"",
+    );
+    expect_only(&project, "missing-preheader", Warning, ISSUE, Some(line));
+}
+
+#[test]
+fn preheader_too_long() {
+    let project = Project::example();
+    let preheader = "x".repeat(111);
+    let line = edit_issue(
+        &project,
+        "preheader = \"The Bill of Rights, Rwanda, Refugee Week, and how you can help\"",
+        &format!("preheader = \"{preheader}\""),
+    );
+    expect_only(&project, "preheader-too-long", Warning, ISSUE, Some(line));
+}
+
+#[test]
+fn unknown_merge_field() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "greeting = \"Dear {{first_name|Supporter}}\"",
+        "greeting = \"Dear {{nickname|Supporter}}\"",
+    );
+    let found = expect_only(&project, "unknown-merge-field", Error, ISSUE, Some(line));
+    assert!(
+        found["message"].as_str().unwrap().contains("nickname"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_merge_field_from_an_extra_column_is_known() {
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "greeting = \"Dear {{first_name|Supporter}}\"",
+        "greeting = \"Dear {{first_name|Supporter}} in {{city|your town}}\"",
+    );
+    expect_only_clean(&project);
+}
+
+#[test]
+fn invalid_merge_field() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "greeting = \"Dear {{first_name|Supporter}}\"",
+        "greeting = \"Dear {{first_name|Supporter}\"",
+    );
+    expect_only(&project, "invalid-merge-field", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn unknown_post() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "\"hands-off-our-human-rights-act\"",
+        "\"hands-off-our-human-right-act\"",
+    );
+    let found = expect_only(&project, "unknown-post", Error, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `hands-off-our-human-rights-act`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn unknown_event() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "\"judith-series-disability-rights\"",
+        "\"judith-series-disability-right\"",
+    );
+    expect_only(&project, "unknown-event", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn past_event() {
+    let project = Project::example();
+    // The "Coming up" event moves to before the issue date.
+    project.edit(
+        EVENTS,
+        "start = 2022-09-05T15:00:00",
+        "start = 2022-07-01T15:00:00",
+    );
+    let line = line_of(
+        &project,
+        ISSUE,
+        "events = [\"judith-series-disability-rights\"]",
+    );
+    expect_only(&project, "past-event", Warning, ISSUE, Some(line));
+}
+
+#[test]
+fn http_link() {
+    let project = Project::example();
+    let line = line_of(&project, ISSUE, BRIEFING);
+    project.edit(
+        ISSUE,
+        "(https://www.renecassin.org/briefings/",
+        "(http://www.renecassin.org/briefings/",
+    );
+    expect_only(&project, "http-link", Warning, ISSUE, Some(line));
+}
+
+#[test]
+fn http_call_to_action() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "url = \"https://www.renecassin.org/donate/\"",
+        "url = \"http://www.renecassin.org/donate/\"",
+    );
+    expect_only(&project, "http-link", Warning, ISSUE, Some(line));
+}
+
+#[test]
+fn relative_link() {
+    let project = Project::example();
+    let line = line_of(&project, ISSUE, BRIEFING);
+    project.edit(ISSUE, BRIEFING, "[briefing](/briefings/human-rights-act/)");
+    expect_only(&project, "relative-link", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn relative_link_in_a_section_body() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "The next session of our series is free to attend and online.",
+        "The next session of our series is [free](www.renecassin.org/judith/) to attend.",
+    );
+    expect_only(&project, "relative-link", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn unsafe_link() {
+    let project = Project::example();
+    let line = line_of(&project, ISSUE, BRIEFING);
+    project.edit(ISSUE, BRIEFING, "[briefing](javascript:void(0))");
+    expect_only(&project, "unsafe-link", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn empty_link_text() {
+    let project = Project::example();
+    let line = line_of(&project, ISSUE, BRIEFING);
+    project.edit(ISSUE, "[briefing](", "[](");
+    expect_only(&project, "empty-link-text", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn empty_call_to_action_text() {
+    let project = Project::example();
+    let line = edit_issue(&project, "text = \"Donate today\"", "text = \" \"");
+    expect_only(&project, "empty-link-text", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn click_here() {
+    let project = Project::example();
+    let line = line_of(&project, ISSUE, BRIEFING);
+    project.edit(ISSUE, "[briefing](", "[click here](");
+    expect_only(&project, "click-here", Warning, ISSUE, Some(line));
+}
+
+#[test]
+fn missing_alt() {
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "I would very much welcome your thoughts.\n",
+        "I would very much welcome your thoughts.\n\n![](https://www.renecassin.org/images/team.png)\n",
+    );
+    let found = expect_only(&project, "missing-alt", Error, ISSUE, None);
+    assert!(
+        found["message"].as_str().unwrap().contains("team.png"),
+        "{found}"
+    );
+
+    // With alt text it is fine.
+    project.edit(ISSUE, "![](", "![The team at Westminster](");
+    expect_only_clean(&project);
+}
+
+#[test]
+fn html_too_large() {
+    let project = Project::example();
+    let paragraph = "Human rights protect us all, and we will keep making that case. ".repeat(8);
+    let letter = vec![paragraph.trim_end(); 200].join("\n\n");
+    assert!(letter.len() > 90 * 1024);
+    project.edit(
+        ISSUE,
+        "letter = \"\"\"\n",
+        &format!("letter = \"\"\"\n{letter}\n\n"),
+    );
+    expect_only(&project, "html-too-large", Error, ISSUE, None);
+}
+
+#[test]
+fn text_line_too_long() {
+    // The text part wraps prose, but the greeting line is filled in per
+    // subscriber and written as it is.
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "greeting = \"Dear {{first_name|Supporter}}\"",
+        "greeting = \"Dear {{first_name|Supporter}}, and thank you so much for standing up with us for human rights all through this long year\"",
+    );
+    let found = expect_only(&project, "text-line-too-long", Error, ISSUE, None);
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains("Dear Ruth, and thank you"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_long_word_in_the_letter_is_a_text_line_too_long() {
+    let project = Project::example();
+    let word = "Rights".repeat(14);
+    project.edit(
+        ISSUE,
+        "I would very much welcome your thoughts.\n",
+        &format!("I would very much welcome your thoughts.\n\n{word}\n"),
+    );
+    expect_only(&project, "text-line-too-long", Error, ISSUE, None);
+}
+
+// ---------------------------------------------------------------------------
+// The archive
+
+#[test]
+fn duplicate_post_id() {
+    let project = Project::example();
+    append(
+        &project,
+        POSTS,
+        "\n[[post]]\nid = \"hands-off-our-human-rights-act\"\ntitle = \"Again\"\n",
+    );
+    let line = line_count(&project, POSTS) - 1;
+    expect_only(&project, "duplicate-id", Error, POSTS, Some(line));
+}
+
+#[test]
+fn duplicate_event_id() {
+    let project = Project::example();
+    append(
+        &project,
+        EVENTS,
+        "\n[[event]]\nid = \"judith-series-disability-rights\"\ntitle = \"Again\"\nstart = 2022-10-05T15:00:00\nwhere = \"Online\"\n",
+    );
+    let line = line_count(&project, EVENTS) - 3;
+    expect_only(&project, "duplicate-id", Error, EVENTS, Some(line));
+}
+
+#[test]
+fn invalid_id() {
+    let project = Project::example();
+    let line = line_of(&project, POSTS, "id = \"hands-off-our-human-rights-act\"");
+    project.edit(
+        POSTS,
+        "id = \"hands-off-our-human-rights-act\"",
+        "id = \"Hands Off our Human Rights Act\"",
+    );
+    expect_only(&project, "invalid-id", Error, POSTS, Some(line));
+}
+
+#[test]
+fn invalid_date_in_the_archive() {
+    let project = Project::example();
+    let line = line_of(&project, EVENTS, "start = 2022-06-20T18:00:00");
+    project.edit(EVENTS, "start = 2022-06-20T18:00:00", "start = 2022-06-20");
+    expect_only(&project, "invalid-date", Error, EVENTS, Some(line));
+}
+
+#[test]
+fn unknown_time_zone() {
+    let project = Project::example();
+    let line = line_of(&project, EVENTS, "time-zone = \"Europe/London\"");
+    project.edit(
+        EVENTS,
+        "time-zone = \"Europe/London\"",
+        "time-zone = \"Europe/Londres\"",
+    );
+    expect_only(&project, "unknown-time-zone", Error, EVENTS, Some(line));
+}
+
+#[test]
+fn event_ends_before_start() {
+    let project = Project::example();
+    project.edit(
+        EVENTS,
+        "start = 2022-09-05T15:00:00\n",
+        "start = 2022-09-05T15:00:00\nend = 2022-09-05T14:00:00\n",
+    );
+    let line = line_of(&project, EVENTS, "end = 2022-09-05T14:00:00");
+    expect_only(
+        &project,
+        "event-ends-before-start",
+        Error,
+        EVENTS,
+        Some(line),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The theme
+
+#[test]
+fn invalid_theme() {
+    let project = Project::example();
+    project.edit(
+        THEME,
+        "text-colour = \"#1f2328\"",
+        "text-colour = \"black\"",
+    );
+    expect_only(&project, "invalid-theme", Error, THEME, None);
+}
+
+// ---------------------------------------------------------------------------
+// The subscriber file
+
+#[test]
+fn invalid_address() {
+    let project = Project::example();
+    append(
+        &project,
+        SUBSCRIBERS,
+        "ruth.abrahams.example.org,Ruth,Abrahams,subscribed,London\n",
+    );
+    let line = line_count(&project, SUBSCRIBERS);
+    expect_only(&project, "invalid-address", Error, SUBSCRIBERS, Some(line));
+}
+
+#[test]
+fn unknown_status() {
+    let project = Project::example();
+    append(
+        &project,
+        SUBSCRIBERS,
+        "new.supporter@example.org,New,Supporter,pending,Leeds\n",
+    );
+    let line = line_count(&project, SUBSCRIBERS);
+    expect_only(&project, "unknown-status", Error, SUBSCRIBERS, Some(line));
+}
+
+#[test]
+fn duplicate_address() {
+    let project = Project::example();
+    append(
+        &project,
+        SUBSCRIBERS,
+        "Ruth.Abrahams@example.org,Ruth,Abrahams,subscribed,London\n",
+    );
+    let line = line_count(&project, SUBSCRIBERS);
+    expect_only(
+        &project,
+        "duplicate-address",
+        Warning,
+        SUBSCRIBERS,
+        Some(line),
+    );
+}
+
+#[test]
+fn status_conflict() {
+    let project = Project::example();
+    append(
+        &project,
+        SUBSCRIBERS,
+        "ruth.abrahams@example.org,Ruth,Abrahams,unsubscribed,London\n",
+    );
+    let line = line_count(&project, SUBSCRIBERS);
+    let found = expect_only(&project, "status-conflict", Error, SUBSCRIBERS, Some(line));
+    assert!(
+        found["message"].as_str().unwrap().contains("line 2"),
+        "{found}"
+    );
+}
+
+#[test]
+fn malformed_row() {
+    // A quote that is never closed swallows the rest of the file.
+    let project = Project::example();
+    let line = line_count(&project, SUBSCRIBERS) + 1;
+    let mut rows = String::from("x.new@example.org,\"Ann,New,subscribed,Leeds\n");
+    for i in 0..120 {
+        rows.push_str(&format!("u{i}@example.org,U,V,subscribed,Leeds\n"));
+    }
+    append(&project, SUBSCRIBERS, &rows);
+    expect_only(&project, "malformed-row", Error, SUBSCRIBERS, Some(line));
+}
+
+#[test]
+fn subscriber_encoding() {
+    // A Windows-1252 file: read, with a warning.
+    let project = Project::example();
+    std::fs::write(
+        project.path(SUBSCRIBERS),
+        b"email,first_name,last_name,status\nzoe.brightman@example.com,Zo\xEB,Brightman,subscribed\n",
+    )
+    .unwrap();
+    expect_only(&project, "subscriber-encoding", Warning, SUBSCRIBERS, None);
+}
+
+// ---------------------------------------------------------------------------
+// The configuration
+
+#[test]
+fn invalid_config() {
+    let project = Project::example();
+    project.edit(
+        CONFIG,
+        "site-url = \"https://www.renecassin.org\"",
+        "site-url = \"http://www.renecassin.org\"",
+    );
+    let found = expect_only(&project, "invalid-config", Error, CONFIG, None);
+    assert!(
+        found["message"].as_str().unwrap().contains("site-url"),
+        "{found}"
+    );
+}
+
+#[test]
+fn tls_disabled() {
+    let project = Project::example();
+    use_smtp(
+        &project,
+        "host = \"smtp.example.org\"\nport = 25\ntls = \"none\"",
+    );
+    expect_only(&project, "tls-disabled", Error, CONFIG, None);
+}
+
+#[test]
+fn plain_smtp_to_localhost_is_allowed() {
+    let project = Project::example();
+    use_smtp(
+        &project,
+        "host = \"127.0.0.1\"\nport = 2525\ntls = \"none\"",
+    );
+    expect_only_clean(&project);
+}
+
+#[test]
+fn password_in_file() {
+    let project = Project::example();
+    use_smtp(
+        &project,
+        "host = \"smtp.example.org\"\ntls = \"starttls\"\nusername = \"newsletter\"\npassword = \"hunter2\"",
+    );
+    let found = expect_only(&project, "password-in-file", Error, CONFIG, None);
+    assert!(
+        !found["message"].as_str().unwrap().contains("hunter2"),
+        "{found}"
+    );
+}
+
+#[test]
+fn missing_password_source() {
+    let project = Project::example();
+    use_smtp(
+        &project,
+        "host = \"smtp.example.org\"\ntls = \"starttls\"\nusername = \"newsletter\"",
+    );
+    expect_only(&project, "missing-password", Error, CONFIG, None);
+}
+
+#[test]
+fn missing_password_variable() {
+    let project = Project::example();
+    use_smtp(
+        &project,
+        "host = \"smtp.example.org\"\ntls = \"starttls\"\nusername = \"newsletter\"\npassword-env = \"NEWSLETTER_CHECK_TEST_PASSWORD\"",
+    );
+    let out = project
+        .command(&["check", "--format", "json"])
+        .env_remove("NEWSLETTER_CHECK_TEST_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["errors"], 0, "{report:#}");
+    assert_eq!(report["warnings"], 1, "{report:#}");
+    let found = &report["findings"][0];
+    assert_eq!(found["code"], "missing-password", "{report:#}");
+    assert_eq!(found["severity"], "warning", "{report:#}");
+    assert_eq!(found["file"], CONFIG, "{report:#}");
+    assert!(found.get("line").is_none(), "{report:#}");
+
+    // With the variable set, nothing is wrong.
+    let out = project
+        .command(&["check"])
+        .env("NEWSLETTER_CHECK_TEST_PASSWORD", "secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "0 errors, 0 warnings\n"
+    );
+}
+
+#[test]
+fn dkim_aligned_is_clean() {
+    let project = Project::example();
+    project.write("dkim.key", ED25519_SEED);
+    add_dkim(&project, "renecassin.example.org", "dkim.key");
+    expect_only_clean(&project);
+}
+
+#[test]
+fn dkim_misaligned() {
+    let project = Project::example();
+    project.write("dkim.key", ED25519_SEED);
+    add_dkim(&project, "mailer.example.net", "dkim.key");
+    let found = expect_only(&project, "dkim-misaligned", Error, CONFIG, None);
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains("renecassin.example.org"),
+        "{found}"
+    );
+}
+
+#[test]
+fn dkim_key_unusable() {
+    let project = Project::example();
+    project.write(
+        "dkim.key",
+        "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n",
+    );
+    add_dkim(&project, "renecassin.example.org", "dkim.key");
+    expect_only(&project, "dkim-key", Error, CONFIG, None);
+}
+
+#[test]
+fn dkim_key_missing() {
+    let project = Project::example();
+    add_dkim(&project, "renecassin.example.org", "keys/absent.key");
+    let found = expect_only(&project, "dkim-key", Error, CONFIG, None);
+    assert!(
+        found["message"].as_str().unwrap().contains("absent.key"),
+        "{found}"
+    );
+}
+
+#[test]
+fn missing_unsubscribe_secret() {
+    let project = Project::example();
+    let out = project
+        .command(&["check", "--format", "json"])
+        .env_remove("NEWSLETTER_UNSUBSCRIBE_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codes: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["code"])
+        .collect();
+    assert_eq!(codes, [&json!("missing-unsubscribe-secret")], "{report:#}");
+    assert_eq!(report["findings"][0]["severity"], "warning");
+
+    // An empty variable counts as unset.
+    let out = project
+        .command(&["check", "--format", "json"])
+        .env("NEWSLETTER_UNSUBSCRIBE_SECRET", "")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["warnings"], 1, "{report:#}");
+    assert_eq!(report["findings"][0]["code"], "missing-unsubscribe-secret");
+}
+
+/// No finding at all.
+#[track_caller]
+fn expect_only_clean(project: &Project) {
+    let (out, findings) = check_json(project, &[]);
+    assert_eq!(findings, Vec::<Value>::new(), "{}", out.stdout);
+    out.expect_code(0);
+}
+
+// ---------------------------------------------------------------------------
+// Output formats, exactly
+
+/// One error (an unknown post, with a line and column) and one warning (an
+/// http link, with a line only), both in `ISSUE`.
+fn one_error_one_warning() -> Project {
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "(https://www.renecassin.org/briefings/",
+        "(http://www.renecassin.org/briefings/",
+    );
+    project.edit(
+        ISSUE,
+        "\"hands-off-our-human-rights-act\"",
+        "\"hands-off-our-human-right-act\"",
+    );
+    assert_eq!(
+        line_of(&project, ISSUE, "(http://www.renecassin.org/briefings/"),
+        12
+    );
+    assert_eq!(
+        line_of(&project, ISSUE, "hands-off-our-human-right-act"),
+        61
+    );
+    project
+}
+
+const HTTP_MESSAGE: &str = "link `http://www.renecassin.org/briefings/human-rights-act/` is not https://; use the https address";
+const UNKNOWN_POST_MESSAGE: &str = "no post with id `hands-off-our-human-right-act` in the archive; did you mean `hands-off-our-human-rights-act`?";
+
+#[test]
+fn json_format_exactly() {
+    let project = one_error_one_warning();
+    let out = project.run(&["check", "--format", "json"]);
+    out.expect_code(1);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        report,
+        json!({
+            "errors": 1,
+            "warnings": 1,
+            "findings": [
+                {
+                    "severity": "warning",
+                    "code": "http-link",
+                    "file": "issues/2022-07-13.toml",
+                    "line": 12,
+                    "message": HTTP_MESSAGE,
+                },
+                {
+                    "severity": "error",
+                    "code": "unknown-post",
+                    "file": "issues/2022-07-13.toml",
+                    "line": 61,
+                    "column": 5,
+                    "message": UNKNOWN_POST_MESSAGE,
+                },
+            ]
+        })
+    );
+    assert_eq!(out.stderr, "");
+}
+
+#[test]
+fn github_format_exactly() {
+    let project = one_error_one_warning();
+    let out = project.run(&["check", "--format", "github"]);
+    out.expect_code(1);
+    let expected = format!(
+        "::warning file=issues/2022-07-13.toml,line=12,title=http-link::{HTTP_MESSAGE}\n\
+         ::error file=issues/2022-07-13.toml,line=61,col=5,title=unknown-post::{UNKNOWN_POST_MESSAGE}\n\
+         1 error, 1 warning\n"
+    );
+    assert_eq!(out.stdout, expected);
+}
+
+#[test]
+fn github_format_escapes_line_breaks() {
+    // A config finding whose message spans two lines stays one annotation.
+    let project = Project::example();
+    project.edit(
+        CONFIG,
+        "site-url = \"https://www.renecassin.org\"",
+        "site-url = \"http://www.renecassin.org\"",
+    );
+    let out = project.run(&["check", "--format", "github"]);
+    out.expect_code(1);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with("::error file=newsletter.toml,title=invalid-config::"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines[1], "1 error, 0 warnings");
+}
+
+#[test]
+fn text_format_groups_by_file() {
+    let project = one_error_one_warning();
+    append(
+        &project,
+        SUBSCRIBERS,
+        "Ruth.Abrahams@example.org,Ruth,Abrahams,subscribed,London\n",
+    );
+    let out = project
+        .command(&["check"])
+        .env_remove("NEWSLETTER_UNSUBSCRIBE_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let expected = format!(
+        "issues/2022-07-13.toml\n\
+         \x20      12  warning  http-link                   {HTTP_MESSAGE}\n\
+         \x20    61:5  error    unknown-post                {UNKNOWN_POST_MESSAGE}\n\
+         \n\
+         newsletter.toml\n\
+         \x20       -  warning  missing-unsubscribe-secret  the unsubscribe secret `NEWSLETTER_UNSUBSCRIBE_SECRET` is not set here; a real send refuses to start without it\n\
+         \n\
+         subscribers.example.csv\n\
+         \x20      14  warning  duplicate-address           line 14: `Ruth.Abrahams@example.org` is already on line 2; this row is skipped\n\
+         \n\
+         1 error, 3 warnings\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
+
+// ---------------------------------------------------------------------------
+// Exit codes
+
+#[test]
+fn exit_code_0_when_clean() {
+    Project::example().run(&["check"]).expect_code(0);
+}
+
+#[test]
+fn exit_code_1_with_an_error() {
+    let project = Project::example();
+    project.edit(ISSUE, BRIEFING, "[briefing](/briefings/human-rights-act/)");
+    let out = project.run(&["check"]);
+    out.expect_code(1);
+    assert!(
+        out.stdout.ends_with("1 error, 0 warnings\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn exit_code_0_with_only_warnings_and_1_when_strict() {
+    let project = Project::example();
+    project.edit(ISSUE, "[briefing](", "[click here](");
+    let out = project.run(&["check"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.ends_with("0 errors, 1 warning\n"),
+        "{}",
+        out.stdout
+    );
+
+    let strict = project.run(&["check", "--strict"]);
+    strict.expect_code(1);
+    assert_eq!(strict.stdout, out.stdout);
+
+    // Strict and clean is still 0.
+    let project = Project::example();
+    project.run(&["check", "--strict"]).expect_code(0);
+}
+
+#[test]
+fn named_issues_only_are_checked() {
+    let project = Project::example();
+    project.edit(ISSUE, BRIEFING, "[briefing](/briefings/human-rights-act/)");
+    project.run(&["check", OTHER_ISSUE]).expect_code(0);
+    project.run(&["check", ISSUE]).expect_code(1);
+}
+
+#[test]
+fn exit_code_2_when_a_named_issue_does_not_exist() {
+    let project = Project::example();
+    let out = project.run(&["check", "issues/2099-01-01.toml"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("issues/2099-01-01.toml"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn exit_code_2_when_the_configuration_does_not_exist() {
+    let project = Project::example();
+    let out = project.run(&["check", "--config", "absent.toml"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("absent.toml"), "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn exit_code_2_when_the_subscriber_file_does_not_exist() {
+    let project = Project::example();
+    let out = project.run(&["check", "--subscribers", "absent.csv"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("absent.csv"), "{}", out.stderr);
+}
