@@ -109,8 +109,7 @@ impl Template {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(s) => out.push_str(s),
-                Piece::Hole(slot) if self.html => escape_html(values.get(*slot), &mut out),
-                Piece::Hole(slot) => out.push_str(values.get(*slot)),
+                Piece::Hole(slot) => out.push_str(&self.value(*slot, values)),
             }
         }
         out
@@ -134,6 +133,12 @@ impl Template {
         let mut out = String::new();
         if self.html {
             escape_html(values.get(slot), &mut out);
+        } else if slot == Slot::Greeting {
+            // The greeting stands on its own line; a long name must not
+            // push it past the text part's line limit.
+            let mut w = super::text::TextWriter::default();
+            w.wrapped(values.get(slot), "", "");
+            out.push_str(w.finish().trim_end_matches('\n'));
         } else {
             out.push_str(values.get(slot));
         }
