@@ -115,7 +115,7 @@ pub fn replay(path: &Path) -> Result<Replay> {
     Ok(replay)
 }
 
-/// Appends records; `sync` makes everything written so far durable.
+/// Appends records to an issue's journal.
 pub struct Journal {
     writer: BufWriter<File>,
 }
@@ -149,14 +149,6 @@ impl Journal {
             .context("cannot write the journal")?;
         Ok(())
     }
-
-    pub fn sync(&mut self) -> Result<()> {
-        self.writer.flush().context("cannot write the journal")?;
-        self.writer
-            .get_ref()
-            .sync_data()
-            .context("cannot sync the journal to disk")
-    }
 }
 
 /// Seconds since the Unix epoch.
@@ -164,4 +156,113 @@ pub fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A request to the journal writer.
+struct Request {
+    record: Record,
+    /// Told once the record is in the operating system's hands.
+    written: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Run once the record is on disk.
+    on_durable: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// Appends records from many tasks without making them wait for the disk.
+///
+/// A writer thread appends each record with one `write` as soon as it
+/// arrives, so it survives the process being killed; a second thread syncs
+/// the file (`fdatasync`) for whatever has been written and only then runs
+/// the records' `on_durable` actions, which is where outcomes are counted.
+/// One sync covers every record written before it.
+pub struct Writer {
+    writer: std::thread::JoinHandle<Result<()>>,
+    syncer: std::thread::JoinHandle<Result<()>>,
+}
+
+/// The sending side of a [`Writer`]; cheap to clone.
+#[derive(Clone)]
+pub struct Handle {
+    tx: tokio::sync::mpsc::UnboundedSender<Request>,
+}
+
+impl Writer {
+    /// Opens an issue's journal (mode 0600) and starts the threads.
+    pub fn spawn(path: &Path) -> Result<(Writer, Handle)> {
+        let mut journal = Journal::open(path)?;
+        let file = journal
+            .writer
+            .get_ref()
+            .try_clone()
+            .context("cannot open the journal twice")?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Request>();
+        let (sync_tx, sync_rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let writer = std::thread::spawn(move || -> Result<()> {
+            while let Some(request) = rx.blocking_recv() {
+                journal.append(&request.record)?;
+                journal.writer.flush().context("cannot write the journal")?;
+                if let Some(written) = request.written {
+                    let _ = written.send(());
+                }
+                if let Some(action) = request.on_durable {
+                    // The syncer has gone only if it failed; its error wins.
+                    let _ = sync_tx.send(action);
+                }
+            }
+            Ok(())
+        });
+        let syncer = std::thread::spawn(move || -> Result<()> {
+            while let Ok(first) = sync_rx.recv() {
+                let mut actions = vec![first];
+                actions.extend(sync_rx.try_iter());
+                file.sync_data()
+                    .context("cannot sync the journal to disk")?;
+                for action in actions {
+                    action();
+                }
+            }
+            file.sync_data().context("cannot sync the journal to disk")
+        });
+        Ok((Writer { writer, syncer }, Handle { tx }))
+    }
+
+    /// Waits until every handle is dropped and everything is on disk.
+    pub fn finish(self) -> Result<()> {
+        let wrote = self
+            .writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the journal writer crashed"))?;
+        let synced = self
+            .syncer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the journal writer crashed"))?;
+        wrote.and(synced)
+    }
+}
+
+impl Handle {
+    /// Appends a record and returns once it is written (it survives the
+    /// process being killed; the disk sync follows shortly).
+    pub async fn write(&self, record: Record) -> Result<()> {
+        let (written, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Request {
+                record,
+                written: Some(written),
+                on_durable: None,
+            })
+            .map_err(|_| anyhow::anyhow!("the journal stopped"))?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("the journal could not be written"))
+    }
+
+    /// Appends a record; `on_durable` runs once it is on disk.
+    pub fn commit(&self, record: Record, on_durable: impl FnOnce() + Send + 'static) -> Result<()> {
+        self.tx
+            .send(Request {
+                record,
+                written: None,
+                on_durable: Some(Box::new(on_durable)),
+            })
+            .map_err(|_| anyhow::anyhow!("the journal stopped"))
+    }
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use lettre::address::Envelope;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::cli::SendArgs;
 use crate::config::{Config, Transport};
@@ -564,22 +564,15 @@ struct Report {
     stop: Option<Stop>,
 }
 
-/// A request to the journal thread; `done` is told once it is on disk.
-struct JournalWrite {
-    record: Record,
-    done: Option<oneshot::Sender<()>>,
-}
-
 /// State the workers share.
 struct Shared {
     limiter: Mutex<Limiter>,
-    journal: mpsc::UnboundedSender<JournalWrite>,
+    journal: journal::Handle,
     stop: AtomicBool,
     stop_reason: Mutex<Option<Stop>>,
     consecutive_failures: AtomicU32,
-    accepted: AtomicU64,
-    failed: AtomicU64,
-    deferred: AtomicU64,
+    /// Outcomes, counted once they are on disk.
+    counts: Arc<Counts>,
     retries: u32,
     max_consecutive_failures: u32,
     retry_base: Duration,
@@ -593,19 +586,14 @@ impl Shared {
         }
         self.stop.store(true, Ordering::SeqCst);
     }
+}
 
-    /// Writes a record and waits until it is durable.
-    async fn record(&self, record: Record) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        self.journal
-            .send(JournalWrite {
-                record,
-                done: Some(tx),
-            })
-            .map_err(|_| anyhow::anyhow!("the journal stopped"))?;
-        rx.await
-            .map_err(|_| anyhow::anyhow!("the journal could not be written"))
-    }
+/// Outcomes on disk so far.
+#[derive(Default)]
+struct Counts {
+    accepted: AtomicU64,
+    failed: AtomicU64,
+    deferred: AtomicU64,
 }
 
 /// Sends everything pending and returns the counts.
@@ -624,26 +612,7 @@ fn deliver(
     // Connect first: an unreachable server is an error with nothing recorded.
     let first = runtime.block_on(Sender::open(config))?;
 
-    let mut journal = journal::Journal::open(journal_file)?;
-    let (journal_tx, mut journal_rx) = mpsc::unbounded_channel::<JournalWrite>();
-    let journal_thread = std::thread::spawn(move || -> Result<()> {
-        while let Some(first) = journal_rx.blocking_recv() {
-            let mut batch = vec![first];
-            while let Ok(more) = journal_rx.try_recv() {
-                batch.push(more);
-            }
-            for write in &batch {
-                journal.append(&write.record)?;
-            }
-            journal.sync()?;
-            for write in batch {
-                if let Some(done) = write.done {
-                    let _ = done.send(());
-                }
-            }
-        }
-        journal.sync()
-    });
+    let (journal_writer, journal) = journal::Writer::spawn(journal_file)?;
 
     let now = Instant::now();
     let wall = journal::now();
@@ -653,13 +622,11 @@ fn deliver(
         .map(|t| Duration::from_secs_f64((wall - t).max(0.0)));
     let shared = Arc::new(Shared {
         limiter: Mutex::new(Limiter::new(&config.sending, history, now)),
-        journal: journal_tx,
+        journal,
         stop: AtomicBool::new(false),
         stop_reason: Mutex::new(None),
         consecutive_failures: AtomicU32::new(0),
-        accepted: AtomicU64::new(0),
-        failed: AtomicU64::new(0),
-        deferred: AtomicU64::new(0),
+        counts: Arc::new(Counts::default()),
         retries: config.sending.retries,
         max_consecutive_failures: config.sending.max_consecutive_failures,
         retry_base: retry_base(),
@@ -741,25 +708,24 @@ fn deliver(
             .join()
             .map_err(|_| anyhow::anyhow!("the message builder crashed"))?
     });
-    progress.finish();
     // Dropping the runtime drops its aborted tasks, and with them their
-    // handles on the journal, so the journal thread can finish.
+    // handles on the journal, so the journal threads can finish.
     drop(runtime);
     let stop = shared
         .stop_reason
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
+    let counts = shared.counts.clone();
+    drop(shared);
+    journal_writer.finish()?;
+    progress.finish();
     let report = Report {
-        accepted: shared.accepted.load(Ordering::SeqCst),
-        failed: shared.failed.load(Ordering::SeqCst),
-        deferred: shared.deferred.load(Ordering::SeqCst),
+        accepted: counts.accepted.load(Ordering::SeqCst),
+        failed: counts.failed.load(Ordering::SeqCst),
+        deferred: counts.deferred.load(Ordering::SeqCst),
         stop,
     };
-    drop(shared);
-    journal_thread
-        .join()
-        .map_err(|_| anyhow::anyhow!("the journal writer crashed"))??;
     produced?;
     Ok(report)
 }
@@ -817,7 +783,8 @@ async fn worker(
                 }
             };
             shared
-                .record(Record {
+                .journal
+                .write(Record {
                     t: journal::now(),
                     event: Kind::Attempt,
                     key: job.key.clone(),
@@ -836,45 +803,51 @@ async fn worker(
                 Outcome::Permanent(reply) => (Kind::Failed, reply),
                 Outcome::Transient(reply) => (Kind::Deferred, reply),
             };
-            shared
-                .record(Record {
-                    t: journal::now(),
-                    event: kind,
-                    key: job.key.clone(),
-                    email: if kind == Kind::Accepted {
-                        String::new()
-                    } else {
-                        job.email.clone()
-                    },
-                    reply: reply.clone(),
-                })
-                .await?;
-            match outcome {
-                Outcome::Accepted(_) => {
-                    shared.consecutive_failures.store(0, Ordering::SeqCst);
-                    shared.accepted.fetch_add(1, Ordering::SeqCst);
-                    progress.inc();
-                    break;
-                }
-                Outcome::Permanent(reply) => {
-                    shared.failed.fetch_add(1, Ordering::SeqCst);
-                    progress.inc();
-                    progress.note(&format!("failed {}: {reply}", job.email));
-                    failure(&shared, reply);
-                    break;
-                }
-                Outcome::Transient(reply) => {
-                    if attempt >= shared.retries || shared.stop.load(Ordering::SeqCst) {
-                        shared.deferred.fetch_add(1, Ordering::SeqCst);
-                        progress.inc();
-                        progress.note(&format!("deferred {}: {reply}", job.email));
-                        failure(&shared, reply);
-                        break;
-                    }
-                    let delay = shared.retry_base * 2u32.saturating_pow(attempt - 1);
-                    tokio::time::sleep(delay.min(Duration::from_secs(300))).await;
-                }
+            let record = Record {
+                t: journal::now(),
+                event: kind,
+                key: job.key.clone(),
+                email: if kind == Kind::Accepted {
+                    String::new()
+                } else {
+                    job.email.clone()
+                },
+                reply: reply.clone(),
+            };
+            let retry = kind == Kind::Deferred
+                && attempt < shared.retries
+                && !shared.stop.load(Ordering::SeqCst);
+            if retry {
+                // Not an outcome yet: the next attempt follows.
+                shared.journal.commit(record, || {})?;
+                let delay = shared.retry_base * 2u32.saturating_pow(attempt - 1);
+                tokio::time::sleep(delay.min(Duration::from_secs(300))).await;
+                continue;
             }
+            let counts = shared.counts.clone();
+            let progress = progress.clone();
+            let note = match kind {
+                Kind::Failed => Some(format!("failed {}: {reply}", job.email)),
+                Kind::Deferred => Some(format!("deferred {}: {reply}", job.email)),
+                _ => None,
+            };
+            shared.journal.commit(record, move || {
+                let counter = match kind {
+                    Kind::Accepted => &counts.accepted,
+                    Kind::Failed => &counts.failed,
+                    _ => &counts.deferred,
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                progress.inc();
+                if let Some(note) = note {
+                    progress.note(&note);
+                }
+            })?;
+            match outcome {
+                Outcome::Accepted(_) => shared.consecutive_failures.store(0, Ordering::SeqCst),
+                Outcome::Permanent(reply) | Outcome::Transient(reply) => failure(&shared, reply),
+            }
+            break;
         }
     }
     sender.close().await;
