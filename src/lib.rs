@@ -9,6 +9,7 @@ pub mod archive;
 pub mod check;
 pub mod cli;
 pub mod config;
+mod external_sort;
 pub mod finding;
 pub mod issue;
 pub mod merge;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use crate::cli::StatusArgs;
 use crate::config::Config;
 use crate::send::State;
-use crate::subscribers::{DuplicateFilter, Status, SubscriberReader};
+use crate::subscribers::{self, Status, SubscriberReader};
 
 pub struct StatusRequest {
     pub issue: PathBuf,
@@ -34,11 +34,11 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| config.paths.subscribers.clone());
     let reader = SubscriberReader::open(&list_path)?;
-    let mut seen = DuplicateFilter::new();
+    let duplicates = subscribers::survey(&list_path)?.duplicates_index;
     let (mut accepted, mut failed, mut uncertain, mut deferred, mut pending) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     for subscriber in reader.flatten() {
-        if subscriber.status != Status::Subscribed || seen.check(&subscriber).is_some() {
+        if subscriber.status != Status::Subscribed || duplicates.earlier(&subscriber).is_some() {
             continue;
         }
         match replay.states.get(&subscriber.key) {

@@ -4,17 +4,19 @@
 //! pass over the raw bytes decides the encoding (UTF-8 or Windows-1252) and sniffs
 //! the delimiter; the second pass parses records one at a time.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
+
+use crate::external_sort::{self, ExternalSorter};
 
 /// Longest first or last name kept, in characters.
 const MAX_NAME_CHARS: usize = 256;
@@ -756,11 +758,13 @@ fn shorten(value: &str) -> String {
 /// Remembers the addresses seen so far, to find duplicates.
 ///
 /// Memory: a 128-bit hash (SHA-256, truncated) and a line number per distinct address
-/// (about 50 MB per million), not the address itself. Feed it the rows that would be
-/// mailed (status subscribed), in file order, as [`survey`] does, so the counts match.
+/// (about 50 MB per million), not the address itself. For whole lists use
+/// [`Survey::duplicates_index`] instead, whose memory does not grow with the list. Feed
+/// it the rows that would be mailed (status subscribed), in file order, so the counts
+/// match [`survey`].
 #[derive(Debug, Default)]
 pub struct DuplicateFilter {
-    seen: KeyMap<u64>,
+    seen: HashMap<KeyHash, u64, BuildHasherDefault<PassThrough>>,
 }
 
 impl DuplicateFilter {
@@ -780,11 +784,9 @@ impl DuplicateFilter {
     }
 }
 
-/// A map keyed by the hash of an address.
-type KeyMap<V> = HashMap<KeyHash, V, BuildHasherDefault<PassThrough>>;
-
-/// The first 128 bits of a SHA-256; two `u64`s keep map entries at 24 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The first 128 bits of a SHA-256 of an address: collisions are negligible (about
+/// 10^-25 for 10^7 addresses), and nobody can craft one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct KeyHash(u64, u64);
 
 impl KeyHash {
@@ -826,6 +828,182 @@ impl Hasher for PassThrough {
     }
 }
 
+/// Which rows repeat an earlier subscribed row's address; built by [`survey`], consulted
+/// while streaming the same file again.
+///
+/// Memory: 24 bytes per duplicate row, nothing for the others.
+#[derive(Debug, Clone, Default)]
+pub struct Duplicates {
+    /// Sorted by line.
+    repeats: Vec<Repeat>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Repeat {
+    line: u64,
+    first_line: u64,
+    /// Part of the address's hash, so that a row is skipped only for its own address.
+    check: u64,
+}
+
+impl Duplicates {
+    /// Some(first_line) if this row repeats the address of an earlier subscribed row
+    /// (by [`Subscriber::key`]): the row is then not mailed.
+    pub fn earlier(&self, s: &Subscriber) -> Option<u64> {
+        let index = self
+            .repeats
+            .binary_search_by_key(&s.line, |r| r.line)
+            .ok()?;
+        let repeat = self.repeats[index];
+        (KeyHash::of(&s.key).0 == repeat.check).then_some(repeat.first_line)
+    }
+
+    /// How many rows repeat an earlier one ([`Survey::duplicates`]).
+    pub fn count(&self) -> u64 {
+        self.repeats.len() as u64
+    }
+}
+
+/// Rows kept in memory by [`survey`] before a sorted run of them goes to disk: 2 MiB.
+const SURVEY_CHUNK: usize = 64 * 1024;
+
+/// What [`survey`] sorts to find rows that share an address: one per valid row,
+/// ordered by address hash, then line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct RowRecord {
+    hash: KeyHash,
+    /// Line << 2 | status code.
+    line_status: u64,
+    /// Where the row's address is in the [`EmailLog`].
+    email_at: u64,
+}
+
+impl RowRecord {
+    fn new(hash: KeyHash, line: u64, status: Status, email_at: u64) -> RowRecord {
+        let code = match status {
+            Status::Subscribed => 0,
+            Status::Unsubscribed => 1,
+            Status::Bounced => 2,
+            Status::Complained => 3,
+        };
+        RowRecord {
+            hash,
+            line_status: line << 2 | code,
+            email_at,
+        }
+    }
+
+    fn line(&self) -> u64 {
+        self.line_status >> 2
+    }
+
+    fn status(&self) -> Status {
+        match self.line_status & 3 {
+            0 => Status::Subscribed,
+            1 => Status::Unsubscribed,
+            2 => Status::Bounced,
+            _ => Status::Complained,
+        }
+    }
+}
+
+impl external_sort::Record for RowRecord {
+    const SIZE: usize = 32;
+
+    fn encode(&self, out: &mut [u8]) {
+        let fields = [self.hash.0, self.hash.1, self.line_status, self.email_at];
+        for (slot, field) in out.chunks_exact_mut(8).zip(fields) {
+            slot.copy_from_slice(&field.to_le_bytes());
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Self {
+        let field = |i: usize| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(word)
+        };
+        RowRecord {
+            hash: KeyHash(field(0), field(1)),
+            line_status: field(2),
+            email_at: field(3),
+        }
+    }
+}
+
+/// The addresses of the rows as written, in an anonymous temporary file, so that the
+/// few quoted in problems can be read back after the sort.
+struct EmailLog {
+    out: io::BufWriter<File>,
+    written: u64,
+}
+
+impl EmailLog {
+    fn new() -> io::Result<EmailLog> {
+        Ok(EmailLog {
+            out: io::BufWriter::with_capacity(64 * 1024, tempfile::tempfile()?),
+            written: 0,
+        })
+    }
+
+    /// Appends as much of `email` as [`shorten`] shows; returns where it is (offset
+    /// << 16 | length).
+    fn append(&mut self, email: &str) -> io::Result<u64> {
+        // One character beyond what is shown, so that `shorten` still adds the `…`.
+        let end = email
+            .char_indices()
+            .nth(MAX_SHOWN_CHARS + 1)
+            .map_or(email.len(), |(i, _)| i);
+        let at = self.written << 16 | end as u64;
+        self.out.write_all(&email.as_bytes()[..end])?;
+        self.written += end as u64;
+        Ok(at)
+    }
+
+    fn finish(self) -> io::Result<File> {
+        self.out
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)
+    }
+}
+
+/// Reads back an address from the [`EmailLog`], shortened for a problem.
+fn read_email(log: &mut File, at: u64) -> io::Result<String> {
+    let mut bytes = vec![0u8; (at & 0xFFFF) as usize];
+    log.seek(SeekFrom::Start(at >> 16))?;
+    log.read_exact(&mut bytes)?;
+    Ok(shorten(&String::from_utf8_lossy(&bytes)))
+}
+
+/// A duplicate or a status conflict found by the sort, waiting for its address.
+#[derive(Debug)]
+struct Found {
+    line: u64,
+    email_at: u64,
+    /// The problem, with an empty `email`.
+    problem: RowProblem,
+}
+
+impl PartialEq for Found {
+    fn eq(&self, other: &Self) -> bool {
+        self.line == other.line
+    }
+}
+
+impl Eq for Found {}
+
+impl PartialOrd for Found {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Found {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.line.cmp(&other.line)
+    }
+}
+
 /// One full pass for pre-flight: counts and every problem, in line order.
 ///
 /// Each non-blank row counts once in `rows` and in exactly one of `subscribed`,
@@ -851,6 +1029,8 @@ pub struct Survey {
     pub conflicts: u64,
     pub columns: Columns,
     pub warnings: Vec<String>,
+    /// The rows counted in `duplicates`, for streaming the file again.
+    pub duplicates_index: Duplicates,
 }
 
 impl Survey {
@@ -863,7 +1043,7 @@ impl Survey {
         }
     }
 
-    fn problem(&mut self, problem: RowProblem) {
+    fn count(&mut self, problem: &RowProblem) {
         *match problem {
             RowProblem::InvalidAddress { .. } => &mut self.invalid,
             RowProblem::UnknownStatus { .. } => &mut self.unknown_status,
@@ -871,6 +1051,10 @@ impl Survey {
             RowProblem::Malformed { .. } => &mut self.malformed,
             RowProblem::StatusConflict { .. } => &mut self.conflicts,
         } += 1;
+    }
+
+    fn problem(&mut self, problem: RowProblem) {
+        self.count(&problem);
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(problem);
         }
@@ -878,7 +1062,23 @@ impl Survey {
 }
 
 /// Reads the whole list once and counts what [`SubscriberReader`] would yield.
+///
+/// Rows that share an address are found by an external sort of one small record per
+/// row (see [`external_sort`]), so memory does not grow with the list, only with the
+/// number of duplicate rows; the records and the addresses go to anonymous temporary
+/// files (about 60 bytes a row), deleted when this returns.
 pub fn survey(path: &Path) -> Result<Survey> {
+    survey_in_chunks(path, SURVEY_CHUNK)
+}
+
+fn survey_in_chunks(path: &Path, chunk: usize) -> Result<Survey> {
+    let temp_error = || {
+        format!(
+            "cannot use a temporary file in `{}` to look for duplicate addresses; \
+             check the free space there, or set TMPDIR to another folder",
+            std::env::temp_dir().display()
+        )
+    };
     let reader = SubscriberReader::open(path)?;
     let mut survey = Survey {
         rows: 0,
@@ -894,53 +1094,125 @@ pub fn survey(path: &Path) -> Result<Survey> {
         conflicts: 0,
         columns: reader.columns().clone(),
         warnings: reader.warnings().to_vec(),
+        duplicates_index: Duplicates::default(),
     };
-    let mut mailed = DuplicateFilter::new();
-    let mut not_mailed: KeyMap<(u64, Status)> = KeyMap::default();
+    let mut sorter = ExternalSorter::new(chunk);
+    let mut emails = EmailLog::new().with_context(temp_error)?;
     for item in reader {
         survey.rows += 1;
-        let subscriber = match item {
-            Ok(subscriber) => subscriber,
-            Err(problem) => {
-                survey.problem(problem);
-                continue;
+        match item {
+            Ok(subscriber) => {
+                // Duplicates are taken out of `subscribed` once the sort has found them.
+                *survey.bucket(subscriber.status) += 1;
+                let email_at = emails.append(&subscriber.email).with_context(temp_error)?;
+                let hash = KeyHash::of(&subscriber.key);
+                let record = RowRecord::new(hash, subscriber.line, subscriber.status, email_at);
+                sorter.push(record).with_context(temp_error)?;
             }
-        };
-        let hash = KeyHash::of(&subscriber.key);
-        let conflict = |subscribed_line, status, status_line| RowProblem::StatusConflict {
-            line: subscriber.line,
-            email: shorten(&subscriber.email),
-            subscribed_line,
-            status,
-            status_line,
-        };
-        if subscriber.status == Status::Subscribed {
-            if let Some(first_line) = mailed.check(&subscriber) {
-                survey.problem(RowProblem::Duplicate {
-                    line: subscriber.line,
-                    email: shorten(&subscriber.email),
+            Err(problem) => survey.problem(problem),
+        }
+    }
+
+    // Rows sharing an address are now adjacent, in line order. Within one address this
+    // is the same walk as a single pass over the file with a set of seen addresses.
+    let mut found: BinaryHeap<Found> = BinaryHeap::new();
+    let mut repeats = Vec::new();
+    let mut current = None;
+    let mut first_subscribed = None;
+    let mut first_other = None;
+    for record in sorter.finish().with_context(temp_error)? {
+        let record = record.with_context(temp_error)?;
+        if current != Some(record.hash) {
+            current = Some(record.hash);
+            first_subscribed = None;
+            first_other = None;
+        }
+        let (line, status) = (record.line(), record.status());
+        let problem = match (status, first_subscribed, first_other) {
+            (Status::Subscribed, None, other) => {
+                first_subscribed = Some(line);
+                other.map(|(status_line, status)| RowProblem::StatusConflict {
+                    line,
+                    email: String::new(),
+                    subscribed_line: line,
+                    status,
+                    status_line,
+                })
+            }
+            (Status::Subscribed, Some(first_line), _) => {
+                repeats.push(Repeat {
+                    line,
                     first_line,
+                    check: record.hash.0,
                 });
-                continue;
+                Some(RowProblem::Duplicate {
+                    line,
+                    email: String::new(),
+                    first_line,
+                })
             }
-            *survey.bucket(Status::Subscribed) += 1;
-            if let Some(&(status_line, status)) = not_mailed.get(&hash) {
-                survey.problem(conflict(subscriber.line, status, status_line));
-            }
-        } else {
-            *survey.bucket(subscriber.status) += 1;
-            not_mailed
-                .entry(hash)
-                .or_insert((subscriber.line, subscriber.status));
-            if let Some(&subscribed_line) = mailed.seen.get(&hash) {
-                survey.problem(conflict(
+            (status, subscribed, other) => {
+                if other.is_none() {
+                    first_other = Some((line, status));
+                }
+                subscribed.map(|subscribed_line| RowProblem::StatusConflict {
+                    line,
+                    email: String::new(),
                     subscribed_line,
-                    subscriber.status,
-                    subscriber.line,
-                ));
+                    status,
+                    status_line: line,
+                })
+            }
+        };
+        if let Some(problem) = problem {
+            survey.count(&problem);
+            // Keep the first problems by line only: a max-heap drops the last one.
+            found.push(Found {
+                line,
+                email_at: record.email_at,
+                problem,
+            });
+            if found.len() > MAX_PROBLEMS {
+                found.pop();
             }
         }
     }
+    survey.subscribed -= survey.duplicates;
+    repeats.sort_unstable_by_key(|r| r.line);
+    survey.duplicates_index = Duplicates { repeats };
+
+    // Merge the problems of the sort with those of the pass, by line.
+    let mut log = emails.finish().with_context(temp_error)?;
+    let mut merged = Vec::with_capacity(MAX_PROBLEMS.min(survey.problems.len() + found.len()));
+    let mut read = std::mem::take(&mut survey.problems).into_iter().peekable();
+    let mut sorted = found.into_sorted_vec().into_iter().peekable();
+    while merged.len() < MAX_PROBLEMS {
+        let take_read = match (read.peek(), sorted.peek()) {
+            (Some(a), Some(b)) => a.line() <= b.line,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if take_read {
+            merged.extend(read.next());
+            continue;
+        }
+        let Some(Found {
+            email_at,
+            mut problem,
+            ..
+        }) = sorted.next()
+        else {
+            break;
+        };
+        if let RowProblem::Duplicate { email, .. } | RowProblem::StatusConflict { email, .. } =
+            &mut problem
+        {
+            *email = read_email(&mut log, email_at).with_context(temp_error)?;
+        }
+        merged.push(problem);
+    }
+    survey.problems = merged;
     Ok(survey)
 }
 
@@ -1776,6 +2048,317 @@ mod tests {
         assert_eq!(s.invalid, 1500);
         assert_eq!(s.problems.len(), MAX_PROBLEMS);
         assert_eq!(s.problems[999].line(), 1001);
+    }
+
+    /// The single pass with in-memory sets that `survey` replaced: the reference for
+    /// the counts and the problems.
+    fn survey_in_memory(path: &Path) -> Survey {
+        let reader = SubscriberReader::open(path).unwrap();
+        let mut survey = survey_in_chunks(path, 1 << 20).unwrap();
+        survey.problems.clear();
+        let counts = (survey.rows, survey.unsubscribed, survey.bounced);
+        (survey.subscribed, survey.duplicates, survey.conflicts) = (0, 0, 0);
+        (survey.invalid, survey.unknown_status, survey.malformed) = (0, 0, 0);
+        (
+            survey.rows,
+            survey.unsubscribed,
+            survey.bounced,
+            survey.complained,
+        ) = (0, 0, 0, 0);
+        let mut mailed = DuplicateFilter::new();
+        let mut not_mailed: HashMap<String, (u64, Status)> = HashMap::new();
+        for item in reader {
+            survey.rows += 1;
+            let s = match item {
+                Ok(s) => s,
+                Err(problem) => {
+                    survey.problem(problem);
+                    continue;
+                }
+            };
+            let conflict = |subscribed_line, status, status_line| RowProblem::StatusConflict {
+                line: s.line,
+                email: shorten(&s.email),
+                subscribed_line,
+                status,
+                status_line,
+            };
+            if s.status == Status::Subscribed {
+                if let Some(first_line) = mailed.check(&s) {
+                    survey.problem(RowProblem::Duplicate {
+                        line: s.line,
+                        email: shorten(&s.email),
+                        first_line,
+                    });
+                    continue;
+                }
+                *survey.bucket(Status::Subscribed) += 1;
+                if let Some(&(status_line, status)) = not_mailed.get(&s.key) {
+                    survey.problem(conflict(s.line, status, status_line));
+                }
+            } else {
+                *survey.bucket(s.status) += 1;
+                not_mailed
+                    .entry(s.key.clone())
+                    .or_insert((s.line, s.status));
+                if let Some(&first) = mailed.seen.get(&KeyHash::of(&s.key)) {
+                    survey.problem(conflict(first, s.status, s.line));
+                }
+            }
+        }
+        assert_eq!(counts, (survey.rows, survey.unsubscribed, survey.bounced));
+        survey
+    }
+
+    fn assert_same(a: &Survey, b: &Survey, what: &str) {
+        let counts = |s: &Survey| {
+            [
+                s.rows,
+                s.subscribed,
+                s.unsubscribed,
+                s.bounced,
+                s.complained,
+                s.duplicates,
+                s.invalid,
+                s.unknown_status,
+                s.malformed,
+                s.conflicts,
+            ]
+        };
+        assert_eq!(counts(a), counts(b), "{what}");
+        assert_eq!(a.problems, b.problems, "{what}");
+    }
+
+    /// A list with repeats far apart, case variants, all statuses and bad rows.
+    fn messy_list(rows: u64, distinct: u64) -> Vec<u8> {
+        let mut bytes = b"email,status\n".to_vec();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..rows {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let n = state % distinct;
+            let email = match state >> 60 {
+                0 => format!("User{n}@Example.ORG"),
+                1 => format!("bad{n}"),
+                _ => format!("user{n}@example.org"),
+            };
+            let status = match (state >> 56) & 15 {
+                0 => "unsubscribed",
+                1 => "bounced",
+                2 => "complained",
+                3 => "weird",
+                _ => "",
+            };
+            bytes.extend_from_slice(format!("{email},{status}\n").as_bytes());
+        }
+        bytes
+    }
+
+    #[test]
+    fn survey_matches_a_single_pass_whatever_the_chunk() {
+        for (rows, distinct) in [(50, 10), (3000, 700), (3000, 2900)] {
+            let f = file(&messy_list(rows, distinct));
+            let reference = survey_in_memory(f.path());
+            assert!(reference.duplicates > 0 && reference.conflicts > 0);
+            for chunk in [1, 2, 7, 64, 1000, SURVEY_CHUNK] {
+                let s = survey_in_chunks(f.path(), chunk).unwrap();
+                assert_same(&s, &reference, &format!("{rows} rows, chunk {chunk}"));
+                assert_eq!(s.duplicates_index.count(), s.duplicates);
+            }
+        }
+    }
+
+    #[test]
+    fn duplicates_across_spill_boundaries() {
+        // With 2 rows a chunk, every pair of rows below lands in a different run.
+        let f = file(
+            b"email,status\n\
+              a@example.org,\n\
+              b@example.org,\n\
+              c@example.org,\n\
+              d@example.org,\n\
+              e@example.org,\n\
+              B@EXAMPLE.ORG,\n\
+              a@example.org,\n\
+              x@example.org,\n\
+              A@example.org,subscribed\n\
+              e@example.org,\n",
+        );
+        let s = survey_in_chunks(f.path(), 2).unwrap();
+        assert_eq!((s.rows, s.subscribed, s.duplicates), (10, 6, 4));
+        let found: Vec<(u64, String, u64)> = s
+            .problems
+            .iter()
+            .map(|p| match p {
+                RowProblem::Duplicate {
+                    line,
+                    email,
+                    first_line,
+                } => (*line, email.clone(), *first_line),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (7, "B@EXAMPLE.ORG".into(), 3),
+                (8, "a@example.org".into(), 2),
+                (10, "A@example.org".into(), 2),
+                (11, "e@example.org".into(), 6),
+            ]
+        );
+
+        // The index answers for the same rows when the file is streamed again.
+        let reader = SubscriberReader::open(f.path()).unwrap();
+        let earlier: Vec<Option<u64>> = reader
+            .flatten()
+            .map(|row| s.duplicates_index.earlier(&row))
+            .collect();
+        assert_eq!(
+            earlier,
+            [
+                None,
+                None,
+                None,
+                None,
+                None,
+                Some(3),
+                Some(2),
+                None,
+                Some(2),
+                Some(6)
+            ]
+        );
+        assert_eq!(s.duplicates_index.count(), 4);
+        // A row at a duplicate's line but with another address is not skipped.
+        assert_eq!(
+            s.duplicates_index
+                .earlier(&Subscriber::test("zed@example.org", 7)),
+            None
+        );
+        assert_eq!(
+            s.duplicates_index
+                .earlier(&Subscriber::test("b@example.org", 7)),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn index_agrees_with_the_filter() {
+        let f = file(&messy_list(5000, 1500));
+        let s = survey_in_chunks(f.path(), 100).unwrap();
+        let mut filter = DuplicateFilter::new();
+        let mut skipped = 0;
+        for row in SubscriberReader::open(f.path()).unwrap().flatten() {
+            let by_index = s.duplicates_index.earlier(&row);
+            if row.status == Status::Subscribed {
+                assert_eq!(by_index, filter.check(&row), "line {}", row.line);
+                skipped += u64::from(by_index.is_some());
+            } else {
+                assert_eq!(by_index, None, "line {}", row.line);
+            }
+        }
+        assert_eq!(skipped, s.duplicates);
+    }
+
+    #[test]
+    fn conflicts_across_spill_boundaries() {
+        let f = file(
+            b"email,status\n\
+              a@example.org,unsubscribed\n\
+              pad1@example.org,\n\
+              pad2@example.org,\n\
+              A@example.org,subscribed\n\
+              a@example.org,\n\
+              b@example.org,\n\
+              pad3@example.org,\n\
+              b@example.org,complained\n\
+              pad4@example.org,\n\
+              B@example.org,bounced\n\
+              c@example.org,bounced\n\
+              c@example.org,unsubscribed\n",
+        );
+        let s = survey_in_chunks(f.path(), 3).unwrap();
+        assert_eq!(
+            (s.rows, s.subscribed, s.duplicates, s.conflicts),
+            (12, 6, 1, 3)
+        );
+        assert_eq!((s.unsubscribed, s.bounced, s.complained), (2, 2, 1));
+        let shown: Vec<String> = s.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "line 5: `A@example.org` is subscribed on line 5 but unsubscribed on line 2, \
+                 so it would still be mailed; delete the subscribed row or set its status to \
+                 `unsubscribed`",
+                "line 6: `a@example.org` is already on line 5; this row is skipped",
+                "line 9: `b@example.org` is subscribed on line 7 but complained on line 9, \
+                 so it would still be mailed; delete the subscribed row or set its status to \
+                 `complained`",
+                "line 11: `B@example.org` is subscribed on line 7 but bounced on line 11, \
+                 so it would still be mailed; delete the subscribed row or set its status to \
+                 `bounced`",
+            ]
+        );
+        assert_same(&s, &survey_in_memory(f.path()), "conflicts");
+    }
+
+    #[test]
+    fn no_false_duplicates() {
+        let mut bytes = b"email,status\n".to_vec();
+        for i in 0..20_000 {
+            let status = if i % 3 == 0 { "unsubscribed" } else { "" };
+            bytes.extend_from_slice(format!("user{i}@example.org,{status}\n").as_bytes());
+        }
+        let f = file(&bytes);
+        let s = survey_in_chunks(f.path(), 1000).unwrap();
+        assert_eq!((s.rows, s.duplicates, s.conflicts), (20_000, 0, 0));
+        assert_eq!((s.subscribed, s.unsubscribed), (13_333, 6_667));
+        assert!(s.problems.is_empty());
+        assert_eq!(s.duplicates_index.count(), 0);
+    }
+
+    #[test]
+    fn problem_cap_counts_sorted_and_read_rows_by_line() {
+        // Invalid rows and duplicates alternate; the first 1000 problems are kept.
+        let long = format!("{}@{}.example.org", "u".repeat(60), "d".repeat(60));
+        let mut bytes = format!("email\n{long}\n").into_bytes();
+        for i in 0..1500 {
+            bytes.extend_from_slice(b"bad\n");
+            let email = if i % 2 == 0 {
+                long.to_uppercase()
+            } else {
+                long.clone()
+            };
+            bytes.extend_from_slice(format!("{email}\n").as_bytes());
+        }
+        let f = file(&bytes);
+        let s = survey_in_chunks(f.path(), 16).unwrap();
+        assert_eq!((s.invalid, s.duplicates, s.subscribed), (1500, 1500, 1));
+        assert_eq!(s.problems.len(), MAX_PROBLEMS);
+        let lines: Vec<u64> = s.problems.iter().map(RowProblem::line).collect();
+        assert_eq!(lines, (3..3 + MAX_PROBLEMS as u64).collect::<Vec<_>>());
+        assert!(
+            s.problems[1].to_string().starts_with(&format!(
+                "line 4: `{}…` is already on line 2",
+                &long.to_uppercase()[..100]
+            )),
+            "{}",
+            s.problems[1]
+        );
+        assert_same(&s, &survey_in_memory(f.path()), "cap");
+
+        // Only duplicates: all 1000 come from the sort.
+        let mut bytes = b"email\n".to_vec();
+        for _ in 0..1200 {
+            bytes.extend_from_slice(b"ann@example.org\n");
+        }
+        let f = file(&bytes);
+        let s = survey_in_chunks(f.path(), 16).unwrap();
+        assert_eq!((s.duplicates, s.problems.len()), (1199, MAX_PROBLEMS));
+        assert_eq!(s.problems[999].line(), 1002);
+        assert_same(&s, &survey_in_memory(f.path()), "only duplicates");
     }
 
     #[test]

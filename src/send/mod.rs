@@ -27,7 +27,7 @@ use crate::config::{Config, Transport};
 use crate::message::Composer;
 use crate::preview::PREVIEW_SECRET;
 use crate::render::Rendered;
-use crate::subscribers::{self, Columns, DuplicateFilter, Status, Subscriber, SubscriberReader};
+use crate::subscribers::{self, Columns, Duplicates, Status, Subscriber, SubscriberReader};
 use crate::token::Signer;
 use limiter::{Limiter, Permit};
 use transport::{Outbox, Outcome, SmtpSettings};
@@ -200,7 +200,14 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
     let composer = Composer::new(config, rendered, &columns, signer, "")?;
 
     if req.dry_run {
-        return dry_run(&composer, &list_path, &replay, policy, req.limit);
+        return dry_run(
+            &composer,
+            &list_path,
+            &survey.duplicates_index,
+            &replay,
+            policy,
+            req.limit,
+        );
     }
 
     eprintln!(
@@ -242,6 +249,7 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
         config,
         &composer,
         &list_path,
+        &survey.duplicates_index,
         &journal_file,
         &replay,
         policy,
@@ -318,9 +326,11 @@ struct Job {
 }
 
 /// Streams the subscriber file and yields the messages this run sends.
+#[allow(clippy::too_many_arguments)]
 fn produce(
     composer: &Composer,
     list_path: &std::path::Path,
+    duplicates: &Duplicates,
     replay: &Replay,
     policy: Policy,
     limit: Option<u64>,
@@ -328,14 +338,13 @@ fn produce(
     mut emit: impl FnMut(Job) -> bool,
 ) -> Result<u64> {
     let reader = SubscriberReader::open(list_path)?;
-    let mut seen = DuplicateFilter::new();
     let mut count = 0u64;
     for row in reader {
         if stop.load(Ordering::Relaxed) || limit.is_some_and(|l| count >= l) {
             break;
         }
         let Ok(subscriber) = row else { continue };
-        if subscriber.status != Status::Subscribed || seen.check(&subscriber).is_some() {
+        if subscriber.status != Status::Subscribed || duplicates.earlier(&subscriber).is_some() {
             continue;
         }
         if !policy.wants(replay.states.get(&subscriber.key)) {
@@ -360,6 +369,7 @@ fn produce(
 fn dry_run(
     composer: &Composer,
     list_path: &std::path::Path,
+    duplicates: &Duplicates,
     replay: &Replay,
     policy: Policy,
     limit: Option<u64>,
@@ -367,10 +377,19 @@ fn dry_run(
     let started = Instant::now();
     let stop = AtomicBool::new(false);
     let mut bytes = 0u64;
-    let count = produce(composer, list_path, replay, policy, limit, &stop, |job| {
-        bytes += job.bytes.len() as u64;
-        true
-    })?;
+    let count = produce(
+        composer,
+        list_path,
+        duplicates,
+        replay,
+        policy,
+        limit,
+        &stop,
+        |job| {
+            bytes += job.bytes.len() as u64;
+            true
+        },
+    )?;
     let elapsed = started.elapsed().as_secs_f64();
     eprintln!(
         "Dry run: built {count} message(s), {:.1} KB on average, in {elapsed:.2} s ({:.0} messages/s). Nothing was sent or recorded.",
@@ -602,6 +621,7 @@ fn deliver(
     config: &Config,
     composer: &Composer,
     list_path: &std::path::Path,
+    duplicates: &Duplicates,
     journal_file: &std::path::Path,
     replay: &Replay,
     policy: Policy,
@@ -646,6 +666,7 @@ fn deliver(
             produce(
                 composer,
                 list_path,
+                duplicates,
                 replay,
                 policy,
                 limit,
