@@ -782,7 +782,11 @@ async fn worker(
                 .reserve(Instant::now());
             let ticket = match permit {
                 Permit::At(at, ticket) => {
-                    tokio::time::sleep_until(at.into()).await;
+                    // The timer ticks in whole milliseconds: sleeping until
+                    // a moment already here would still cost one.
+                    if at > Instant::now() {
+                        tokio::time::sleep_until(at.into()).await;
+                    }
                     ticket
                 }
                 Permit::Busy => {
