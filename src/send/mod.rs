@@ -807,16 +807,13 @@ async fn worker(
                     return Ok(());
                 }
             };
-            shared
-                .journal
-                .write(Record {
-                    t: journal::now(),
-                    event: Kind::Attempt,
-                    key: job.key.clone(),
-                    email: job.email.clone(),
-                    reply: String::new(),
-                })
-                .await?;
+            shared.journal.write(&Record {
+                t: journal::now(),
+                event: Kind::Attempt,
+                key: job.key.clone(),
+                email: job.email.clone(),
+                reply: String::new(),
+            })?;
             let outcome = sender.send(&job).await;
             shared
                 .limiter
@@ -844,7 +841,7 @@ async fn worker(
                 && !shared.stop.load(Ordering::SeqCst);
             if retry {
                 // Not an outcome yet: the next attempt follows.
-                shared.journal.commit(record, || {})?;
+                shared.journal.commit(&record, || {})?;
                 let delay = shared.retry_base * 2u32.saturating_pow(attempt - 1);
                 tokio::time::sleep(delay.min(Duration::from_secs(300))).await;
                 continue;
@@ -856,7 +853,7 @@ async fn worker(
                 Kind::Deferred => Some(format!("deferred {}: {reply}", job.email)),
                 _ => None,
             };
-            shared.journal.commit(record, move || {
+            shared.journal.commit(&record, move || {
                 let counter = match kind {
                     Kind::Accepted => &counts.accepted,
                     Kind::Failed => &counts.failed,
