@@ -159,7 +159,7 @@ fn cta_block(cta: &ModelCta, theme: &Theme, font: &str) -> Markup {
 
 fn footer(model: &Model, font: &str, muted: &str) -> Markup {
     let list = &model.config.list;
-    let small = format!("margin:0 0 8px 0;font-size:13px;line-height:1.5;{muted}{font}");
+    let small = format!("margin:0 0 8px 0;font-size:14px;line-height:1.5;{muted}{font}");
     let link = format!("{muted}text-decoration:underline");
     html! {
         table role="presentation" border="0" cellpadding="0" cellspacing="0" width="100%" {
