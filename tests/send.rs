@@ -804,6 +804,32 @@ fn limit_sends_exactly_that_many() {
     assert_exactly_once(&server, &example_addresses());
 }
 
+#[test]
+fn the_daily_limit_ends_the_run_cleanly_and_counts_earlier_runs() {
+    let server = SmtpServer::start();
+    let p = project(&server, "per-second = 0\nper-day = 3\nconnections = 2");
+    let out = p.run(&send_args(None, &["--yes"]));
+    out.expect_code(0);
+    assert!(out.stderr.contains("daily limit of 3"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Run the same command again"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.arrivals().len(), 3);
+    assert_eq!(status(&p, None).accepted, 3);
+
+    // Within the same 24 hours the journal's three count against the limit.
+    let again = p.run(&send_args(None, &["--yes"]));
+    again.expect_code(0);
+    assert!(
+        again.stderr.contains("daily limit of 3"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(server.arrivals().len(), 3, "nothing more may be sent today");
+}
+
 // ---------------------------------------------------------------------------
 // 10. A crash (SIGKILL) in the middle
 // ---------------------------------------------------------------------------
