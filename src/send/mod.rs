@@ -100,6 +100,7 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
         return send_test(config, rendered, &secret, &req.test_to, req.dry_run);
     }
 
+    let surveyed = file_stamp(&list_path)?;
     let survey = subscribers::survey(&list_path)?;
     for warning in &survey.warnings {
         eprintln!("warning: {warning}");
@@ -244,6 +245,14 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
         confirm(&rendered.issue_id)?;
     }
 
+    // Duplicates are known by line number from the survey: the file must be
+    // the one surveyed (the confirmation may have waited a long time).
+    if file_stamp(&list_path)? != surveyed {
+        bail!(
+            "`{}` changed while this run was starting; nothing was sent. Run the command again",
+            list_path.display()
+        );
+    }
     let started = Instant::now();
     let report = deliver(
         config,
@@ -296,6 +305,13 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
         }
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// Size and modification time, to notice a file changed under us.
+fn file_stamp(path: &std::path::Path) -> Result<(u64, Option<std::time::SystemTime>)> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    Ok((meta.len(), meta.modified().ok()))
 }
 
 /// Which earlier outcomes this run sends to again.
