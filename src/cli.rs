@@ -37,6 +37,8 @@ pub enum Command {
     Preview(PreviewArgs),
     Send(SendArgs),
     Status(StatusArgs),
+    Unsubscribe(UnsubscribeArgs),
+    Bounces(BouncesArgs),
 }
 
 /// Render an issue for one subscriber and write it to a folder.
@@ -150,6 +152,124 @@ pub struct StatusArgs {
     /// Write failed recipients with the server's reply to this CSV file.
     #[arg(long, value_name = "FILE")]
     pub failed_csv: Option<PathBuf>,
+
+    /// Set `status` to `bounced` in the subscriber CSV for recipients that
+    /// failed permanently (5xx), except policy refusals (5.7.x).
+    #[arg(long)]
+    pub apply_failures: bool,
+}
+
+/// Unsubscribe addresses, check unsubscribe links, or serve the endpoint.
+///
+/// With addresses or unsubscribe URLs (or --from-file), sets `status` to
+/// `unsubscribed` for them in the subscriber CSV, in place: only those
+/// cells change, the rest of the file is kept byte for byte, and the
+/// previous version is kept as `FILE.bak`. Unknown addresses are reported,
+/// never added; links whose token does not verify are not applied.
+///
+/// Exit code: 0 when every input was applied (or already was, or is not in
+/// the file), 1 when some input was refused, 2 for an unreadable file.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(after_help = "Examples:
+  newsletter unsubscribe zoe@example.org
+  newsletter unsubscribe 'https://news.example.org/unsubscribe/em9lQGV4YW1wbGUub3Jn.…'
+  newsletter unsubscribe --from-file unsubscribes.log
+  newsletter unsubscribe verify 'https://news.example.org/unsubscribe/…'
+  newsletter unsubscribe serve --bind 127.0.0.1:8026")]
+pub struct UnsubscribeArgs {
+    #[command(subcommand)]
+    pub action: Option<UnsubscribeAction>,
+
+    /// Addresses, unsubscribe URLs or tokens.
+    #[arg(value_name = "ADDRESS_OR_URL", required_unless_present = "from_file")]
+    pub inputs: Vec<String>,
+
+    /// Read addresses, unsubscribe URLs or lines of the endpoint's log from
+    /// this file, one a line (blank lines and `#` comments are skipped).
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+
+    /// The subscriber CSV [default: `paths.subscribers` in the configuration].
+    #[arg(long, value_name = "FILE")]
+    pub subscribers: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnsubscribeAction {
+    Verify(VerifyArgs),
+    Serve(ServeArgs),
+}
+
+/// Print the address an unsubscribe link was made for.
+///
+/// Exit code 0 and the address when the token (the URL's last path segment,
+/// its `token=` parameter, or a bare token) was signed with this list's
+/// secret; 1 when it is forged, made with another secret, or malformed.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The unsubscribe URL or token.
+    #[arg(value_name = "URL")]
+    pub url: String,
+}
+
+/// Serve the one-click unsubscribe endpoint (RFC 8058).
+///
+/// Answers on the path of `unsubscribe-url`. A POST with
+/// `List-Unsubscribe=One-Click` and a valid token is appended to the log
+/// (synced to disk) and answered 200; a GET shows a page with an Unsubscribe
+/// button, so link scanners unsubscribe nobody. Put it behind your HTTPS
+/// reverse proxy; apply the log with `newsletter unsubscribe --from-file
+/// LOG`. The first line printed is the endpoint's address; Ctrl-C stops.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8026")]
+    pub bind: std::net::SocketAddr,
+
+    /// The log of unsubscribes [default: `unsubscribes.log` next to the
+    /// configuration].
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Allow listening on an address that is not loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+/// Handle bounce messages (delivery status notifications).
+#[derive(Debug, Args)]
+pub struct BouncesArgs {
+    #[command(subcommand)]
+    pub action: BouncesAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BouncesAction {
+    Import(ImportArgs),
+}
+
+/// Read bounces and mark bounced addresses in the subscriber CSV.
+///
+/// Reads delivery status notifications (RFC 3464) from `.eml` files,
+/// folders of them, or mbox files. A hard bounce (Action: failed, Status
+/// 5.x.x) sets the recipient's `status` to `bounced`, except a policy
+/// refusal (5.7.x), which is only reported. Soft bounces (4.x.x) are counted
+/// per address and issue in `bounces.toml` next to the configuration; soft
+/// bounces in 3 different issues make an address `bounced`. Messages that
+/// are not bounce reports are listed and skipped.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  newsletter bounces import ~/Mail/bounces/
+  newsletter bounces import bounces.mbox --subscribers subscribers.csv")]
+pub struct ImportArgs {
+    /// `.eml` files, folders of them, or mbox files.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// The subscriber CSV [default: `paths.subscribers` in the configuration].
+    #[arg(long, value_name = "FILE")]
+    pub subscribers: Option<PathBuf>,
 }
 
 /// Check issues, the archive, the subscriber file and the configuration.

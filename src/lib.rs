@@ -6,12 +6,14 @@
 //! Rendered → preview | send → Journal`.
 
 pub mod archive;
+pub mod bounces;
 pub mod check;
 pub mod cli;
 pub mod config;
 mod external_sort;
 pub mod finding;
 pub mod issue;
+pub mod mark;
 pub mod merge;
 pub mod message;
 pub mod preview;
@@ -24,6 +26,7 @@ pub mod subscribers;
 pub mod theme;
 pub mod token;
 mod toml_file;
+pub mod unsubscribe;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -46,6 +49,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Preview(args) => preview::run(&load()?, &args.into()),
         Command::Send(args) => send::run(&load()?, &args.into()),
         Command::Status(args) => status::run(&load()?, &args.into()),
+        Command::Unsubscribe(args) => unsubscribe::run(&load()?, &args.into()),
+        Command::Bounces(args) => bounces::run(&load()?, &args.into()),
     }
 }
 

@@ -1,19 +1,22 @@
 //! `newsletter status`: how far an issue's sending has got.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
 use crate::cli::StatusArgs;
 use crate::config::Config;
-use crate::send::State;
+use crate::mark;
+use crate::send::{Replay, State};
 use crate::subscribers::{self, Status, SubscriberReader};
 
 pub struct StatusRequest {
     pub issue: PathBuf,
     pub subscribers: Option<PathBuf>,
     pub failed_csv: Option<PathBuf>,
+    pub apply_failures: bool,
 }
 
 impl From<StatusArgs> for StatusRequest {
@@ -22,6 +25,7 @@ impl From<StatusArgs> for StatusRequest {
             issue: a.issue,
             subscribers: a.subscribers,
             failed_csv: a.failed_csv,
+            apply_failures: a.apply_failures,
         }
     }
 }
@@ -86,5 +90,33 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
         writer.flush()?;
         eprintln!("wrote {} row(s) to {}", rows.len(), path.display());
     }
+    if req.apply_failures {
+        apply_failures(&list_path, &replay)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Marks recipients that failed permanently as `bounced`, except policy
+/// refusals (5.7.x), which are listed instead.
+fn apply_failures(list: &Path, replay: &Replay) -> Result<()> {
+    let mut addresses = BTreeSet::new();
+    let mut refused = Vec::new();
+    for state in replay.states.values() {
+        if let State::Failed { email, reply } = state {
+            if crate::bounces::is_policy_refusal(reply) {
+                refused.push((email.as_str(), reply.as_str()));
+            } else {
+                addresses.insert(email.to_lowercase());
+            }
+        }
+    }
+    refused.sort();
+    for (email, reply) in refused {
+        println!(
+            "not marked: {email}: {reply} (a policy refusal, about the sender or the content rather than the address)"
+        );
+    }
+    let outcome = mark::mark(list, &addresses, Status::Bounced)?;
+    outcome.print(list);
+    Ok(())
 }

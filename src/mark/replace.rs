@@ -1,0 +1,72 @@
+//! Replacing a file atomically, keeping the previous version as `FILE.bak`.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// Replaces `path` with what `write` produces: a synced temporary file in the
+/// same folder, renamed over it after the old file is copied to `FILE.bak`.
+/// Returns the backup's path.
+pub(super) fn replace(
+    path: &Path,
+    before: &fs::Metadata,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<PathBuf> {
+    let shown = path.display();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = |what: &str| {
+        tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(what)
+            .tempfile_in(dir)
+            .with_context(|| {
+                format!(
+                    "cannot create a file in `{}` next to `{shown}`: check the folder's permissions",
+                    dir.display()
+                )
+            })
+    };
+    let write_error = || format!("cannot write the new `{shown}`; it is unchanged");
+
+    let new = temp(".tmp")?;
+    new.as_file()
+        .set_permissions(before.permissions())
+        .with_context(write_error)?;
+    {
+        let mut out = BufWriter::new(new.as_file());
+        write(&mut out).with_context(write_error)?;
+        out.flush().with_context(write_error)?;
+    }
+    new.as_file().sync_all().with_context(write_error)?;
+
+    let now = fs::metadata(path).with_context(|| format!("cannot read `{shown}`"))?;
+    if now.len() != before.len() || now.modified().ok() != before.modified().ok() {
+        bail!(
+            "`{shown}` changed while it was being updated; it is left as it is. Run the command again"
+        );
+    }
+
+    let backup = PathBuf::from(format!("{}.bak", path.display()));
+    let copy = temp(".bak")?;
+    let backup_error = || format!("cannot write the backup `{}`", backup.display());
+    fs::copy(path, copy.path()).with_context(backup_error)?;
+    copy.as_file().sync_all().with_context(backup_error)?;
+    copy.persist(&backup).with_context(backup_error)?;
+    new.persist(path)
+        .with_context(|| format!("cannot replace `{shown}`; it is unchanged"))?;
+    #[cfg(unix)]
+    if let Ok(dir) = File::open(dir) {
+        // Makes the rename itself durable.
+        let _ = dir.sync_all();
+    }
+    Ok(backup)
+}
