@@ -54,7 +54,7 @@ impl Status {
     }
 
     /// Parses a status cell: trimmed, case-insensitive, empty means subscribed.
-    fn parse(value: &str) -> Option<Status> {
+    pub fn parse(value: &str) -> Option<Status> {
         let value = value.trim();
         if value.is_empty() {
             return Some(Status::Subscribed);

@@ -13,22 +13,6 @@ use crate::subscribers::{Status, SubscriberReader};
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// A status cell as `send` reads it: trimmed, any case, empty is subscribed.
-fn parse_status(value: &str) -> Option<Status> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Some(Status::Subscribed);
-    }
-    [
-        Status::Subscribed,
-        Status::Unsubscribed,
-        Status::Bounced,
-        Status::Complained,
-    ]
-    .into_iter()
-    .find(|s| value.eq_ignore_ascii_case(s.as_str()))
-}
-
 /// The byte-level shape of the file.
 pub(super) struct Layout {
     /// Length of the BOM (0 or 3).
@@ -181,7 +165,7 @@ impl Layout {
                 .map(|_| record.value(columns.email).trim().to_lowercase())
                 .filter(|k| !k.is_empty());
             let status = match columns.status {
-                Some(i) if i < record.fields.len() => parse_status(&record.value(i)),
+                Some(i) if i < record.fields.len() => Status::parse(&record.value(i)),
                 _ => Some(Status::Subscribed),
             };
             match f(Row { key, status })? {

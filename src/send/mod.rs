@@ -341,6 +341,18 @@ struct Job {
     bytes: Vec<u8>,
 }
 
+impl Job {
+    fn new(subscriber: Subscriber, built: crate::message::Built) -> Job {
+        Job {
+            key: subscriber.key,
+            email: subscriber.email,
+            message_id: built.message_id,
+            envelope: built.message.envelope().clone(),
+            bytes: built.message.formatted(),
+        }
+    }
+}
+
 /// Streams the subscriber file and yields the messages this run sends.
 #[allow(clippy::too_many_arguments)]
 fn produce(
@@ -367,13 +379,7 @@ fn produce(
             continue;
         }
         let built = composer.build(&subscriber)?;
-        let job = Job {
-            key: subscriber.key,
-            email: subscriber.email,
-            message_id: built.message_id,
-            envelope: built.message.envelope().clone(),
-            bytes: built.message.formatted(),
-        };
+        let job = Job::new(subscriber, built);
         count += 1;
         if !emit(job) {
             break;
@@ -434,13 +440,7 @@ fn send_test(
         }
         let subscriber = Subscriber::test(email, i as u64 + 1);
         let built = composer.build(&subscriber)?;
-        jobs.push(Job {
-            key: subscriber.key,
-            email: subscriber.email,
-            message_id: built.message_id,
-            envelope: built.message.envelope().clone(),
-            bytes: built.message.formatted(),
-        });
+        jobs.push(Job::new(subscriber, built));
     }
     if dry_run {
         eprintln!(
