@@ -39,6 +39,11 @@ pub enum Command {
     Status(StatusArgs),
     Unsubscribe(UnsubscribeArgs),
     Bounces(BouncesArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
+    New(NewArgs),
+    Web(WebArgs),
+    Posts(PostsArgs),
 }
 
 /// Render an issue for one subscriber and write it to a folder.
@@ -312,4 +317,110 @@ pub enum CheckFormat {
     Json,
     /// GitHub Actions workflow commands (`::error file=…,line=…::…`).
     Github,
+}
+
+/// Print a shell completion script.
+///
+/// Load it in the current shell, or install it where your shell looks for
+/// completions.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  source <(newsletter completions bash)
+  newsletter completions zsh > ~/.zfunc/_newsletter
+  newsletter completions fish > ~/.config/fish/completions/newsletter.fish")]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// Print the man page (roff) on standard output.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  newsletter man | man -l -
+  newsletter man > /usr/local/share/man/man1/newsletter.1")]
+pub struct ManArgs {}
+
+/// Start a new issue file from the skeleton `templates/issue.toml`.
+///
+/// Writes `issues/DATE.toml` with placeholders for the subject, preheader,
+/// letter and sign-off, the donate link as call to action, and, commented
+/// out and ready to uncomment, the posts new since the last issue and the
+/// events on or after DATE. Never overwrites an existing file.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  newsletter new
+  newsletter new --date 2022-07-13")]
+pub struct NewArgs {
+    /// The issue date, YYYY-MM-DD [default: today in Europe/London].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<jiff::civil::Date>,
+}
+
+/// Build the public web pages of the newsletter.
+#[derive(Debug, Args)]
+pub struct WebArgs {
+    #[command(subcommand)]
+    pub action: WebAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebAction {
+    Build(WebBuildArgs),
+}
+
+/// Write the static site: the "view in browser" page of every issue, an
+/// index of issues and an "Add to calendar" file for every event.
+///
+/// Writes `DIR/index.html` (every issue, newest first),
+/// `DIR/issues/ISSUE/index.html` (the issue as emailed, with the greeting's
+/// fallback and no personal data: `web-version-url` in the configuration
+/// points here), `DIR/events/EVENT.ics` (RFC 5545, linked from the events in
+/// emails and pages) and `DIR/unsubscribe.html`. Upload the folder as the
+/// root of the site. Building again gives the same bytes.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  newsletter web build
+  newsletter web build --out /var/www/news")]
+pub struct WebBuildArgs {
+    /// The folder to write [default: `site` next to the configuration].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Manage the archive of blog posts.
+#[derive(Debug, Args)]
+pub struct PostsArgs {
+    #[command(subcommand)]
+    pub action: PostsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PostsAction {
+    Import(PostsImportArgs),
+}
+
+/// Add the new posts of the blog's RSS or Atom feed to the archive.
+///
+/// Reads an RSS 2.0 or Atom feed from a file or an https:// URL and adds
+/// each item whose URL and id are not yet in `archive/posts.toml` above the
+/// first post, with its title, author (`dc:creator`), date and a short
+/// summary. The id is the slug of the title. Existing entries, comments and
+/// hand edits are kept byte for byte, so importing the same feed again adds
+/// nothing.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  newsletter posts import https://www.renecassin.org/feed/
+  newsletter posts import feed.xml")]
+pub struct PostsImportArgs {
+    /// The feed: a file, or an https:// URL.
+    #[arg(value_name = "FEED")]
+    pub feed: String,
 }

@@ -9,24 +9,30 @@ pub mod archive;
 pub mod bounces;
 pub mod check;
 pub mod cli;
+pub mod completions;
 pub mod config;
 mod external_sort;
+pub mod feed_import;
 pub mod finding;
+pub mod ics;
 pub mod issue;
 pub mod mark;
 pub mod merge;
 pub mod message;
+pub mod new_issue;
 pub mod preview;
 pub mod progress;
 pub mod qp;
 pub mod render;
 pub mod send;
+pub mod slug;
 pub mod status;
 pub mod subscribers;
 pub mod theme;
 pub mod token;
 mod toml_file;
 pub mod unsubscribe;
+pub mod web;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -51,6 +57,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => status::run(&load()?, &args.into()),
         Command::Unsubscribe(args) => unsubscribe::run(&load()?, &args.into()),
         Command::Bounces(args) => bounces::run(&load()?, &args.into()),
+        Command::Completions(args) => completions::completions(args.shell),
+        Command::Man(_) => completions::man(),
+        Command::New(args) => new_issue::run(&load()?, &args),
+        Command::Web(args) => web::run(&load()?, args),
+        Command::Posts(args) => match args.action {
+            cli::PostsAction::Import(import) => feed_import::run(&load()?, &import.feed),
+        },
     }
 }
 

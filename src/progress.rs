@@ -25,9 +25,11 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:40.cyan/blue} {pos}/{len} · {per_sec} · ETA {eta}  {msg}",
-                )
+                ProgressStyle::with_template(if no_color() {
+                    "{bar:40} {pos}/{len} · {per_sec} · ETA {eta}  {msg}"
+                } else {
+                    "{bar:40.cyan/blue} {pos}/{len} · {per_sec} · ETA {eta}  {msg}"
+                })
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar
@@ -96,4 +98,9 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// `NO_COLOR` set to anything but the empty string (https://no-color.org).
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }

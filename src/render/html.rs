@@ -67,7 +67,7 @@ pub fn render(model: &Model) -> String {
                                     @for section in &model.sections {
                                         h2 class="heading" style=(format!("margin:32px 0 12px 0;padding-top:20px;border-top:1px solid {};font-size:22px;line-height:1.3;color:{};{heading_font}", theme.rule_colour, theme.accent_colour)) { (section.heading) }
                                         @if let Some(body) = &section.body { (markdown(body, theme)) }
-                                        @for event in &section.events { (event_block(event, section.past_events, theme, &link, &muted)) }
+                                        @for event in &section.events { (event_block(event, section.past_events, &model.calendar_url(event), theme, &link, &muted)) }
                                         @for post in &section.posts { (post_block(post, theme, &link, &muted)) }
                                     }
                                     @if let Some(cta) = &model.call_to_action { (cta_block(cta, theme, &font)) }
@@ -113,7 +113,14 @@ fn markdown(md: &Markdown, theme: &Theme) -> Markup {
     PreEscaped(out)
 }
 
-fn event_block(event: &Event, past: bool, theme: &Theme, link: &str, muted: &str) -> Markup {
+fn event_block(
+    event: &Event,
+    past: bool,
+    calendar_url: &str,
+    theme: &Theme,
+    link: &str,
+    muted: &str,
+) -> Markup {
     html! {
         div style="margin:0 0 20px 0" {
             h3 class="heading" style=(format!("margin:0 0 4px 0;font-size:18px;line-height:1.35;color:{}", theme.text_colour)) { (event.title) }
@@ -125,6 +132,9 @@ fn event_block(event: &Event, past: bool, theme: &Theme, link: &str, muted: &str
             @if let Some(summary) = &event.summary { p style="margin:4px 0 0 0" { (summary) } }
             @if let (Some(url), false) = (&event.booking_url, past) {
                 p style="margin:4px 0 0 0" { a class="link" href=(url) style=(link) { "Book a place: " (event.title) } }
+            }
+            @if !past {
+                p style="margin:4px 0 0 0" { a class="link" href=(calendar_url) style=(link) { "Add to calendar: " (event.title) } }
             }
         }
     }

@@ -27,6 +27,8 @@ pub struct Model<'a> {
     pub theme: &'a Theme,
     pub issue: &'a Issue,
     pub web_url: String,
+    /// The root of the static site (`newsletter web build`), ending in `/`.
+    pub site_base: String,
     pub letter: Markdown,
     pub sections: Vec<ModelSection<'a>>,
     pub call_to_action: Option<ModelCta>,
@@ -130,6 +132,7 @@ fn resolve<'a>(
         theme,
         issue,
         web_url: config.list.web_version_url.replace("{issue}", &issue.id),
+        site_base: crate::ics::site_base(&config.list.web_version_url),
         letter: Markdown::parse(c.letter.get_ref()),
         sections,
         call_to_action,
@@ -196,6 +199,13 @@ fn suggestion(nearest: &[&str]) -> String {
                 .collect::<Vec<_>>()
                 .join(" or ")
         ),
+    }
+}
+
+impl Model<'_> {
+    /// The event's "Add to calendar" file on the static site.
+    pub fn calendar_url(&self, event: &Event) -> String {
+        format!("{}{}", self.site_base, crate::ics::calendar_path(&event.id))
     }
 }
 

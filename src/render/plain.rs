@@ -44,6 +44,10 @@ pub fn render(model: &Model) -> String {
             if let (Some(url), false) = (&event.booking_url, section.past_events) {
                 w.wrapped(&format!("Book a place: <{url}>"), "  ", "  ");
             }
+            if !section.past_events {
+                w.wrapped("Add to calendar:", "  ", "  ");
+                w.wrapped(&format!("<{}>", model.calendar_url(event)), "  ", "  ");
+            }
         }
         for post in &section.posts {
             w.blank_line();

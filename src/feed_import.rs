@@ -1,0 +1,366 @@
+//! `newsletter posts import FEED`: new posts from the blog's RSS 2.0 or
+//! Atom feed, added to the top of `archive/posts.toml`.
+//!
+//! A feed item is already archived when its URL or its id (the slug of its
+//! title) is. New entries are written as text above the first `[[post]]`,
+//! so every existing byte of the file, hand edits included, stays as it was.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use crate::archive::Archive;
+use crate::config::Config;
+use crate::new_issue::OFFICE_TIME_ZONE;
+use crate::slug::slug;
+
+/// The longest summary kept, in characters; the email adds "…".
+const SUMMARY_CHARS: usize = 160;
+/// The largest feed read from the network.
+const MAX_FEED_BYTES: u64 = 20 * 1024 * 1024;
+
+/// A feed item, as the archive will hold it.
+#[derive(Debug)]
+pub struct NewPost {
+    pub id: String,
+    pub title: String,
+    pub url: String,
+    pub author: Option<String>,
+    pub date: Option<jiff::civil::Date>,
+    pub summary: Option<String>,
+}
+
+pub fn run(config: &Config, feed: &str) -> Result<ExitCode> {
+    let bytes = read_feed(feed)?;
+    let parsed = feed_rs::parser::parse(bytes.as_slice()).with_context(|| {
+        format!("`{feed}` is not an RSS or Atom feed; give the blog's feed address or file")
+    })?;
+    let items = items(&parsed)?;
+
+    let posts_path = &config.paths.posts;
+    let archive = Archive::load(posts_path, &config.paths.events, &config.list.post_url)?;
+    let mut ids: HashSet<String> = archive.posts.iter().map(|p| p.id.clone()).collect();
+    let mut urls: HashSet<String> = archive.posts.iter().map(|p| url_key(&p.url)).collect();
+    let mut added = Vec::new();
+    let mut known = 0;
+    for mut item in items {
+        if urls.contains(&url_key(&item.url)) || ids.contains(&item.id) {
+            known += 1;
+            continue;
+        }
+        urls.insert(url_key(&item.url));
+        ids.insert(item.id.clone());
+        // A derived URL is left out, as in the rest of the archive.
+        let derived = config.list.post_url.replace("{id}", &item.id);
+        if url_key(&derived) == url_key(&item.url) {
+            item.url.clear();
+        }
+        added.push(item);
+    }
+
+    if !added.is_empty() {
+        let text = fs::read_to_string(posts_path)
+            .with_context(|| format!("cannot read `{}`", posts_path.display()))?;
+        let updated = insert(&text, &added);
+        write_checked(config, posts_path, &updated)?;
+    }
+
+    let mut out = std::io::stdout().lock();
+    for post in &added {
+        writeln!(out, "added `{}`: {}", post.id, post.title)?;
+    }
+    writeln!(
+        out,
+        "{} new post(s) added to `{}`, {} already there",
+        added.len(),
+        posts_path.display(),
+        known
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The feed's bytes, from a file or an https:// URL.
+fn read_feed(feed: &str) -> Result<Vec<u8>> {
+    if feed.starts_with("http://") {
+        bail!("`{feed}` is not https://; give the feed's https address");
+    }
+    if feed.starts_with("https://") {
+        let response = ureq::get(feed).call().with_context(|| {
+            format!("cannot fetch `{feed}`; check the address and your connection")
+        })?;
+        let mut bytes = Vec::new();
+        response
+            .into_body()
+            .into_reader()
+            .take(MAX_FEED_BYTES)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read the feed from `{feed}`"))?;
+        return Ok(bytes);
+    }
+    fs::read(feed)
+        .with_context(|| format!("cannot read `{feed}`; give a feed file or an https:// URL"))
+}
+
+/// The feed's items with a title and a link, newest first.
+fn items(feed: &feed_rs::model::Feed) -> Result<Vec<NewPost>> {
+    let london = jiff::tz::TimeZone::get(OFFICE_TIME_ZONE)?;
+    let mut posts = Vec::new();
+    for entry in &feed.entries {
+        let Some(title) = entry
+            .title
+            .as_ref()
+            .map(|t| one_line(&html_to_text(&t.content)))
+        else {
+            continue;
+        };
+        let Some(url) = entry
+            .links
+            .iter()
+            .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+            .map(|l| l.href.trim().to_string())
+        else {
+            continue;
+        };
+        let id = slug(&title);
+        if id.is_empty() || title.is_empty() {
+            continue;
+        }
+        let when = entry.published.or(entry.updated);
+        let date = when
+            .and_then(|t| jiff::Timestamp::from_second(t.timestamp()).ok())
+            .map(|t| t.to_zoned_datetime(london.clone()).date());
+        let author = entry
+            .authors
+            .iter()
+            .filter_map(|a| a.name.as_deref())
+            .map(|n| one_line(&html_to_text(n)))
+            .find(|n| !n.is_empty());
+        let summary_html = entry
+            .summary
+            .as_ref()
+            .map(|s| s.content.clone())
+            .or_else(|| entry.content.as_ref().and_then(|c| c.body.clone()));
+        let summary = summary_html
+            .map(|html| summary_of(&html))
+            .filter(|s| !s.is_empty());
+        posts.push((
+            when,
+            NewPost {
+                id,
+                title,
+                url,
+                author,
+                date,
+                summary,
+            },
+        ));
+    }
+    // Newest first, like the archive; undated items keep the feed's order.
+    posts.sort_by_key(|p| std::cmp::Reverse(p.0));
+    Ok(posts.into_iter().map(|(_, p)| p).collect())
+}
+
+/// URLs compare without a trailing `/` and ignoring case.
+fn url_key(url: &str) -> String {
+    url.trim().trim_end_matches('/').to_lowercase()
+}
+
+/// `text` with the new `[[post]]` entries before its first one (or at the
+/// end when it has none); every other byte unchanged.
+fn insert(text: &str, posts: &[NewPost]) -> String {
+    let mut block = String::new();
+    for post in posts {
+        block.push_str("[[post]]\n");
+        block.push_str(&format!("id = {}\n", toml_string(&post.id)));
+        block.push_str(&format!("title = {}\n", toml_string(&post.title)));
+        if let Some(author) = &post.author {
+            block.push_str(&format!("author = {}\n", toml_string(author)));
+        }
+        if let Some(date) = post.date {
+            block.push_str(&format!("date = {date}\n"));
+        }
+        if !post.url.is_empty() {
+            block.push_str(&format!("url = {}\n", toml_string(&post.url)));
+        }
+        if let Some(summary) = &post.summary {
+            block.push_str(&format!("summary = {}\n", toml_string(summary)));
+        }
+        block.push('\n');
+    }
+    let first = text
+        .match_indices("[[post]]")
+        .map(|(at, _)| at)
+        .find(|&at| at == 0 || text[..at].ends_with('\n'));
+    match first {
+        Some(at) => format!("{}{block}{}", &text[..at], &text[at..]),
+        None => {
+            let sep = if text.is_empty() || text.ends_with("\n\n") {
+                ""
+            } else if text.ends_with('\n') {
+                "\n"
+            } else {
+                "\n\n"
+            };
+            format!(
+                "{text}{sep}{}",
+                block.trim_end_matches('\n').to_string() + "\n"
+            )
+        }
+    }
+}
+
+/// Writes the new archive through a temporary file that must load first,
+/// so a mistake never leaves a broken archive behind.
+fn write_checked(config: &Config, path: &Path, text: &str) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
+    temp.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
+    Archive::load(temp.path(), &config.paths.events, &config.list.post_url)
+        .context("the imported posts would break the archive; nothing was changed")?;
+    temp.persist(path)
+        .with_context(|| format!("cannot replace `{}`", path.display()))?;
+    Ok(())
+}
+
+fn toml_string(value: &str) -> String {
+    toml::Value::String(value.to_string()).to_string()
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A short plain-text summary: tags dropped, WordPress's "[…]" and "The
+/// post … appeared first on …" removed, cut at a word near 160 characters.
+fn summary_of(html: &str) -> String {
+    let mut text = one_line(&html_to_text(html));
+    if let Some(at) = text.find("The post ")
+        && text[at..].contains(" appeared first on ")
+    {
+        text.truncate(at);
+    }
+    let mut text = text.trim_end().to_string();
+    for tail in ["[…]", "[...]", "…", "..."] {
+        if let Some(rest) = text.strip_suffix(tail) {
+            text = rest.trim_end().to_string();
+        }
+    }
+    if text.chars().count() > SUMMARY_CHARS {
+        let cut: String = text.chars().take(SUMMARY_CHARS).collect();
+        text = match cut.rfind(' ') {
+            Some(space) => cut[..space].to_string(),
+            None => cut,
+        };
+    }
+    text.trim_end_matches([',', ';', ':', ' ', '.']).to_string()
+}
+
+/// Tags removed (block ends become spaces) and character references decoded.
+fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        match rest[lt..].find('>') {
+            Some(gt) => {
+                out.push(' ');
+                rest = &rest[lt + gt + 1..];
+            }
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    decode_entities(&out)
+}
+
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let decoded = after.find(';').filter(|&end| end <= 10).and_then(|end| {
+            let name = &after[..end];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some(' '),
+                "hellip" => Some('…'),
+                "ndash" => Some('–'),
+                "mdash" => Some('—'),
+                "lsquo" => Some('‘'),
+                "rsquo" => Some('’'),
+                "ldquo" => Some('“'),
+                "rdquo" => Some('”'),
+                _ => name
+                    .strip_prefix("#x")
+                    .or_else(|| name.strip_prefix("#X"))
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
+                    .and_then(char::from_u32),
+            };
+            c.map(|c| (c, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_lose_markup_and_wordpress_tails() {
+        assert_eq!(
+            summary_of(
+                "<p>Refugees &amp; asylum &#8211; a view [&hellip;]</p>\n<p>The post <a href=\"x\">X</a> appeared first on <a>Y</a>.</p>"
+            ),
+            "Refugees & asylum – a view"
+        );
+        let long = "word ".repeat(100);
+        assert!(summary_of(&long).chars().count() <= SUMMARY_CHARS);
+    }
+
+    #[test]
+    fn inserts_above_the_first_post_and_keeps_the_rest() {
+        let text = "# header\n\n[[post]]\nid = \"old\"\ntitle = \"Old\"\n";
+        let post = NewPost {
+            id: "new".into(),
+            title: "New".into(),
+            url: String::new(),
+            author: None,
+            date: None,
+            summary: None,
+        };
+        let updated = insert(text, &[post]);
+        assert_eq!(
+            updated,
+            "# header\n\n[[post]]\nid = \"new\"\ntitle = \"New\"\n\n[[post]]\nid = \"old\"\ntitle = \"Old\"\n"
+        );
+    }
+}

@@ -1,0 +1,228 @@
+//! `newsletter new`: start an issue file from the skeleton
+//! `templates/issue.toml`, listing the posts and events it could reference.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use jiff::civil::Date;
+
+use crate::archive::{Archive, Event, Post};
+use crate::cli::NewArgs;
+use crate::config::Config;
+use crate::issue::Issue;
+
+/// The skeleton used when the project has no `issue.toml` beside its theme.
+const BUILT_IN_SKELETON: &str = include_str!("../templates/issue.toml");
+
+/// The most posts listed for a new issue.
+const MAX_POSTS: usize = 10;
+
+/// The time zone of "today" when no `--date` is given.
+pub const OFFICE_TIME_ZONE: &str = "Europe/London";
+
+pub fn run(config: &Config, args: &NewArgs) -> Result<ExitCode> {
+    let date = match args.date {
+        Some(date) => date,
+        None => jiff::Timestamp::now()
+            .in_tz(OFFICE_TIME_ZONE)
+            .context("cannot find today's date in Europe/London")?
+            .date(),
+    };
+    let path = config.paths.issues.join(format!("{date}.toml"));
+    if path.exists() {
+        bail!(
+            "`{}` already exists; edit it, or pass --date for another day",
+            path.display()
+        );
+    }
+    let archive = Archive::load(
+        &config.paths.posts,
+        &config.paths.events,
+        &config.list.post_url,
+    )?;
+    let existing = existing_issues(&config.paths.issues)?;
+    let text = fill(&skeleton(config)?, config, &archive, &existing, date);
+
+    fs::create_dir_all(&config.paths.issues)
+        .with_context(|| format!("cannot create `{}`", config.paths.issues.display()))?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| format!("cannot create `{}`", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", path.display())?;
+    writeln!(
+        out,
+        "next: replace each TODO, then `newsletter preview {}`",
+        path.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The project's skeleton (`issue.toml` beside the theme), or the built-in
+/// one. Lines starting with `#!` are notes about the skeleton itself.
+fn skeleton(config: &Config) -> Result<String> {
+    let path = config.paths.theme.with_file_name("issue.toml");
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BUILT_IN_SKELETON.into()),
+        Err(e) => Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+    }
+}
+
+/// What the existing issues tell a new one.
+#[derive(Debug, Default)]
+pub struct Existing {
+    /// The newest issue date.
+    pub newest: Option<Date>,
+    /// Every post id some issue references.
+    pub posts: HashSet<String>,
+}
+
+/// Reads every issue under `dir`; one that does not load is skipped with a
+/// note on stderr (`newsletter check` reports it properly).
+fn existing_issues(dir: &Path) -> Result<Existing> {
+    let mut existing = Existing::default();
+    for path in issue_files(dir)? {
+        let issue = match Issue::load(&path) {
+            Ok(issue) => issue,
+            Err(error) => {
+                eprintln!("note: skipping `{}`: {error:#}", path.display());
+                continue;
+            }
+        };
+        existing.newest = existing.newest.max(Some(issue.date));
+        for section in &issue.content.sections {
+            existing
+                .posts
+                .extend(section.posts.iter().map(|id| id.get_ref().clone()));
+        }
+    }
+    Ok(existing)
+}
+
+/// The `.toml` files in the issues folder, sorted; none when it is missing.
+pub fn issue_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read the issues folder `{}`", dir.display()));
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Posts new since the last issue, in archive order (newest first): dated
+/// posts after the newest issue, undated ones that no issue references.
+pub fn new_posts<'a>(archive: &'a Archive, existing: &Existing) -> Vec<&'a Post> {
+    archive
+        .posts
+        .iter()
+        .filter(|post| match (post.date, existing.newest) {
+            (Some(date), Some(newest)) => date > newest,
+            _ => !existing.posts.contains(&post.id),
+        })
+        .take(MAX_POSTS)
+        .collect()
+}
+
+/// Events starting on or after `date`, soonest first.
+pub fn upcoming_events(archive: &Archive, date: Date) -> Vec<&Event> {
+    let mut events: Vec<&Event> = archive
+        .events
+        .iter()
+        .filter(|e| e.start.date() >= date)
+        .collect();
+    events.sort_by_key(|e| e.start.timestamp());
+    events
+}
+
+fn fill(
+    skeleton: &str,
+    config: &Config,
+    archive: &Archive,
+    existing: &Existing,
+    date: Date,
+) -> String {
+    let posts = new_posts(archive, existing);
+    let since = existing
+        .newest
+        .map_or_else(String::new, |d| format!(" since the last issue ({d})"));
+    let posts_block = if posts.is_empty() {
+        format!("# No new posts{since}.")
+    } else {
+        let lines: Vec<String> = posts
+            .iter()
+            .map(|p| format!("#     \"{}\", # {}", p.id, one_line(&p.title)))
+            .collect();
+        format!(
+            "# New posts{since}, newest first. To use them, uncomment\n\
+             # the section and delete the ones you do not want.\n\
+             # [[section]]\n\
+             # heading = \"From the blog\"\n\
+             # posts = [\n{}\n# ]",
+            lines.join("\n")
+        )
+    };
+
+    let events = upcoming_events(archive, date);
+    let events_block = if events.is_empty() {
+        format!("# No events on or after {date} in the archive.")
+    } else {
+        let lines: Vec<String> = events
+            .iter()
+            .map(|e| {
+                format!(
+                    "#     \"{}\", # {} {}",
+                    e.id,
+                    e.start.strftime("%Y-%m-%d %H:%M"),
+                    one_line(&e.title)
+                )
+            })
+            .collect();
+        format!(
+            "# Upcoming events, soonest first. To use them, uncomment\n\
+             # the section and delete the ones you do not want.\n\
+             # [[section]]\n\
+             # heading = \"Coming up\"\n\
+             # events = [\n{}\n# ]",
+            lines.join("\n")
+        )
+    };
+
+    let skeleton: String = skeleton
+        .split_inclusive('\n')
+        .filter(|line| !line.starts_with("#!"))
+        .collect();
+    skeleton
+        .replace("${date}", &date.to_string())
+        .replace(
+            "${donate_url}",
+            &toml::Value::String(config.list.donate_url.clone()).to_string(),
+        )
+        .replace("${posts}", &posts_block)
+        .replace("${events}", &events_block)
+}
+
+/// A title on one comment line: control characters become spaces.
+fn one_line(title: &str) -> String {
+    title
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
