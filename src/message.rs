@@ -152,13 +152,16 @@ impl<'a> Composer<'a> {
                 subscriber.line, subscriber.email
             )
         })?;
-        let name = subscriber.display_name();
+        let name = header_phrase(&subscriber.display_name());
         let to = Mailbox::new((!name.is_empty()).then_some(name), address);
         let message_id = self.message_id(&subscriber.key);
         let mut builder = Message::builder()
             .from(list.from.clone())
             .to(to)
-            .subject(format!("{}{}", self.subject_prefix, self.rendered.subject))
+            .raw_header(subject_header(format!(
+                "{}{}",
+                self.subject_prefix, self.rendered.subject
+            )))
             .date_now()
             .message_id(Some(message_id.clone()))
             .raw_header(raw(
@@ -201,6 +204,60 @@ impl<'a> Composer<'a> {
             message_id,
         })
     }
+}
+
+/// Longest word a header line can carry as it is: RFC 5322 §2.1.1 allows
+/// 998 characters a line, and a word cannot be folded.
+const MAX_HEADER_WORD: usize = 900;
+
+/// The `Subject` header. lettre folds it between words and encodes words
+/// that are not ASCII; an ASCII word too long for any line (a pasted blob)
+/// would make a line longer than servers accept, so such a subject is
+/// written as RFC 2047 encoded words instead, which may be split anywhere
+/// and are joined again by whoever reads them.
+fn subject_header(subject: String) -> HeaderValue {
+    let name = HeaderName::new_from_ascii_str("Subject");
+    if subject
+        .split_whitespace()
+        .all(|word| word.len() <= MAX_HEADER_WORD)
+    {
+        return HeaderValue::new(name, subject);
+    }
+    use base64::Engine as _;
+    let mut encoded = String::new();
+    let mut chunk = String::new();
+    let flush = |chunk: &mut String, encoded: &mut String| {
+        if !encoded.is_empty() {
+            encoded.push_str("\r\n ");
+        }
+        encoded.push_str("=?utf-8?b?");
+        encoded.push_str(&base64::engine::general_purpose::STANDARD.encode(chunk.as_bytes()));
+        encoded.push_str("?=");
+        chunk.clear();
+    };
+    for c in subject.chars() {
+        // 45 bytes make 60 base64 characters: each line stays under 78.
+        if chunk.len() + c.len_utf8() > 45 {
+            flush(&mut chunk, &mut encoded);
+        }
+        // Control characters cannot reach here from an issue; never let
+        // one into a header anyway.
+        chunk.push(if c.is_control() { ' ' } else { c });
+    }
+    if !chunk.is_empty() {
+        flush(&mut chunk, &mut encoded);
+    }
+    HeaderValue::dangerous_new_pre_encoded(name, subject, encoded)
+}
+
+/// A display name safe for a header: the subscriber reader already turns
+/// control characters into spaces, but a [`Subscriber`] can be made without
+/// it, and lettre panics on a name with a line break in it.
+fn header_phrase(name: &str) -> String {
+    name.split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn raw(name: &'static str, value: String) -> HeaderValue {

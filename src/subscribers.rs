@@ -527,6 +527,27 @@ impl SubscriberReader {
             .max(looked_from)
     }
 
+    /// A line inside a multi-line cell of the current record that reads like a
+    /// row of its own (its `email` field is an address): what a `"` that is
+    /// never closed does to the rows after it. The long cases are caught by
+    /// [`MAX_LINE_BREAKS`]; this catches a few swallowed rows.
+    fn swallowed_row(&self) -> Option<&str> {
+        let delimiter = char::from(self.delimiter);
+        let single_column = self.columns.names.len() <= 1;
+        self.record
+            .iter()
+            .flat_map(|cell| cell.split('\n').skip(1))
+            .map(str::trim)
+            .find(|line| {
+                (single_column || line.contains(delimiter))
+                    && line
+                        .split(delimiter)
+                        .nth(self.columns.email)
+                        .map(|field| field.trim().trim_matches('"'))
+                        .is_some_and(|field| check_address(field).is_ok())
+            })
+    }
+
     /// Turns the current record into a subscriber, or the row's problem.
     fn row(&self, line: u64, breaks: u64) -> Result<Subscriber, RowProblem> {
         let record = &self.record;
@@ -540,6 +561,19 @@ impl SubscriberReader {
                     "it runs over {} lines, probably because of a `\"` without its closing \
                      `\"`; check the quotes on this line",
                     breaks + 1
+                ),
+            });
+        }
+
+        if breaks > 0
+            && let Some(swallowed) = self.swallowed_row()
+        {
+            return Err(RowProblem::Malformed {
+                line,
+                message: format!(
+                    "a `\"` in it is not closed, so the next line(s), from `{}`, were read as part \
+                     of this row and would not be mailed; check the quotes on this line",
+                    shorten(swallowed)
                 ),
             });
         }

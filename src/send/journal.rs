@@ -38,6 +38,9 @@ pub enum Kind {
     Failed,
     /// Temporary failures used up this run's retries: pending next run.
     Deferred,
+    /// The whole message was sent but no reply came: the server may have
+    /// it. Like an attempt without an outcome, sent again only when asked.
+    Uncertain,
 }
 
 /// Where a recipient stands after replaying the journal.
@@ -108,6 +111,9 @@ pub fn replay(path: &Path) -> Result<Replay> {
             Kind::Deferred => State::Deferred {
                 email: record.email,
                 reply: record.reply,
+            },
+            Kind::Uncertain => State::Uncertain {
+                email: record.email,
             },
         };
         replay.states.insert(record.key, state);

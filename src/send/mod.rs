@@ -30,7 +30,7 @@ use crate::render::Rendered;
 use crate::subscribers::{self, Columns, Duplicates, Status, Subscriber, SubscriberReader};
 use crate::token::Signer;
 use limiter::{Limiter, Permit};
-use transport::{Outbox, Outcome, SmtpSettings};
+use transport::{After, Outbox, Outcome, SmtpSettings};
 
 /// What to send, resolved from the command line.
 #[derive(Debug, Clone, Default)]
@@ -105,7 +105,9 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
     for warning in &survey.warnings {
         eprintln!("warning: {warning}");
     }
-    let blocking = survey.invalid + survey.unknown_status + survey.conflicts;
+    // An unreadable row may hide addresses (a `"` never closed swallows the
+    // rows after it): like an invalid one, it stops the run.
+    let blocking = survey.invalid + survey.unknown_status + survey.conflicts + survey.malformed;
     for problem in &survey.problems {
         eprintln!("{}: {problem}", list_path.display());
     }
@@ -122,11 +124,12 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
     }
     if blocking > 0 && !req.skip_invalid {
         bail!(
-            "`{}` has {} invalid address(es), {} unknown status value(s) and {} address(es) listed as both subscribed and not; nothing was sent. Fix those lines, or pass --skip-invalid to send to the rest",
+            "`{}` has {} invalid address(es), {} unknown status value(s), {} address(es) listed as both subscribed and not and {} unreadable row(s); nothing was sent. Fix those lines, or pass --skip-invalid to send to the rest",
             list_path.display(),
             survey.invalid,
             survey.unknown_status,
-            survey.conflicts
+            survey.conflicts,
+            survey.malformed
         );
     }
     if survey.duplicates > 0 {
@@ -267,14 +270,38 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
     )?;
     let elapsed = started.elapsed().as_secs_f64();
     eprintln!(
-        "Accepted {} · failed {} · deferred {} in {:.1} s ({:.0} messages/s)",
+        "Accepted {} · failed {} · deferred {}{} in {:.1} s ({:.0} messages/s)",
         report.accepted,
         report.failed,
         report.deferred,
+        if report.uncertain > 0 {
+            format!(" · uncertain {}", report.uncertain)
+        } else {
+            String::new()
+        },
         elapsed,
         report.accepted as f64 / elapsed.max(0.001)
     );
     let issue_arg = req.issue.display();
+    if !report.lost.is_empty() {
+        eprintln!(
+            "{} message(s) lost their connection after they had been sent and were sent again (RFC 5321 treats that as a temporary failure); if the server had kept the first copy, these recipients have two (the journal `{}` has every one):",
+            report.lost.len(),
+            journal_file.display()
+        );
+        for email in report.lost.iter().take(20) {
+            eprintln!("  {email}");
+        }
+        if report.lost.len() > 20 {
+            eprintln!("  … and {} more", report.lost.len() - 20);
+        }
+    }
+    if report.uncertain > 0 {
+        eprintln!(
+            "{} message(s) got no answer after they were sent, so the server may have them: they are uncertain and not sent again unless you run\n  newsletter send {issue_arg} --resend-uncertain\n(which may deliver them twice; `newsletter status {issue_arg}` lists them).",
+            report.uncertain
+        );
+    }
     match report.stop {
         Some(Stop::Interrupted) => {
             eprintln!(
@@ -297,7 +324,7 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
             );
             Ok(ExitCode::from(1))
         }
-        None if report.failed > 0 || report.deferred > 0 => {
+        None if report.failed > 0 || report.deferred > 0 || report.uncertain > 0 => {
             eprintln!(
                 "Some recipients were not accepted; see `newsletter status {issue_arg} --failed-csv failed.csv`. Deferred ones are retried by running send again."
             );
@@ -457,7 +484,10 @@ fn send_test(
             let outcome = sender.send(job).await;
             match &outcome {
                 Outcome::Accepted(_) => eprintln!("test message sent to {}", job.email),
-                Outcome::Permanent(reply) | Outcome::Transient(reply) => {
+                Outcome::Permanent(reply)
+                | Outcome::Transient(reply)
+                | Outcome::Uncertain(reply)
+                | Outcome::Lost(reply) => {
                     failed += 1;
                     eprintln!("test message to {} failed: {reply}", job.email);
                 }
@@ -559,15 +589,23 @@ impl Sender {
                 let Some(c) = conn.as_mut() else {
                     return Outcome::Transient("no connection".into());
                 };
-                let outcome =
+                let (outcome, after) =
                     transport::smtp_send(c, &job.envelope, &job.bytes, settings.timeout()).await;
                 *sent_on_conn += 1;
-                if !matches!(outcome, Outcome::Accepted(_)) {
-                    // lettre closes the connection on any negative reply; a
-                    // fresh one also clears a half-finished transaction.
-                    if let Some(mut c) = conn.take() {
-                        c.abort().await;
+                match after {
+                    After::Keep => {}
+                    // A fresh connection clears a half-finished transaction.
+                    // QUIT is a courtesy: a server that does not answer it
+                    // at once must not hold up the run.
+                    After::Quit => {
+                        if let Some(mut c) = conn.take() {
+                            let wait = settings.timeout().min(Duration::from_secs(2));
+                            let _ = tokio::time::timeout(wait, c.abort()).await;
+                        }
                     }
+                    // The server may still be busy with the last command:
+                    // close without waiting for it.
+                    After::Drop => *conn = None,
                 }
                 outcome
             }
@@ -596,6 +634,9 @@ struct Report {
     accepted: u64,
     failed: u64,
     deferred: u64,
+    uncertain: u64,
+    /// Sent again after the connection was lost once they had been sent.
+    lost: Named,
     stop: Option<Stop>,
 }
 
@@ -608,6 +649,8 @@ struct Shared {
     consecutive_failures: AtomicU32,
     /// Outcomes, counted once they are on disk.
     counts: Arc<Counts>,
+    /// Recipients whose connection was lost after their message was sent.
+    lost: Mutex<Named>,
     retries: u32,
     max_consecutive_failures: u32,
     retry_base: Duration,
@@ -623,12 +666,16 @@ impl Shared {
     }
 }
 
+/// Recipients named in the summary (few: they come from rare failures).
+type Named = std::collections::BTreeSet<String>;
+
 /// Outcomes on disk so far.
 #[derive(Default)]
 struct Counts {
     accepted: AtomicU64,
     failed: AtomicU64,
     deferred: AtomicU64,
+    uncertain: AtomicU64,
 }
 
 /// Sends everything pending and returns the counts.
@@ -663,6 +710,7 @@ fn deliver(
         stop_reason: Mutex::new(None),
         consecutive_failures: AtomicU32::new(0),
         counts: Arc::new(Counts::default()),
+        lost: Mutex::new(Named::default()),
         retries: config.sending.retries,
         max_consecutive_failures: config.sending.max_consecutive_failures,
         retry_base: retry_base(),
@@ -754,6 +802,7 @@ fn deliver(
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let counts = shared.counts.clone();
+    let lost = std::mem::take(&mut *shared.lost.lock().unwrap_or_else(|e| e.into_inner()));
     drop(shared);
     journal_writer.finish()?;
     progress.finish();
@@ -761,6 +810,8 @@ fn deliver(
         accepted: counts.accepted.load(Ordering::SeqCst),
         failed: counts.failed.load(Ordering::SeqCst),
         deferred: counts.deferred.load(Ordering::SeqCst),
+        uncertain: counts.uncertain.load(Ordering::SeqCst),
+        lost,
         stop,
     };
     produced?;
@@ -840,6 +891,15 @@ async fn worker(
                 Outcome::Accepted(reply) => (Kind::Accepted, reply),
                 Outcome::Permanent(reply) => (Kind::Failed, reply),
                 Outcome::Transient(reply) => (Kind::Deferred, reply),
+                Outcome::Uncertain(reply) => (Kind::Uncertain, reply),
+                Outcome::Lost(reply) => {
+                    shared
+                        .lost
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(job.email.clone());
+                    (Kind::Deferred, reply)
+                }
             };
             let record = Record {
                 t: journal::now(),
@@ -867,12 +927,14 @@ async fn worker(
             let note = match kind {
                 Kind::Failed => Some(format!("failed {}: {reply}", job.email)),
                 Kind::Deferred => Some(format!("deferred {}: {reply}", job.email)),
+                Kind::Uncertain => Some(format!("uncertain {}: {reply}", job.email)),
                 _ => None,
             };
             shared.journal.commit(&record, move || {
                 let counter = match kind {
                     Kind::Accepted => &counts.accepted,
                     Kind::Failed => &counts.failed,
+                    Kind::Uncertain => &counts.uncertain,
                     _ => &counts.deferred,
                 };
                 counter.fetch_add(1, Ordering::SeqCst);
@@ -883,7 +945,10 @@ async fn worker(
             })?;
             match outcome {
                 Outcome::Accepted(_) => shared.consecutive_failures.store(0, Ordering::SeqCst),
-                Outcome::Permanent(reply) | Outcome::Transient(reply) => failure(&shared, reply),
+                Outcome::Permanent(reply)
+                | Outcome::Transient(reply)
+                | Outcome::Uncertain(reply)
+                | Outcome::Lost(reply) => failure(&shared, reply),
             }
             break;
         }

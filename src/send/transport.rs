@@ -9,13 +9,15 @@
 use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
 use crate::config::{Smtp, Tls};
 
@@ -25,8 +27,16 @@ pub enum Outcome {
     Accepted(String),
     /// 5xx: the server will never take it.
     Permanent(String),
-    /// 4xx, a dropped connection or a timeout: try again later.
+    /// 4xx, a dropped connection or a timeout before the whole message was
+    /// sent: try again later.
     Transient(String),
+    /// The whole message was sent but no reply came in time: the server may
+    /// have it. Sent again only when asked (`--resend-uncertain`).
+    Uncertain(String),
+    /// The whole message was sent, then the connection was lost before the
+    /// reply: retried like a 451 (RFC 5321 §3.8), but the server may have
+    /// kept it, so the recipient is reported as possibly getting two.
+    Lost(String),
 }
 
 /// Settings to open SMTP connections, prepared once per run.
@@ -86,7 +96,7 @@ impl SmtpSettings {
                         None,
                     )
                     .await
-                    .map_err(anyhow::Error::from)
+                    .map_err(smtp_error)
                 })
                 .await?
             }
@@ -94,14 +104,14 @@ impl SmtpSettings {
                 let stream = with_timeout(timeout, async {
                     tokio::net::TcpStream::connect((s.host.as_str(), s.port))
                         .await
-                        .map_err(anyhow::Error::from)
+                        .map_err(smtp_error)
                 })
                 .await?;
                 stream.set_nodelay(true)?;
                 let mut conn = with_timeout(timeout, async {
                     AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
                         .await
-                        .map_err(anyhow::Error::from)
+                        .map_err(smtp_error)
                 })
                 .await?;
                 if s.tls == Tls::Starttls {
@@ -115,9 +125,7 @@ impl SmtpSettings {
                         );
                     }
                     with_timeout(timeout, async {
-                        conn.starttls(tls, &self.hello)
-                            .await
-                            .map_err(anyhow::Error::from)
+                        conn.starttls(tls, &self.hello).await.map_err(smtp_error)
                     })
                     .await?;
                 }
@@ -147,6 +155,18 @@ impl SmtpSettings {
     }
 }
 
+/// A lettre error as one message, its innermost cause: lettre repeats each
+/// cause in its own message, so the whole chain would read three times over.
+fn smtp_error<E: std::error::Error>(e: E) -> anyhow::Error {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        message = cause.to_string();
+        source = cause.source();
+    }
+    anyhow::anyhow!(message)
+}
+
 async fn with_timeout<T>(
     limit: Duration,
     future: impl std::future::Future<Output = Result<T>>,
@@ -157,21 +177,155 @@ async fn with_timeout<T>(
     }
 }
 
+/// What to do with the connection after a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// The transaction ended normally: the connection can carry the next one.
+    Keep,
+    /// A negative reply: say QUIT (briefly) and open a fresh connection.
+    Quit,
+    /// Timed out or broken in the middle of a command: the server may still
+    /// answer it, so close the socket without another word.
+    Drop,
+}
+
 /// Sends one message on an open connection, classifying the result.
+///
+/// The transaction is sent step by step (MAIL, RCPT, DATA, then the message
+/// and its final dot), each step with its own time-out, so that a failure
+/// can be placed: until the whole message has been written the server
+/// cannot have it, so any failure is temporary; once it has been written a
+/// time-out waiting for the reply is *uncertain*, because the server may
+/// have stored the message and be slow to say so (RFC 5321 §4.5.3.2.6 warns
+/// that retrying then makes duplicates). A connection lost at that point
+/// counts as a 451 (RFC 5321 §3.8) and is retried, but is reported as
+/// [`Outcome::Lost`] so the recipient can be named as possibly having two.
 pub async fn smtp_send(
     conn: &mut AsyncSmtpConnection,
     envelope: &Envelope,
     bytes: &[u8],
     timeout: Duration,
-) -> Outcome {
-    match tokio::time::timeout(timeout, conn.send(envelope, bytes)).await {
-        Ok(Ok(response)) => Outcome::Accepted(reply_text(
-            response.code().to_string(),
-            response.message().collect::<Vec<_>>().join(" "),
-        )),
-        Ok(Err(e)) if e.is_permanent() => Outcome::Permanent(error_text(&e)),
-        Ok(Err(e)) => Outcome::Transient(error_text(&e)),
-        Err(_) => Outcome::Transient(format!("no answer within {} seconds", timeout.as_secs())),
+) -> (Outcome, After) {
+    let mut options = Vec::new();
+    let non_ascii = envelope
+        .from()
+        .into_iter()
+        .chain(envelope.to())
+        .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+    if non_ascii {
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return (
+                Outcome::Permanent(
+                    "the address has characters outside ASCII and the server does not offer SMTPUTF8, so it cannot take it".into(),
+                ),
+                After::Keep,
+            );
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !bytes.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            return (
+                Outcome::Permanent(
+                    "the message has 8-bit headers and the server does not offer 8BITMIME".into(),
+                ),
+                After::Keep,
+            );
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let seconds = timeout.as_secs();
+    macro_rules! step {
+        ($what:literal, $future:expr) => {
+            match tokio::time::timeout(timeout, $future).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return refused(&e),
+                Err(_) => {
+                    return (
+                        Outcome::Transient(format!(
+                            "no answer to {} within {seconds} seconds",
+                            $what
+                        )),
+                        After::Drop,
+                    );
+                }
+            }
+        };
+    }
+    step!(
+        "MAIL FROM",
+        conn.command(Mail::new(envelope.from().cloned(), options))
+    );
+    for to in envelope.to() {
+        step!("RCPT TO", conn.command(Rcpt::new(to.clone(), Vec::new())));
+    }
+    step!("DATA", conn.command(Data));
+    let written = AtomicBool::new(false);
+    let body = WholeBody {
+        bytes: Some(bytes),
+        written: &written,
+    };
+    match tokio::time::timeout(timeout, conn.message_iter(body)).await {
+        Ok(Ok(response)) => (
+            Outcome::Accepted(reply_text(
+                response.code().to_string(),
+                response.message().collect::<Vec<_>>().join(" "),
+            )),
+            After::Keep,
+        ),
+        Ok(Err(e)) if written.load(Ordering::SeqCst) && !e.is_permanent() && !e.is_transient() => (
+            Outcome::Lost(format!(
+                "the connection was lost after the whole message was sent ({}); it may have been delivered",
+                error_text(&e)
+            )),
+            After::Drop,
+        ),
+        Ok(Err(e)) => refused(&e),
+        Err(_) if written.load(Ordering::SeqCst) => (
+            Outcome::Uncertain(format!(
+                "no answer within {seconds} seconds after the whole message was sent; the server may have accepted it"
+            )),
+            After::Drop,
+        ),
+        Err(_) => (
+            Outcome::Transient(format!(
+                "the server took more than {seconds} seconds to read the message"
+            )),
+            After::Drop,
+        ),
+    }
+}
+
+/// A failed step: a 5xx reply is permanent, anything else (a 4xx reply, a
+/// connection closed or reset) temporary.
+fn refused(e: &lettre::transport::smtp::Error) -> (Outcome, After) {
+    if e.is_permanent() {
+        (Outcome::Permanent(error_text(e)), After::Quit)
+    } else if e.is_transient() {
+        (Outcome::Transient(error_text(e)), After::Quit)
+    } else {
+        (Outcome::Transient(error_text(e)), After::Drop)
+    }
+}
+
+/// The message as one part for [`AsyncSmtpConnection::message_iter`], which
+/// asks for the next part only once the previous one is written: when it
+/// asks past the end, the whole message is out and only the final dot is
+/// left to write.
+struct WholeBody<'a> {
+    bytes: Option<&'a [u8]>,
+    written: &'a AtomicBool,
+}
+
+impl<'a> Iterator for WholeBody<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let next = self.bytes.take();
+        if next.is_none() {
+            self.written.store(true, Ordering::SeqCst);
+        }
+        next
     }
 }
 
