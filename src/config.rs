@@ -143,6 +143,17 @@ pub enum Tls {
     None,
 }
 
+impl Tls {
+    /// How the connection is protected, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Tls::Implicit => "implicit TLS",
+            Tls::Starttls => "STARTTLS",
+            Tls::None => "no TLS",
+        }
+    }
+}
+
 /// An SMTP relay. The password is never stored here, only where to find it.
 #[derive(Debug, Clone)]
 pub struct Smtp {

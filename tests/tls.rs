@@ -303,7 +303,7 @@ fn implicit_tls_with_the_private_ca_delivers() {
     assert_eq!(arrivals.len(), SUBSCRIBED, "{}", out.stderr);
     // aiosmtpd does not see implicit TLS (it is the socket's), so ask the
     // client's side: it would have refused to speak in clear to port 465.
-    assert!(out.stderr.contains("(Implicit TLS)"), "{}", out.stderr);
+    assert!(out.stderr.contains("(implicit TLS)"), "{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------

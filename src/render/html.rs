@@ -160,7 +160,11 @@ fn cta_block(cta: &ModelCta, theme: &Theme, font: &str) -> Markup {
             @if let Some(intro) = &cta.intro { (markdown(intro, theme)) }
             table role="presentation" border="0" cellpadding="0" cellspacing="0" style="margin:8px 0 16px 0" {
                 tr { td class="button" align="center" bgcolor=(theme.button_colour) style=(format!("border-radius:6px;background-color:{}", theme.button_colour)) {
-                    a class="button-link" href=(cta.url) style=(format!("display:inline-block;padding:14px 28px;font-size:18px;line-height:1.2;font-weight:bold;color:{};text-decoration:none;border-radius:6px;{font}", theme.button_text_colour)) { (cta.text) }
+                    @let style = format!("display:inline-block;padding:14px 28px;font-size:18px;line-height:1.2;font-weight:bold;color:{};text-decoration:none;border-radius:6px;{font}", theme.button_text_colour);
+                    @match &cta.url {
+                        Some(url) => { a class="button-link" href=(url) style=(style) { (cta.text) } }
+                        None => { span class="button-link" style=(style) { (cta.text) } }
+                    }
                 } }
             }
         }

@@ -46,7 +46,8 @@ pub struct ModelSection<'a> {
 pub struct ModelCta {
     pub intro: Option<Markdown>,
     pub text: String,
-    pub url: String,
+    /// None when the URL is not safe to link to.
+    pub url: Option<String>,
 }
 
 /// The rendered issue: subject, preheader, and the two parts with holes.
@@ -125,7 +126,9 @@ fn resolve<'a>(
     let call_to_action = c.call_to_action.as_ref().map(|cta| ModelCta {
         intro: cta.intro.as_ref().map(|i| Markdown::parse(i.get_ref())),
         text: cta.text.get_ref().trim().to_string(),
-        url: cta.url.get_ref().trim().to_string(),
+        // Like a Markdown link, an unsafe URL loses its link (`check`
+        // reports it as `unsafe-link`).
+        url: Some(cta.url.get_ref().trim().to_string()).filter(|u| markdown::safe_url(u)),
     });
     Ok(Model {
         config,

@@ -67,7 +67,10 @@ pub fn render(model: &Model) -> String {
             intro.to_text(&mut w);
         }
         w.blank_line();
-        w.wrapped(&format!("{}: <{}>", clean(&cta.text), cta.url), "", "");
+        match &cta.url {
+            Some(url) => w.wrapped(&format!("{}: <{}>", clean(&cta.text), url), "", ""),
+            None => w.wrapped(&clean(&cta.text), "", ""),
+        }
     }
 
     w.blank_line();

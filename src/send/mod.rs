@@ -992,8 +992,11 @@ fn describe_transport(config: &Config) -> String {
             dir.display()
         ),
         Transport::Smtp(smtp) => format!(
-            "SMTP {}:{} ({:?} TLS), {} connection(s)",
-            smtp.host, smtp.port, smtp.tls, config.sending.connections
+            "SMTP {}:{} ({}), {} connection(s)",
+            smtp.host,
+            smtp.port,
+            smtp.tls.describe(),
+            config.sending.connections
         ),
     }
 }

@@ -149,8 +149,10 @@ impl SmtpSettings {
 
     pub fn describe(&self) -> String {
         format!(
-            "{}:{} ({:?} TLS)",
-            self.smtp.host, self.smtp.port, self.smtp.tls
+            "{}:{} ({})",
+            self.smtp.host,
+            self.smtp.port,
+            self.smtp.tls.describe()
         )
     }
 }
