@@ -203,15 +203,16 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
     let signer = Signer::new(&config.list.id, &secret);
     let composer = Composer::new(config, rendered, &columns, signer, "")?;
 
+    let plan = Plan {
+        composer: &composer,
+        list_path: &list_path,
+        duplicates: &survey.duplicates_index,
+        replay: &replay,
+        policy,
+        limit: req.limit,
+    };
     if req.dry_run {
-        return dry_run(
-            &composer,
-            &list_path,
-            &survey.duplicates_index,
-            &replay,
-            policy,
-            req.limit,
-        );
+        return dry_run(&plan);
     }
 
     eprintln!(
@@ -257,17 +258,7 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
         );
     }
     let started = Instant::now();
-    let report = deliver(
-        config,
-        &composer,
-        &list_path,
-        &survey.duplicates_index,
-        &journal_file,
-        &replay,
-        policy,
-        req.limit,
-        planned,
-    )?;
+    let report = deliver(config, &plan, &journal_file, planned)?;
     let elapsed = started.elapsed().as_secs_f64();
     eprintln!(
         "Accepted {} · failed {} · deferred {}{} in {:.1} s ({:.0} messages/s)",
@@ -380,18 +371,26 @@ impl Job {
     }
 }
 
-/// Streams the subscriber file and yields the messages this run sends.
-#[allow(clippy::too_many_arguments)]
-fn produce(
-    composer: &Composer,
-    list_path: &std::path::Path,
-    duplicates: &Duplicates,
-    replay: &Replay,
+/// What a run sends: who, from which file, and how each message is built.
+struct Plan<'a> {
+    composer: &'a Composer<'a>,
+    list_path: &'a std::path::Path,
+    duplicates: &'a Duplicates,
+    replay: &'a Replay,
     policy: Policy,
     limit: Option<u64>,
-    stop: &AtomicBool,
-    mut emit: impl FnMut(Job) -> bool,
-) -> Result<u64> {
+}
+
+/// Streams the subscriber file and yields the messages this run sends.
+fn produce(plan: &Plan, stop: &AtomicBool, mut emit: impl FnMut(Job) -> bool) -> Result<u64> {
+    let Plan {
+        composer,
+        list_path,
+        duplicates,
+        replay,
+        policy,
+        limit,
+    } = plan;
     let reader = SubscriberReader::open(list_path)?;
     let mut count = 0u64;
     for row in reader {
@@ -415,30 +414,14 @@ fn produce(
     Ok(count)
 }
 
-fn dry_run(
-    composer: &Composer,
-    list_path: &std::path::Path,
-    duplicates: &Duplicates,
-    replay: &Replay,
-    policy: Policy,
-    limit: Option<u64>,
-) -> Result<ExitCode> {
+fn dry_run(plan: &Plan) -> Result<ExitCode> {
     let started = Instant::now();
     let stop = AtomicBool::new(false);
     let mut bytes = 0u64;
-    let count = produce(
-        composer,
-        list_path,
-        duplicates,
-        replay,
-        policy,
-        limit,
-        &stop,
-        |job| {
-            bytes += job.bytes.len() as u64;
-            true
-        },
-    )?;
+    let count = produce(plan, &stop, |job| {
+        bytes += job.bytes.len() as u64;
+        true
+    })?;
     let elapsed = started.elapsed().as_secs_f64();
     eprintln!(
         "Dry run: built {count} message(s), {:.1} KB on average, in {elapsed:.2} s ({:.0} messages/s). Nothing was sent or recorded.",
@@ -682,13 +665,8 @@ struct Counts {
 #[allow(clippy::too_many_arguments)]
 fn deliver(
     config: &Config,
-    composer: &Composer,
-    list_path: &std::path::Path,
-    duplicates: &Duplicates,
+    plan: &Plan,
     journal_file: &std::path::Path,
-    replay: &Replay,
-    policy: Policy,
-    limit: Option<u64>,
     planned: u64,
 ) -> Result<Report> {
     let runtime = runtime()?;
@@ -699,7 +677,8 @@ fn deliver(
 
     let now = Instant::now();
     let wall = journal::now();
-    let history = replay
+    let history = plan
+        .replay
         .accepted_times
         .iter()
         .map(|t| Duration::from_secs_f64((wall - t).max(0.0)));
@@ -727,16 +706,9 @@ fn deliver(
     let produced = std::thread::scope(|scope| -> Result<u64> {
         let shared_ref = &shared;
         let producer = scope.spawn(move || {
-            produce(
-                composer,
-                list_path,
-                duplicates,
-                replay,
-                policy,
-                limit,
-                &shared_ref.stop,
-                |job| job_tx.blocking_send(job).is_ok(),
-            )
+            produce(plan, &shared_ref.stop, |job| {
+                job_tx.blocking_send(job).is_ok()
+            })
         });
         runtime.block_on(async {
             let mut senders = vec![first];
