@@ -31,6 +31,8 @@ pub struct Composer<'a> {
     pub dkim: Option<DkimConfig>,
     html: QpTemplate,
     text: QpTemplate,
+    /// `List-Id` value, the same for every message.
+    list_id: String,
 }
 
 /// The headers DKIM signs. Not Content-Type: signing it breaks multipart
@@ -107,6 +109,7 @@ impl<'a> Composer<'a> {
             dkim: config.dkim.as_ref().map(dkim_config).transpose()?,
             html: QpTemplate::new(&rendered.html),
             text: QpTemplate::new(&rendered.text),
+            list_id: format!("{} <{}>", ascii_phrase(&config.list.name), config.list.id),
         })
     }
 
@@ -164,10 +167,7 @@ impl<'a> Composer<'a> {
             )))
             .date_now()
             .message_id(Some(message_id.clone()))
-            .raw_header(raw(
-                "List-Id",
-                format!("{} <{}>", ascii_phrase(&list.name), list.id),
-            ))
+            .raw_header(raw("List-Id", self.list_id.clone()))
             .raw_header(raw(
                 "List-Unsubscribe",
                 format!(

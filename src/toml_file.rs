@@ -76,8 +76,10 @@ impl Source {
         offset: usize,
         message: impl Into<String>,
     ) -> Finding {
-        let (line, column) = line_column(&self.text, offset);
-        Finding::warning(code, &self.path, message).at(line, column)
+        Finding {
+            severity: crate::finding::Severity::Warning,
+            ..self.error_at(code, offset, message)
+        }
     }
 
     /// `file:line:column` (1-based) for a byte offset.
