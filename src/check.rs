@@ -152,6 +152,37 @@ pub fn check(config_path: &Path, req: &CheckRequest) -> Result<Vec<Finding>> {
     Ok(findings)
 }
 
+/// What `check` says of one issue, for `send`: the configuration's lints
+/// and the issue's, on the message a real subscriber would get. The
+/// subscriber file's own findings are left to the send's survey, which
+/// reports them (and `--skip-invalid` decides).
+pub fn findings_for_send(
+    config: &Config,
+    loaded: &crate::Loaded,
+    columns: &Columns,
+    sample: &subscribers::Subscriber,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    config_lints(config, &mut findings);
+    lint_issue(
+        config,
+        &loaded.theme,
+        &loaded.archive,
+        &loaded.issue,
+        columns,
+        sample,
+        &mut findings,
+    );
+    findings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    findings
+}
+
+/// The first subscribed row of a file, or a placeholder (for rendering one
+/// real message).
+pub fn sample_of(path: &Path) -> Result<subscribers::Subscriber> {
+    sample_subscriber(path)
+}
+
 /// A loader's error as a finding; errors that are not about the content
 /// (a missing file) stay errors.
 fn as_finding(error: anyhow::Error, file: &Path, code: &'static str) -> Result<Finding> {

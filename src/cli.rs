@@ -140,6 +140,12 @@ pub struct SendArgs {
     /// (they may get it twice).
     #[arg(long)]
     pub resend_uncertain: bool,
+
+    /// Continue a partly sent issue although the issue, archive, theme or
+    /// configuration changed since (the rest get the changed version; the
+    /// decision is journaled).
+    #[arg(long)]
+    pub accept_changes: bool,
 }
 
 /// Show how far the sending of an issue has got.
@@ -158,10 +164,25 @@ pub struct StatusArgs {
     #[arg(long, value_name = "FILE")]
     pub failed_csv: Option<PathBuf>,
 
-    /// Set `status` to `bounced` in the subscriber CSV for recipients that
-    /// failed permanently (5xx), except policy refusals (5.7.x).
+    /// Set `status` to `bounced` in the subscriber CSV for recipients whose
+    /// address was refused (5xx at RCPT TO, e.g. 5.1.1 no such user); a
+    /// refusal of the message (DATA) or a policy refusal (5.7.x) is listed,
+    /// never applied.
     #[arg(long)]
     pub apply_failures: bool,
+
+    /// With --apply-failures: apply even when many failures share one reply
+    /// (which usually means a sending problem, not bad addresses).
+    #[arg(long, requires = "apply_failures")]
+    pub force: bool,
+
+    /// Read this journal instead of the issue's own (e.g. one moved aside).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+
+    /// Print every record of the journal in words, damaged ones included.
+    #[arg(long)]
+    pub records: bool,
 }
 
 /// Unsubscribe addresses, check unsubscribe links, or serve the endpoint.

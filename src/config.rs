@@ -109,6 +109,9 @@ pub struct Paths {
     pub theme: PathBuf,
     pub subscribers: PathBuf,
     pub journal: PathBuf,
+    /// Where `unsubscribe serve` logs one-click unsubscribes; `send` honours
+    /// them before they reach the subscriber file.
+    pub unsubscribe_log: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -120,6 +123,7 @@ struct RawPaths {
     theme: Option<PathBuf>,
     subscribers: Option<PathBuf>,
     journal: Option<PathBuf>,
+    unsubscribe_log: Option<PathBuf>,
 }
 
 /// How messages leave the machine.
@@ -271,6 +275,7 @@ impl Config {
             theme: at(raw.paths.theme, "templates/theme.toml"),
             subscribers: at(raw.paths.subscribers, "subscribers.csv"),
             journal: at(raw.paths.journal, "journal"),
+            unsubscribe_log: at(raw.paths.unsubscribe_log, "unsubscribes.log"),
         };
         let transport = match raw.transport.kind {
             TransportKind::Outbox => Transport::Outbox {

@@ -16,6 +16,7 @@ pub mod feed_import;
 pub mod finding;
 pub mod ics;
 pub mod issue;
+pub mod journal;
 pub mod lock;
 pub mod mark;
 pub mod merge;

@@ -1,22 +1,32 @@
-//! `newsletter status`: how far an issue's sending has got.
+//! `newsletter status`: how far an issue's sending has got, from the journal.
+//!
+//! Outcome counts come from the journal alone, whatever subscriber file is
+//! given; `pending` compares the journal with a subscriber file (the one the
+//! journal's first run used, or `--subscribers`) and names it. Recipients who
+//! may hold two copies are listed from the journal, so a kill -9 that lost a
+//! run's summary loses nothing here.
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::cli::StatusArgs;
 use crate::config::Config;
+use crate::journal::{self, Entry, Final, Kind, Line, Lookup, Stage};
 use crate::mark;
-use crate::send::{Replay, State};
-use crate::subscribers::{self, Status, SubscriberReader};
+use crate::subscribers::{self, Joined, Status};
 
 pub struct StatusRequest {
     pub issue: PathBuf,
     pub subscribers: Option<PathBuf>,
     pub failed_csv: Option<PathBuf>,
     pub apply_failures: bool,
+    pub force: bool,
+    pub journal: Option<PathBuf>,
+    pub records: bool,
 }
 
 impl From<StatusArgs> for StatusRequest {
@@ -26,97 +36,355 @@ impl From<StatusArgs> for StatusRequest {
             subscribers: a.subscribers,
             failed_csv: a.failed_csv,
             apply_failures: a.apply_failures,
+            force: a.force,
+            journal: a.journal,
+            records: a.records,
         }
     }
+}
+
+/// What the journal says, counted.
+#[derive(Debug, Default)]
+struct Counts {
+    accepted: u64,
+    failed: u64,
+    deferred: u64,
+    uncertain: u64,
+    twice: u64,
+    pending: u64,
+    not_in_file: u64,
+}
+
+/// A permanent failure as the journal has it.
+struct Failure {
+    email: String,
+    reply: String,
+    stage: Option<Stage>,
 }
 
 pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
     let issue = crate::issue::Issue::load(&req.issue)?;
-    let replay = crate::send::replay(config, &issue.id)?;
-    let list_path = req
-        .subscribers
+    let journal_path = req
+        .journal
         .clone()
-        .unwrap_or_else(|| config.paths.subscribers.clone());
-    let reader = SubscriberReader::open(&list_path)?;
-    let duplicates = subscribers::survey(&list_path)?.duplicates_index;
-    let (mut accepted, mut failed, mut uncertain, mut deferred, mut pending) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
-    for subscriber in reader.flatten() {
-        if subscriber.status != Status::Subscribed || duplicates.earlier(&subscriber).is_some() {
-            continue;
-        }
-        match replay.states.get(&subscriber.key) {
-            Some(State::Accepted) => accepted += 1,
-            Some(State::Failed { .. }) => failed += 1,
-            Some(State::Uncertain { .. }) => uncertain += 1,
-            Some(State::Deferred { .. }) => deferred += 1,
-            None => pending += 1,
-        }
+        .unwrap_or_else(|| journal::path(&config.paths.journal, &issue.id));
+    if req.records {
+        print_records(&journal_path)?;
+        return Ok(ExitCode::SUCCESS);
     }
-    println!("issue:      {}", issue.id);
-    println!(
-        "journal:    {}",
-        crate::send::journal_path(config, &issue.id).display()
-    );
-    println!("accepted:   {accepted}");
-    println!("failed:     {failed}");
-    println!("uncertain:  {uncertain}");
-    println!("deferred:   {deferred}");
-    println!("pending:    {pending}");
-    for state in replay.states.values() {
-        if let State::Uncertain { email } = state {
-            println!("uncertain: {email}");
+    // Changing the subscriber file from the journal needs the journal to
+    // hold still: no send of this issue at the same time.
+    let _lock = if req.apply_failures {
+        Some(crate::send::lock_issue(
+            config,
+            &issue.id,
+            &format!("applying the failures of `{}`", issue.id),
+        )?)
+    } else {
+        None
+    };
+    // A journal named with --journal is read for what it holds, wherever it
+    // came from; the issue's own must belong to it.
+    let expect = journal::Expect {
+        issue: &issue.id,
+        list: &config.list.id,
+    };
+    let mut replay = journal::replay(&journal_path, req.journal.is_none().then_some(expect), 0)?;
+    let list_path = match (&req.subscribers, &replay.header) {
+        (Some(path), _) => path.clone(),
+        (None, Some(header)) if !header.subscribers.is_empty() => {
+            PathBuf::from(&header.subscribers)
         }
-    }
-    if let Some(path) = &req.failed_csv {
-        let mut writer = csv::Writer::from_path(path)
-            .with_context(|| format!("cannot write `{}`", path.display()))?;
-        writer.write_record(["email", "outcome", "reply"])?;
-        let mut rows: Vec<(&str, &str, &str)> = replay
-            .states
-            .values()
-            .filter_map(|s| match s {
-                State::Failed { email, reply } => Some((email.as_str(), "failed", reply.as_str())),
-                State::Deferred { email, reply } => {
-                    Some((email.as_str(), "deferred", reply.as_str()))
+        _ => config.paths.subscribers.clone(),
+    };
+    let (settled, lookup) = replay.settled()?;
+    let mut counts = Counts::default();
+    let mut uncertain = Vec::new();
+    let mut twice = Vec::new();
+    let mut failed = Vec::new();
+    let mut deferred = Vec::new();
+    let mut error = None;
+    let entries = settled.map(|r| r.map(|e| (e.hash, e)));
+    let mut note = |entry: &Entry| {
+        if let Err(e) = note_entry(
+            entry,
+            &lookup,
+            &mut counts,
+            [&mut uncertain, &mut twice],
+            &mut failed,
+            &mut deferred,
+        ) {
+            error.get_or_insert(e);
+        }
+    };
+    let mut pending = 0;
+    let mut not_in_file = 0;
+    subscribers::survey_joined(
+        &list_path,
+        subscribers::open_list(&list_path)?,
+        entries,
+        |joined| {
+            match &joined {
+                Joined::Address { line, other, .. } => {
+                    if let Some(entry) = other {
+                        note(entry);
+                    } else if line.is_some() {
+                        pending += 1;
+                    }
                 }
-                _ => None,
-            })
-            .collect();
-        rows.sort();
-        for (email, outcome, reply) in &rows {
-            writer.write_record([email, outcome, reply])?;
-        }
-        writer.flush()?;
-        eprintln!("wrote {} row(s) to {}", rows.len(), path.display());
+                Joined::Missing { other } => {
+                    not_in_file += 1;
+                    note(other);
+                }
+            }
+            false
+        },
+    )?;
+    if let Some(e) = error {
+        return Err(e);
+    }
+    counts.pending = pending;
+    counts.not_in_file = not_in_file;
+    print_counts(
+        &issue.id,
+        &journal_path,
+        &list_path,
+        &counts,
+        &uncertain,
+        &twice,
+    )?;
+    if let Some(path) = &req.failed_csv {
+        write_failed_csv(path, &lookup, &failed, &deferred)?;
     }
     if req.apply_failures {
-        apply_failures(&list_path, &replay)?;
+        let failures: Vec<Failure> = failed
+            .iter()
+            .map(|at| failure_at(&lookup, *at))
+            .collect::<Result<_>>()?;
+        return apply_failures(&list_path, &failures, req.force);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Marks recipients that failed permanently as `bounced`, except policy
-/// refusals (5.7.x), which are listed instead.
-fn apply_failures(list: &Path, replay: &Replay) -> Result<()> {
-    let mut addresses = BTreeSet::new();
-    let mut refused = Vec::new();
-    for state in replay.states.values() {
-        if let State::Failed { email, reply } = state {
-            if crate::bounces::is_policy_refusal(reply) {
-                refused.push((email.as_str(), reply.as_str()));
-            } else {
-                addresses.insert(email.to_lowercase());
-            }
+/// Counts one journal recipient and keeps what the lists need.
+fn note_entry(
+    entry: &Entry,
+    lookup: &Lookup,
+    counts: &mut Counts,
+    [uncertain, twice]: [&mut Vec<String>; 2],
+    failed: &mut Vec<u64>,
+    deferred: &mut Vec<u64>,
+) -> Result<()> {
+    match entry.state {
+        Final::Accepted => counts.accepted += 1,
+        Final::Failed => {
+            counts.failed += 1;
+            failed.extend(entry.outcome_at);
+        }
+        Final::Deferred => {
+            counts.deferred += 1;
+            deferred.extend(entry.outcome_at);
+        }
+        Final::Uncertain => {
+            counts.uncertain += 1;
+            uncertain.push(lookup.email(entry)?);
         }
     }
-    refused.sort();
-    for (email, reply) in refused {
-        println!(
-            "not marked: {email}: {reply} (a policy refusal, about the sender or the content rather than the address)"
+    if entry.twice {
+        counts.twice += 1;
+        twice.push(lookup.email(entry)?);
+    }
+    Ok(())
+}
+
+fn print_counts(
+    issue: &str,
+    journal_path: &Path,
+    list_path: &Path,
+    counts: &Counts,
+    uncertain: &[String],
+    twice: &[String],
+) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "issue:      {issue}")?;
+    writeln!(out, "journal:    {}", journal_path.display())?;
+    writeln!(out, "accepted:   {}", counts.accepted)?;
+    writeln!(out, "failed:     {}", counts.failed)?;
+    writeln!(out, "uncertain:  {}", counts.uncertain)?;
+    writeln!(out, "deferred:   {}", counts.deferred)?;
+    writeln!(out, "possibly twice: {}", counts.twice)?;
+    writeln!(out, "subscribers: {}", list_path.display())?;
+    writeln!(out, "pending:    {}", counts.pending)?;
+    if counts.not_in_file > 0 {
+        writeln!(
+            out,
+            "in the journal but not in this file: {}",
+            counts.not_in_file
+        )?;
+    }
+    let mut uncertain = uncertain.to_vec();
+    uncertain.sort();
+    for email in &uncertain {
+        writeln!(out, "uncertain: {email}")?;
+    }
+    let mut twice = twice.to_vec();
+    twice.sort();
+    for email in &twice {
+        writeln!(out, "possibly twice: {email}")?;
+    }
+    Ok(())
+}
+
+fn failure_at(lookup: &Lookup, at: u64) -> Result<Failure> {
+    let line = lookup.line(at)?;
+    Ok(Failure {
+        email: if line.email.is_empty() {
+            line.key
+        } else {
+            line.email
+        },
+        reply: line.reply,
+        stage: line.stage,
+    })
+}
+
+fn write_failed_csv(path: &Path, lookup: &Lookup, failed: &[u64], deferred: &[u64]) -> Result<()> {
+    let mut rows = Vec::new();
+    for (outcome, offsets) in [("failed", failed), ("deferred", deferred)] {
+        for at in offsets {
+            let f = failure_at(lookup, *at)?;
+            let stage = f.stage.map_or("", Stage::as_str);
+            rows.push((f.email, outcome, f.reply, stage));
+        }
+    }
+    rows.sort();
+    let mut writer = csv::Writer::from_path(path)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    writer.write_record(["email", "outcome", "reply", "stage"])?;
+    for (email, outcome, reply, stage) in &rows {
+        writer.write_record([email.as_str(), outcome, reply, stage])?;
+    }
+    writer.flush()?;
+    eprintln!("wrote {} row(s) to {}", rows.len(), path.display());
+    Ok(())
+}
+
+/// Marks `bounced` the recipients whose address was refused at RCPT TO;
+/// refusals of the message (DATA) or the sender (MAIL FROM), and policy
+/// refusals, are listed instead. A reply shared by many failures is a
+/// sending problem: nothing is applied without `force`.
+fn apply_failures(list: &Path, failures: &[Failure], force: bool) -> Result<ExitCode> {
+    let mut addresses = BTreeSet::new();
+    let mut listed = Vec::new();
+    for f in failures {
+        if is_address_failure(f.stage, &f.reply) {
+            addresses.insert(f.email.to_lowercase());
+        } else {
+            listed.push(f);
+        }
+    }
+    listed.sort_by(|a, b| a.email.cmp(&b.email));
+    for f in &listed {
+        let why = match f.stage {
+            Some(Stage::Data) => "refused at DATA: about the message, not the address",
+            Some(Stage::Mail) => "refused at MAIL FROM: about the sender, not the address",
+            _ if crate::bounces::is_policy_refusal(&f.reply) => {
+                "a policy refusal, about the sender or the content rather than the address"
+            }
+            _ => "not a refusal of the address",
+        };
+        println!("not marked: {}: {} ({why})", f.email, f.reply);
+    }
+    let pairs: Vec<(String, String)> = failures
+        .iter()
+        .filter(|f| addresses.contains(&f.email.to_lowercase()))
+        .map(|f| (f.email.clone(), f.reply.clone()))
+        .collect();
+    let shared = shared_replies(&pairs);
+    if !shared.is_empty() && !force {
+        for (reply, count) in &shared {
+            println!("{count} failures share the reply: {reply}");
+        }
+        bail!(
+            "{} of the {} address refusals share one reply, which looks like a problem with the sending rather than with the addresses; nothing was marked. Look at the replies above (`newsletter status ISSUE --failed-csv failed.csv` lists them all); if they really are bad addresses, run again with --force",
+            shared.iter().map(|(_, n)| n).sum::<usize>(),
+            pairs.len()
         );
     }
     let outcome = mark::mark(list, &addresses, Status::Bounced)?;
     outcome.print(list);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints every line of a journal in words, damaged ones included.
+fn print_records(path: &Path) -> Result<()> {
+    let Some(file) = journal::open_checked(path, false)? else {
+        bail!("there is no journal `{}`", path.display());
+    };
+    let now = journal::now();
+    let mut out = std::io::stdout().lock();
+    let mut reader = BufReader::new(file);
+    let mut raw = Vec::new();
+    let mut number = 0u64;
+    loop {
+        raw.clear();
+        if reader
+            .read_until(b'\n', &mut raw)
+            .with_context(|| format!("cannot read `{}`", path.display()))?
+            == 0
+        {
+            break;
+        }
+        number += 1;
+        let complete = raw.last() == Some(&b'\n');
+        let body = raw.strip_suffix(b"\n").unwrap_or(&raw);
+        match Line::decode(body, now) {
+            Ok(line) => writeln!(out, "{number:>6}  {}", describe(&line))?,
+            Err(why) => writeln!(
+                out,
+                "{number:>6}  DAMAGED{}: {why}: {}",
+                if complete { "" } else { " (cut short)" },
+                String::from_utf8_lossy(&body[..body.len().min(200)]).escape_debug()
+            )?,
+        }
+    }
     Ok(())
+}
+
+fn describe(line: &Line) -> String {
+    let time = jiff::Timestamp::from_microsecond((line.t * 1e6) as i64)
+        .map_or_else(|_| line.t.to_string(), |t| t.to_string());
+    match line.kind() {
+        Kind::Journal => format!(
+            "{time}  journal of issue `{}` for list `{}`, subscribers `{}`",
+            line.issue.as_deref().unwrap_or(""),
+            line.list.as_deref().unwrap_or(""),
+            line.subscribers.as_deref().unwrap_or("")
+        ),
+        Kind::ChangesAccepted => format!("{time}  changes to the issue accepted"),
+        kind => {
+            let who = if line.email.is_empty() {
+                &line.key
+            } else {
+                &line.email
+            };
+            let mut text = format!("{time}  {:<9} {who}", format!("{kind:?}").to_lowercase());
+            if let Some(stage) = line.stage {
+                text.push_str(&format!("  at {}", stage.as_str()));
+            }
+            if !line.reply.is_empty() {
+                text.push_str(&format!("  {}", line.reply));
+            }
+            text
+        }
+    }
+}
+
+// Interim: replaced by the bounce classification of `crate::bounces`.
+fn is_address_failure(stage: Option<Stage>, reply: &str) -> bool {
+    stage == Some(Stage::Rcpt) && !crate::bounces::is_policy_refusal(reply)
+}
+
+fn shared_replies(_: &[(String, String)]) -> Vec<(String, usize)> {
+    Vec::new()
 }

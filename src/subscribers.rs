@@ -402,11 +402,14 @@ impl fmt::Debug for SubscriberReader {
 impl SubscriberReader {
     /// Opens the file, decides the encoding, sniffs the delimiter, reads the header.
     pub fn open(path: &Path) -> Result<SubscriberReader> {
+        Self::open_file(path, open_list(path)?)
+    }
+
+    /// Reads an already open file from its start; `path` is for messages.
+    pub fn open_file(path: &Path, mut file: File) -> Result<SubscriberReader> {
         let shown = path.display();
-        let mut file = File::open(path).with_context(|| {
-            format!("cannot open `{shown}`: check the path and the permissions")
-        })?;
         let read_error = || format!("cannot read `{shown}`");
+        file.seek(SeekFrom::Start(0)).with_context(read_error)?;
 
         let mut head = [0u8; 3];
         let head_len = read_up_to(&mut file, &mut head).with_context(read_error)?;
@@ -789,6 +792,21 @@ fn shorten(value: &str) -> String {
     out
 }
 
+/// Opens a subscriber file for reading; refuses what is not a plain file
+/// (`/dev/zero`, a pipe, a folder), which would never end or never start.
+pub fn open_list(path: &Path) -> Result<File> {
+    let shown = path.display();
+    let file = File::open(path)
+        .with_context(|| format!("cannot open `{shown}`: check the path and the permissions"))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read `{shown}`"))?;
+    if !meta.is_file() {
+        bail!("`{shown}` is not a plain file: give the path of the subscriber CSV file");
+    }
+    Ok(file)
+}
+
 /// Remembers the addresses seen so far, to find duplicates.
 ///
 /// Memory: a 128-bit hash (SHA-256, truncated) and a line number per distinct address
@@ -821,10 +839,11 @@ impl DuplicateFilter {
 /// The first 128 bits of a SHA-256 of an address: collisions are negligible (about
 /// 10^-25 for 10^7 addresses), and nobody can craft one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct KeyHash(u64, u64);
+pub struct KeyHash(pub u64, pub u64);
 
 impl KeyHash {
-    fn of(key: &str) -> KeyHash {
+    /// The hash of a lowercased address ([`Subscriber::key`]).
+    pub fn of(key: &str) -> KeyHash {
         let digest = Sha256::digest(key.as_bytes());
         let half = |range: std::ops::Range<usize>| {
             let mut bytes = [0u8; 8];
@@ -1095,6 +1114,56 @@ impl Survey {
     }
 }
 
+/// What [`survey_joined`] says about each address, in address-hash order.
+#[derive(Debug)]
+pub enum Joined<S> {
+    /// An address of the file, with what the other side has on it. `line` is
+    /// the row that would be mailed: the first subscribed row, or `None` when
+    /// no row is subscribed or another row of the same address opts out.
+    /// Answer `true` to select that row.
+    Address {
+        hash: KeyHash,
+        line: Option<u64>,
+        other: Option<S>,
+    },
+    /// What the other side has on an address the file does not have.
+    Missing { other: S },
+}
+
+/// A set of line numbers, one bit each: the rows a run mails.
+#[derive(Debug, Clone, Default)]
+pub struct LineSet {
+    bits: Vec<u64>,
+    len: u64,
+}
+
+impl LineSet {
+    pub fn insert(&mut self, line: u64) {
+        let (word, bit) = ((line / 64) as usize, line % 64);
+        if self.bits.len() <= word {
+            self.bits.resize(word + 1, 0);
+        }
+        if self.bits[word] & (1 << bit) == 0 {
+            self.bits[word] |= 1 << bit;
+            self.len += 1;
+        }
+    }
+
+    pub fn contains(&self, line: u64) -> bool {
+        self.bits
+            .get((line / 64) as usize)
+            .is_some_and(|w| w & (1 << (line % 64)) != 0)
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// Reads the whole list once and counts what [`SubscriberReader`] would yield.
 ///
 /// Rows that share an address are found by an external sort of one small record per
@@ -1106,6 +1175,62 @@ pub fn survey(path: &Path) -> Result<Survey> {
 }
 
 fn survey_in_chunks(path: &Path, chunk: usize) -> Result<Survey> {
+    let nothing = std::iter::empty::<Result<(KeyHash, ())>>();
+    survey_core(path, open_list(path)?, chunk, nothing, |_| true).map(|(survey, _)| survey)
+}
+
+/// [`survey`] of an open file, joined with `other`, a stream of values by
+/// address hash in ascending order (e.g. a journal's recipients): `visit`
+/// sees every address of either side once, in hash order, and picks the
+/// rows to mail. Memory stays that of [`survey`], plus a bit per line.
+pub fn survey_joined<S>(
+    path: &Path,
+    file: File,
+    other: impl Iterator<Item = Result<(KeyHash, S)>>,
+    visit: impl FnMut(Joined<S>) -> bool,
+) -> Result<(Survey, LineSet)> {
+    survey_core(path, file, SURVEY_CHUNK, other, visit)
+}
+
+/// Hands `visit` what `other` has below `bound` (all of it for `None`).
+fn drain_below<S, I: Iterator<Item = Result<(KeyHash, S)>>>(
+    other: &mut std::iter::Peekable<I>,
+    bound: Option<KeyHash>,
+    visit: &mut impl FnMut(Joined<S>) -> bool,
+) -> Result<()> {
+    loop {
+        let hash = match other.peek() {
+            None => return Ok(()),
+            Some(Ok((hash, _))) => *hash,
+            Some(Err(_)) => match other.next() {
+                Some(Err(e)) => return Err(e),
+                _ => continue,
+            },
+        };
+        if bound.is_some_and(|b| hash >= b) {
+            return Ok(());
+        }
+        if let Some(Ok((_, value))) = other.next() {
+            visit(Joined::Missing { other: value });
+        }
+    }
+}
+
+/// The rows of one address, as the sorted walk meets them.
+#[derive(Debug, Default)]
+struct Group {
+    hash: Option<KeyHash>,
+    first_subscribed: Option<u64>,
+    first_other: Option<(u64, Status)>,
+}
+
+fn survey_core<S>(
+    path: &Path,
+    file: File,
+    chunk: usize,
+    other: impl Iterator<Item = Result<(KeyHash, S)>>,
+    mut visit: impl FnMut(Joined<S>) -> bool,
+) -> Result<(Survey, LineSet)> {
     let temp_error = || {
         format!(
             "cannot use a temporary file in `{}` to look for duplicate addresses; \
@@ -1113,7 +1238,7 @@ fn survey_in_chunks(path: &Path, chunk: usize) -> Result<Survey> {
             std::env::temp_dir().display()
         )
     };
-    let reader = SubscriberReader::open(path)?;
+    let reader = SubscriberReader::open_file(path, file)?;
     let mut survey = Survey {
         rows: 0,
         subscribed: 0,
@@ -1147,24 +1272,53 @@ fn survey_in_chunks(path: &Path, chunk: usize) -> Result<Survey> {
         }
     }
 
+    let mut other = other.peekable();
+    let mut selection = LineSet::default();
+    // Hands a finished address, and whatever of `other` sorts before it, to
+    // `visit`; at the end (`last`), all that is left of `other` too.
+    let mut close = |group: &Group, last: bool| -> Result<()> {
+        if let Some(hash) = group.hash {
+            drain_below(&mut other, Some(hash), &mut visit)?;
+            let mine = match other.peek() {
+                Some(Ok((h, _))) if *h == hash => other.next().and_then(Result::ok).map(|(_, v)| v),
+                _ => None,
+            };
+            let line = group
+                .first_subscribed
+                .filter(|_| group.first_other.is_none());
+            if visit(Joined::Address {
+                hash,
+                line,
+                other: mine,
+            }) && let Some(line) = line
+            {
+                selection.insert(line);
+            }
+        }
+        if last {
+            drain_below(&mut other, None, &mut visit)?;
+        }
+        Ok(())
+    };
+
     // Rows sharing an address are now adjacent, in line order. Within one address this
     // is the same walk as a single pass over the file with a set of seen addresses.
     let mut found: BinaryHeap<Found> = BinaryHeap::new();
     let mut repeats = Vec::new();
-    let mut current = None;
-    let mut first_subscribed = None;
-    let mut first_other = None;
+    let mut group = Group::default();
     for record in sorter.finish().with_context(temp_error)? {
         let record = record.with_context(temp_error)?;
-        if current != Some(record.hash) {
-            current = Some(record.hash);
-            first_subscribed = None;
-            first_other = None;
+        if group.hash != Some(record.hash) {
+            close(&group, false)?;
+            group = Group {
+                hash: Some(record.hash),
+                ..Group::default()
+            };
         }
         let (line, status) = (record.line(), record.status());
-        let problem = match (status, first_subscribed, first_other) {
+        let problem = match (status, group.first_subscribed, group.first_other) {
             (Status::Subscribed, None, other) => {
-                first_subscribed = Some(line);
+                group.first_subscribed = Some(line);
                 other.map(|(status_line, status)| RowProblem::StatusConflict {
                     line,
                     email: String::new(),
@@ -1187,7 +1341,7 @@ fn survey_in_chunks(path: &Path, chunk: usize) -> Result<Survey> {
             }
             (status, subscribed, other) => {
                 if other.is_none() {
-                    first_other = Some((line, status));
+                    group.first_other = Some((line, status));
                 }
                 subscribed.map(|subscribed_line| RowProblem::StatusConflict {
                     line,
@@ -1211,6 +1365,7 @@ fn survey_in_chunks(path: &Path, chunk: usize) -> Result<Survey> {
             }
         }
     }
+    close(&group, true)?;
     survey.subscribed -= survey.duplicates;
     repeats.sort_unstable_by_key(|r| r.line);
     survey.duplicates_index = Duplicates { repeats };
@@ -1247,7 +1402,7 @@ fn survey_in_chunks(path: &Path, chunk: usize) -> Result<Survey> {
         merged.push(problem);
     }
     survey.problems = merged;
-    Ok(survey)
+    Ok((survey, selection))
 }
 
 /// What the first pass over the raw bytes found.

@@ -1,36 +1,37 @@
 //! `newsletter send`: one personalised message per subscribed address,
 //! within the configured limits, with every outcome journaled.
 //!
-//! A producer thread streams the subscriber file and builds messages; a few
-//! async workers (one per connection) hand them to the transport; a journal
-//! thread makes records durable in groups (one fsync for many records).
+//! A run is four steps, each a function: [`plan`] (lock the issue, check
+//! the issue, read the journal and the subscriber file, work out who is
+//! mailed), [`confirm`], [`deliver::deliver`] (execute) and [`report`].
 
-mod journal;
+mod deliver;
+mod hint;
 mod limiter;
+pub mod plan;
+mod suppress;
 mod transport;
-
-pub use journal::{Kind, Record, Replay, State};
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use lettre::address::Envelope;
-use tokio::sync::mpsc;
 
 use crate::cli::SendArgs;
 use crate::config::{Config, Transport};
+use crate::finding::Severity;
+use crate::lock::Lock;
 use crate::message::Composer;
 use crate::preview::PREVIEW_SECRET;
 use crate::render::Rendered;
-use crate::subscribers::{self, Columns, Duplicates, Status, Subscriber, SubscriberReader};
+use crate::subscribers::{Columns, Subscriber};
 use crate::token::Signer;
-use limiter::{Limiter, Permit};
-use transport::{After, Outbox, Outcome, SmtpSettings};
+use deliver::{Job, Report, Sender, Stop, runtime};
+pub use hint::Hint;
+use plan::{Plan, Policy};
+use transport::Outcome;
 
 /// What to send, resolved from the command line.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +45,7 @@ pub struct SendRequest {
     pub skip_invalid: bool,
     pub retry_failed: bool,
     pub resend_uncertain: bool,
+    pub accept_changes: bool,
 }
 
 impl From<SendArgs> for SendRequest {
@@ -58,56 +60,201 @@ impl From<SendArgs> for SendRequest {
             skip_invalid: a.skip_invalid,
             retry_failed: a.retry_failed,
             resend_uncertain: a.resend_uncertain,
+            accept_changes: a.accept_changes,
         }
     }
 }
 
-/// Path of an issue's journal under the configured folder.
-pub fn journal_path(config: &Config, issue_id: &str) -> PathBuf {
-    journal::path(&config.paths.journal, issue_id)
+impl SendRequest {
+    /// The command that continues this run, for resume hints: the same
+    /// configuration, subscriber file and choices, but never
+    /// `--resend-uncertain` (that is a decision to take again).
+    fn resume(&self, hint: &Hint) -> String {
+        let mut args = vec![self.issue.display().to_string()];
+        if let Some(list) = &self.subscribers {
+            args.extend(["--subscribers".into(), list.display().to_string()]);
+        }
+        for (on, flag) in [
+            (self.skip_invalid, "--skip-invalid"),
+            (self.retry_failed, "--retry-failed"),
+            (self.yes, "--yes"),
+        ] {
+            if on {
+                args.push(flag.into());
+            }
+        }
+        if let Some(limit) = self.limit {
+            args.extend(["--limit".into(), limit.to_string()]);
+        }
+        hint.command("send", &args)
+    }
+
+    /// `newsletter status` for this issue and file.
+    fn status(&self, hint: &Hint, extra: &[&str]) -> String {
+        let mut args = vec![self.issue.display().to_string()];
+        if let Some(list) = &self.subscribers {
+            args.extend(["--subscribers".into(), list.display().to_string()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        hint.command("status", &args)
+    }
 }
 
-/// Replays an issue's journal.
-pub fn replay(config: &Config, issue_id: &str) -> Result<Replay> {
-    journal::replay(&journal_path(config, issue_id))
+/// Takes the issue's send lock, or says who has it.
+pub fn lock_issue(config: &Config, issue_id: &str, what: &str) -> Result<Lock> {
+    let path = crate::journal::lock_path(&config.paths.journal, issue_id);
+    match Lock::try_acquire(&path, what)? {
+        Ok(lock) => Ok(lock),
+        Err(holder) => bail!(
+            "the issue `{issue_id}` is being sent by {holder}; only one run may send an issue at a time. Nothing was done. Wait for that run to finish (`newsletter status` shows its progress), or stop it with Ctrl-C, then run this again"
+        ),
+    }
 }
 
 pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
     let loaded = crate::load_issue(config, &req.issue)?;
     let rendered = &loaded.rendered;
+    let hint = Hint::new(&config.path);
     let list_path = req
         .subscribers
         .clone()
         .unwrap_or_else(|| config.paths.subscribers.clone());
+    let secret = secret(config, req.dry_run)?;
 
-    let secret = config.unsubscribe_secret();
-    let secret = match (secret, req.dry_run) {
-        (Some(s), _) => s.into_bytes(),
+    if !req.test_to.is_empty() {
+        return send_test(config, rendered, &secret, &req.test_to, req.dry_run);
+    }
+    // One sender per issue, from before the journal is read until the
+    // last outcome is on disk.
+    let _lock = if req.dry_run {
+        None
+    } else {
+        Some(lock_issue(
+            config,
+            &rendered.issue_id,
+            &format!("sending `{}`", rendered.issue_id),
+        )?)
+    };
+    let plan = plan(config, req, &loaded, &list_path)?;
+    let columns = plan.survey.columns.clone();
+    let signer = Signer::new(&config.list.id, &secret);
+    let composer = Composer::new(config, rendered, &columns, signer, "")?;
+    let planned = req
+        .limit
+        .map_or(plan.tally.to_send(), |l| l.min(plan.tally.to_send()));
+    if req.dry_run {
+        return dry_run(&plan, &composer, req.limit);
+    }
+    summarise(config, req, rendered, &plan, planned);
+    if planned == 0 {
+        eprintln!("Nothing to send.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !req.yes {
+        confirm(&rendered.issue_id)?;
+    }
+    let started = Instant::now();
+    let report = deliver::deliver(config, &plan, &composer, req.limit, planned)?;
+    Ok(self::report(
+        config,
+        req,
+        &hint,
+        &plan,
+        &report,
+        started.elapsed(),
+    ))
+}
+
+/// The unsubscribe secret; a dry run without it uses a placeholder.
+fn secret(config: &Config, dry_run: bool) -> Result<Vec<u8>> {
+    match (config.unsubscribe_secret(), dry_run) {
+        (Some(s), _) => Ok(s.into_bytes()),
         (None, true) => {
             eprintln!(
                 "warning: `{}` is not set; a real send would refuse to start. This dry run uses a placeholder",
                 config.list.unsubscribe_secret_env
             );
-            PREVIEW_SECRET.to_vec()
+            Ok(PREVIEW_SECRET.to_vec())
         }
         (None, false) => bail!(
             "the unsubscribe secret `{}` is not set, so unsubscribe links cannot be signed; export it (a long random string, kept the same for every issue) and run again",
             config.list.unsubscribe_secret_env
         ),
-    };
-
-    if !req.test_to.is_empty() {
-        return send_test(config, rendered, &secret, &req.test_to, req.dry_run);
     }
+}
 
-    let surveyed = file_stamp(&list_path)?;
-    let survey = subscribers::survey(&list_path)?;
+/// Step 1: everything that can refuse the run, and who it mails.
+fn plan(
+    config: &Config,
+    req: &SendRequest,
+    loaded: &crate::Loaded,
+    list_path: &std::path::Path,
+) -> Result<Plan> {
+    let policy = Policy {
+        retry_failed: req.retry_failed,
+        resend_uncertain: req.resend_uncertain,
+    };
+    let s = &config.sending;
+    let keep_times = if s.per_day > 0 || s.per_hour > 0 {
+        s.per_day.max(s.per_hour) as usize
+    } else {
+        0
+    };
+    let plan = plan::make(&plan::Inputs {
+        rendered: &loaded.rendered,
+        config,
+        list_path,
+        policy,
+        accept_changes: req.accept_changes,
+        keep_times,
+    })?;
+    refuse_check_errors(config, loaded, &plan)?;
+    refuse_invalid_rows(req, &plan)?;
+    if plan.torn_journal {
+        eprintln!(
+            "note: the last line of `{}` was cut short by a crash and is ignored; the recipient it was about is uncertain",
+            plan.journal_path.display()
+        );
+    }
+    Ok(plan)
+}
+
+/// `send` refuses what `check` calls an error for this issue and list.
+fn refuse_check_errors(config: &Config, loaded: &crate::Loaded, plan: &Plan) -> Result<()> {
+    let sample = crate::check::sample_of(&plan.list_path)?;
+    let findings = crate::check::findings_for_send(config, loaded, &plan.survey.columns, &sample);
+    let shown: Vec<_> = findings
+        .iter()
+        .filter(|f| !matches!(f.code, "missing-unsubscribe-secret" | "missing-password"))
+        .collect();
+    for f in shown.iter().filter(|f| f.severity == Severity::Warning) {
+        eprintln!("warning: {f} [{}]", f.code);
+    }
+    let errors: Vec<_> = shown
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    for f in &errors {
+        eprintln!("error: {f} [{}]", f.code);
+    }
+    bail!(
+        "`newsletter check` finds {} error(s) in what would be sent (listed above); nothing was sent and nothing was connected to. Fix them, run `newsletter check {}`, then send again",
+        errors.len(),
+        loaded.issue.source.path.display()
+    )
+}
+
+/// Rows that are invalid, unreadable or both subscribed and not stop the
+/// run unless `--skip-invalid`.
+fn refuse_invalid_rows(req: &SendRequest, plan: &Plan) -> Result<()> {
+    let survey = &plan.survey;
+    let list_path = &plan.list_path;
     for warning in &survey.warnings {
         eprintln!("warning: {warning}");
     }
-    // An unreadable row may hide addresses (a `"` never closed swallows the
-    // rows after it): like an invalid one, it stops the run.
-    let blocking = survey.invalid + survey.unknown_status + survey.conflicts + survey.malformed;
     for problem in &survey.problems {
         eprintln!("{}: {problem}", list_path.display());
     }
@@ -122,6 +269,9 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
             survey.problems.len()
         );
     }
+    // An unreadable row may hide addresses (a `"` never closed swallows the
+    // rows after it): like an invalid one, it stops the run.
+    let blocking = survey.invalid + survey.unknown_status + survey.conflicts + survey.malformed;
     if blocking > 0 && !req.skip_invalid {
         bail!(
             "`{}` has {} invalid address(es), {} unknown status value(s), {} address(es) listed as both subscribed and not and {} unreadable row(s); nothing was sent. Fix those lines, or pass --skip-invalid to send to the rest",
@@ -132,42 +282,90 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
             survey.malformed
         );
     }
-    if survey.duplicates > 0 {
-        eprintln!(
-            "note: {} duplicate address(es) will be sent once",
-            survey.duplicates
-        );
-    }
+    Ok(())
+}
 
-    let journal_file = journal_path(config, &rendered.issue_id);
-    let replay = journal::replay(&journal_file)?;
-    if replay.skipped_lines > 0 {
+/// What the run will do, before it asks.
+fn summarise(config: &Config, req: &SendRequest, rendered: &Rendered, plan: &Plan, planned: u64) {
+    let t = &plan.tally;
+    let survey = &plan.survey;
+    eprintln!(
+        "Issue `{}`: \"{}\"\nSubscribers: `{}`",
+        rendered.issue_id,
+        rendered.subject,
+        plan.list_path.display()
+    );
+    eprintln!(
+        "  to mail now: {} ({} new, {} deferred earlier{}{})",
+        t.to_send(),
+        t.new,
+        t.deferred,
+        if t.failed_retried > 0 {
+            format!(", {} failed earlier (--retry-failed)", t.failed_retried)
+        } else {
+            String::new()
+        },
+        if t.uncertain_resent > 0 {
+            format!(", {} uncertain (--resend-uncertain)", t.uncertain_resent)
+        } else {
+            String::new()
+        },
+    );
+    let mut left_out = vec![
+        format!("already sent {}", t.sent),
+        format!("unsubscribed {}", survey.unsubscribed + survey.complained),
+        format!("bounced {}", survey.bounced),
+        format!(
+            "invalid {}",
+            survey.invalid + survey.unknown_status + survey.malformed
+        ),
+        format!("duplicates {}", survey.duplicates),
+    ];
+    if t.failed > t.failed_retried {
+        left_out.push(format!("failed earlier {}", t.failed - t.failed_retried));
+    }
+    if t.uncertain > t.uncertain_resent {
+        left_out.push(format!("uncertain {}", t.uncertain - t.uncertain_resent));
+    }
+    if t.one_click > 0 {
+        left_out.push(format!(
+            "unsubscribed by one-click, not yet in the file {}",
+            t.one_click
+        ));
+    }
+    if t.opted_out_since > 0 {
+        left_out.push(format!(
+            "in the journal but no longer subscribed {}",
+            t.opted_out_since
+        ));
+    }
+    left_out.push(format!(
+        "in the journal but no longer in this file {}",
+        t.not_in_file
+    ));
+    eprintln!("  left out: {}", left_out.join(", "));
+    if t.one_click > 0 {
         eprintln!(
-            "warning: {} unreadable line(s) in `{}` were ignored (a crash can leave a torn last line)",
-            replay.skipped_lines,
-            journal_file.display()
+            "note: {} address(es) unsubscribed with the one-click link (`{}`) are still `subscribed` in `{}`: they are not mailed. Apply them to the file with\n  newsletter unsubscribe --from-file {}",
+            t.one_click,
+            config.paths.unsubscribe_log.display(),
+            plan.list_path.display(),
+            shlex::try_quote(&config.paths.unsubscribe_log.display().to_string())
+                .unwrap_or_default()
         );
     }
-    let uncertain: Vec<&String> = replay
-        .states
-        .values()
-        .filter_map(|s| match s {
-            State::Uncertain { email } => Some(email),
-            _ => None,
-        })
-        .collect();
-    if !uncertain.is_empty() {
+    if !plan.uncertain_sample.is_empty() {
         eprintln!(
             "{} recipient(s) are uncertain: a message was in flight when an earlier run stopped, so they may or may not have it:",
-            uncertain.len()
+            t.uncertain
         );
-        for email in uncertain.iter().take(20) {
+        for email in &plan.uncertain_sample {
             eprintln!("  {email}");
         }
-        if uncertain.len() > 20 {
+        if t.uncertain > plan.uncertain_sample.len() as u64 {
             eprintln!(
                 "  … and {} more (see `newsletter status`)",
-                uncertain.len() - 20
+                t.uncertain - plan.uncertain_sample.len() as u64
             );
         }
         if req.resend_uncertain {
@@ -176,92 +374,34 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
             eprintln!("they are skipped; pass --resend-uncertain to send to them again");
         }
     }
-
-    let policy = Policy {
-        retry_failed: req.retry_failed,
-        resend_uncertain: req.resend_uncertain,
-    };
-    let done = replay.count(|s| matches!(s, State::Accepted));
-    let skipped_failed = if policy.retry_failed {
-        0
-    } else {
-        replay.count(|s| matches!(s, State::Failed { .. }))
-    };
-    let skipped_uncertain = if policy.resend_uncertain {
-        0
-    } else {
-        uncertain.len() as u64
-    };
-    let pending_estimate = survey
-        .subscribed
-        .saturating_sub(done + skipped_failed + skipped_uncertain);
-    let planned = req
-        .limit
-        .map_or(pending_estimate, |l| l.min(pending_estimate));
-
-    let columns = survey.columns.clone();
-    let signer = Signer::new(&config.list.id, &secret);
-    let composer = Composer::new(config, rendered, &columns, signer, "")?;
-
-    let plan = Plan {
-        composer: &composer,
-        list_path: &list_path,
-        duplicates: &survey.duplicates_index,
-        replay: &replay,
-        policy,
-        limit: req.limit,
-    };
-    if req.dry_run {
-        return dry_run(&plan);
+    if plan.twice > 0 {
+        eprintln!(
+            "{} recipient(s) may have two copies already (see `newsletter status`).",
+            plan.twice
+        );
     }
-
     eprintln!(
-        "Issue `{}`: \"{}\"\nSubscribers: `{}`: {} to mail, {} already sent, {} failed earlier{}, {} uncertain{}\nThis run: {} message(s) via {}\nLimits: {}",
-        rendered.issue_id,
-        rendered.subject,
-        list_path.display(),
-        survey.subscribed,
-        done,
-        replay.count(|s| matches!(s, State::Failed { .. })),
-        if policy.retry_failed {
-            " (retried)"
-        } else {
-            ""
-        },
-        uncertain.len(),
-        if policy.resend_uncertain {
-            " (re-sent)"
-        } else {
-            ""
-        },
-        planned,
+        "This run: {planned} message(s) via {}\nLimits: {}",
         describe_transport(config),
-        describe_limits(config),
+        describe_limits(config)
     );
     if let Some(estimate) = estimate(config, planned) {
         eprintln!("Estimated duration: {estimate}");
     }
-    if planned == 0 {
-        eprintln!("Nothing to send.");
-        return Ok(ExitCode::SUCCESS);
-    }
-    if !req.yes {
-        confirm(&rendered.issue_id)?;
-    }
+}
 
-    // Duplicates are known by line number from the survey: the file must be
-    // the one surveyed (the confirmation may have waited a long time).
-    if file_stamp(&list_path)? != surveyed {
-        bail!(
-            "`{}` changed while this run was starting; nothing was sent. Run the command again",
-            list_path.display()
-        );
-    }
-    let started = Instant::now();
-    let report = deliver(config, &plan, &journal_file, planned)?;
-    let elapsed = started.elapsed().as_secs_f64();
+/// Step 4: the outcome, and what to do next; the exit code.
+fn report(
+    config: &Config,
+    req: &SendRequest,
+    hint: &Hint,
+    plan: &Plan,
+    report: &Report,
+    elapsed: Duration,
+) -> ExitCode {
+    let elapsed = elapsed.as_secs_f64();
     eprintln!(
-        "Accepted {} · failed {} · deferred {}{} in {:.1} s ({:.0} messages/s)",
+        "Accepted {} · failed {} · deferred {}{}{} in {:.1} s ({:.0} messages/s)",
         report.accepted,
         report.failed,
         report.deferred,
@@ -270,15 +410,22 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
         } else {
             String::new()
         },
+        if report.suppressed > 0 {
+            format!(
+                " · not sent, unsubscribed during the run {}",
+                report.suppressed
+            )
+        } else {
+            String::new()
+        },
         elapsed,
         report.accepted as f64 / elapsed.max(0.001)
     );
-    let issue_arg = req.issue.display();
+    let status = req.status(hint, &[]);
     if !report.lost.is_empty() {
         eprintln!(
-            "{} message(s) lost their connection after they had been sent and were sent again (RFC 5321 treats that as a temporary failure); if the server had kept the first copy, these recipients have two (the journal `{}` has every one):",
+            "{} message(s) lost their connection after they had been sent and were sent again (RFC 5321 treats that as a temporary failure); if the server had kept the first copy, these recipients have two (`{status}` lists them as possibly twice):",
             report.lost.len(),
-            journal_file.display()
         );
         for email in report.lost.iter().take(20) {
             eprintln!("  {email}");
@@ -288,137 +435,60 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
         }
     }
     if report.uncertain > 0 {
+        let mut resend = req.clone();
+        resend.yes = false;
         eprintln!(
-            "{} message(s) got no answer after they were sent, so the server may have them: they are uncertain and not sent again unless you run\n  newsletter send {issue_arg} --resend-uncertain\n(which may deliver them twice; `newsletter status {issue_arg}` lists them).",
-            report.uncertain
+            "{} message(s) got no answer after they were sent, so the server may have them: they are uncertain and not sent again unless you run\n  {} --resend-uncertain\n(which may deliver them twice; `{status}` lists them).",
+            report.uncertain,
+            resend.resume(hint)
         );
     }
-    match report.stop {
+    let resume = req.resume(hint);
+    match &report.stop {
         Some(Stop::Interrupted) => {
             eprintln!(
-                "Interrupted. Messages in flight were finished and recorded. Run the same command again to continue:\n  newsletter send {issue_arg}"
+                "Interrupted. Messages in flight were finished and recorded. Run the same command again to continue:\n  {resume}"
             );
-            Ok(ExitCode::from(130))
+            ExitCode::from(130)
         }
         Some(Stop::DailyLimit(wait)) => {
             eprintln!(
-                "The daily limit of {} messages is reached. Run the same command again in {} to continue.",
+                "The daily limit of {} messages is reached. Run this again in {} to continue:\n  {resume}",
                 config.sending.per_day,
-                human_duration(wait)
+                human_duration(*wait)
             );
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         Some(Stop::TooManyFailures(reply)) => {
             eprintln!(
-                "Stopped after {} failures in a row; the last reply was:\n  {reply}\nThis usually means the login, the sender address or a sending policy is refused. Fix it, then run the same command again to continue.",
+                "Stopped after {} failures in a row; the last reply was:\n  {reply}\nThis usually means the login, the sender address or a sending policy is refused. Fix it, then continue with:\n  {resume}",
                 config.sending.max_consecutive_failures
             );
-            Ok(ExitCode::from(1))
+            ExitCode::from(1)
+        }
+        Some(Stop::ListUnreadable(why)) => {
+            eprintln!(
+                "Stopped: {why}. Messages in flight were finished and recorded. Fix `{}`, then continue with:\n  {resume}",
+                plan.list_path.display()
+            );
+            ExitCode::from(2)
         }
         None if report.failed > 0 || report.deferred > 0 || report.uncertain > 0 => {
             eprintln!(
-                "Some recipients were not accepted; see `newsletter status {issue_arg} --failed-csv failed.csv`. Deferred ones are retried by running send again."
+                "Some recipients were not accepted; see `{}`. Deferred ones are retried by:\n  {resume}",
+                req.status(hint, &["--failed-csv", "failed.csv"])
             );
-            Ok(ExitCode::from(1))
+            ExitCode::from(1)
         }
-        None => Ok(ExitCode::SUCCESS),
+        None => ExitCode::SUCCESS,
     }
 }
 
-/// Size and modification time, to notice a file changed under us.
-fn file_stamp(path: &std::path::Path) -> Result<(u64, Option<std::time::SystemTime>)> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    Ok((meta.len(), meta.modified().ok()))
-}
-
-/// Which earlier outcomes this run sends to again.
-#[derive(Debug, Clone, Copy)]
-struct Policy {
-    retry_failed: bool,
-    resend_uncertain: bool,
-}
-
-impl Policy {
-    fn wants(&self, state: Option<&State>) -> bool {
-        match state {
-            None | Some(State::Deferred { .. }) => true,
-            Some(State::Accepted) => false,
-            Some(State::Failed { .. }) => self.retry_failed,
-            Some(State::Uncertain { .. }) => self.resend_uncertain,
-        }
-    }
-}
-
-/// One message ready for the transport.
-struct Job {
-    key: String,
-    email: String,
-    message_id: String,
-    envelope: Envelope,
-    bytes: Vec<u8>,
-}
-
-impl Job {
-    fn new(subscriber: Subscriber, built: crate::message::Built) -> Job {
-        Job {
-            key: subscriber.key,
-            email: subscriber.email,
-            message_id: built.message_id,
-            envelope: built.message.envelope().clone(),
-            bytes: built.message.formatted(),
-        }
-    }
-}
-
-/// What a run sends: who, from which file, and how each message is built.
-struct Plan<'a> {
-    composer: &'a Composer<'a>,
-    list_path: &'a std::path::Path,
-    duplicates: &'a Duplicates,
-    replay: &'a Replay,
-    policy: Policy,
-    limit: Option<u64>,
-}
-
-/// Streams the subscriber file and yields the messages this run sends.
-fn produce(plan: &Plan, stop: &AtomicBool, mut emit: impl FnMut(Job) -> bool) -> Result<u64> {
-    let Plan {
-        composer,
-        list_path,
-        duplicates,
-        replay,
-        policy,
-        limit,
-    } = plan;
-    let reader = SubscriberReader::open(list_path)?;
-    let mut count = 0u64;
-    for row in reader {
-        if stop.load(Ordering::Relaxed) || limit.is_some_and(|l| count >= l) {
-            break;
-        }
-        let Ok(subscriber) = row else { continue };
-        if subscriber.status != Status::Subscribed || duplicates.earlier(&subscriber).is_some() {
-            continue;
-        }
-        if !policy.wants(replay.states.get(&subscriber.key)) {
-            continue;
-        }
-        let built = composer.build(&subscriber)?;
-        let job = Job::new(subscriber, built);
-        count += 1;
-        if !emit(job) {
-            break;
-        }
-    }
-    Ok(count)
-}
-
-fn dry_run(plan: &Plan) -> Result<ExitCode> {
+fn dry_run(plan: &Plan, composer: &Composer, limit: Option<u64>) -> Result<ExitCode> {
     let started = Instant::now();
-    let stop = AtomicBool::new(false);
+    let stop = std::sync::atomic::AtomicBool::new(false);
     let mut bytes = 0u64;
-    let count = produce(plan, &stop, |job| {
+    let count = deliver::produce(plan, composer, limit, &stop, |job| {
         bytes += job.bytes.len() as u64;
         true
     })?;
@@ -467,7 +537,7 @@ fn send_test(
             let outcome = sender.send(job).await;
             match &outcome {
                 Outcome::Accepted(_) => eprintln!("test message sent to {}", job.email),
-                Outcome::Permanent(reply)
+                Outcome::Permanent(reply, _)
                 | Outcome::Transient(reply)
                 | Outcome::Uncertain(reply)
                 | Outcome::Lost(reply) => {
@@ -484,456 +554,6 @@ fn send_test(
     } else {
         ExitCode::from(1)
     })
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-/// One connection's worth of transport.
-#[allow(clippy::large_enum_variant)] // one per connection, never moved in bulk
-enum Sender {
-    Outbox(Outbox),
-    Smtp {
-        settings: SmtpSettings,
-        conn: Option<Box<lettre::transport::smtp::client::AsyncSmtpConnection>>,
-        sent_on_conn: u64,
-        max_per_conn: u64,
-    },
-}
-
-impl Sender {
-    /// Opens the transport; for SMTP this connects, so an unreachable
-    /// server is an error before anything is recorded.
-    async fn open(config: &Config) -> Result<Sender> {
-        match &config.transport {
-            Transport::Outbox { dir } => Ok(Sender::Outbox(Outbox::create(dir.clone())?)),
-            Transport::Smtp(smtp) => {
-                let settings = SmtpSettings::new(smtp)?;
-                let conn = settings.connect().await.with_context(|| {
-                    format!(
-                        "cannot connect to the SMTP server {}; check [smtp] in `{}`. Nothing was sent",
-                        settings.describe(),
-                        config.path.display()
-                    )
-                })?;
-                Ok(Sender::Smtp {
-                    settings,
-                    conn: Some(Box::new(conn)),
-                    sent_on_conn: 0,
-                    max_per_conn: config.sending.max_per_connection.max(1),
-                })
-            }
-        }
-    }
-
-    fn sibling(&self, config: &Config) -> Sender {
-        match self {
-            Sender::Outbox(o) => Sender::Outbox(Outbox { dir: o.dir.clone() }),
-            Sender::Smtp { settings, .. } => Sender::Smtp {
-                settings: settings.clone(),
-                conn: None,
-                sent_on_conn: 0,
-                max_per_conn: config.sending.max_per_connection.max(1),
-            },
-        }
-    }
-
-    async fn send(&mut self, job: &Job) -> Outcome {
-        match self {
-            Sender::Outbox(outbox) => outbox.deliver(&job.message_id, &job.bytes),
-            Sender::Smtp {
-                settings,
-                conn,
-                sent_on_conn,
-                max_per_conn,
-            } => {
-                if *sent_on_conn >= *max_per_conn {
-                    if let Some(mut c) = conn.take() {
-                        let _ = tokio::time::timeout(Duration::from_secs(5), c.quit()).await;
-                    }
-                    *sent_on_conn = 0;
-                }
-                if conn.as_ref().is_some_and(|c| c.has_broken()) {
-                    *conn = None;
-                }
-                if conn.is_none() {
-                    match settings.connect().await {
-                        Ok(c) => {
-                            *conn = Some(Box::new(c));
-                            *sent_on_conn = 0;
-                        }
-                        Err(e) => return Outcome::Transient(format!("cannot connect: {e:#}")),
-                    }
-                }
-                let Some(c) = conn.as_mut() else {
-                    return Outcome::Transient("no connection".into());
-                };
-                let (outcome, after) =
-                    transport::smtp_send(c, &job.envelope, &job.bytes, settings.timeout()).await;
-                *sent_on_conn += 1;
-                match after {
-                    After::Keep => {}
-                    // A fresh connection clears a half-finished transaction.
-                    // QUIT is a courtesy: a server that does not answer it
-                    // at once must not hold up the run.
-                    After::Quit => {
-                        if let Some(mut c) = conn.take() {
-                            let wait = settings.timeout().min(Duration::from_secs(2));
-                            let _ = tokio::time::timeout(wait, c.abort()).await;
-                        }
-                    }
-                    // The server may still be busy with the last command:
-                    // close without waiting for it.
-                    After::Drop => *conn = None,
-                }
-                outcome
-            }
-        }
-    }
-
-    async fn close(&mut self) {
-        if let Sender::Smtp { conn, .. } = self
-            && let Some(mut c) = conn.take()
-        {
-            let _ = tokio::time::timeout(Duration::from_secs(5), c.quit()).await;
-        }
-    }
-}
-
-/// Why a run ended early.
-#[derive(Debug, Clone)]
-enum Stop {
-    Interrupted,
-    DailyLimit(Duration),
-    TooManyFailures(String),
-}
-
-#[derive(Debug, Default)]
-struct Report {
-    accepted: u64,
-    failed: u64,
-    deferred: u64,
-    uncertain: u64,
-    /// Sent again after the connection was lost once they had been sent.
-    lost: Named,
-    stop: Option<Stop>,
-}
-
-/// State the workers share.
-struct Shared {
-    limiter: Mutex<Limiter>,
-    journal: journal::Handle,
-    stop: AtomicBool,
-    stop_reason: Mutex<Option<Stop>>,
-    consecutive_failures: AtomicU32,
-    /// Outcomes, counted once they are on disk.
-    counts: Arc<Counts>,
-    /// Recipients whose connection was lost after their message was sent.
-    lost: Mutex<Named>,
-    retries: u32,
-    max_consecutive_failures: u32,
-    retry_base: Duration,
-}
-
-impl Shared {
-    fn halt(&self, reason: Stop) {
-        let mut slot = self.stop_reason.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(reason);
-        }
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Recipients named in the summary (few: they come from rare failures).
-type Named = std::collections::BTreeSet<String>;
-
-/// Outcomes on disk so far.
-#[derive(Default)]
-struct Counts {
-    accepted: AtomicU64,
-    failed: AtomicU64,
-    deferred: AtomicU64,
-    uncertain: AtomicU64,
-}
-
-/// Sends everything pending and returns the counts.
-#[allow(clippy::too_many_arguments)]
-fn deliver(
-    config: &Config,
-    plan: &Plan,
-    journal_file: &std::path::Path,
-    planned: u64,
-) -> Result<Report> {
-    let runtime = runtime()?;
-    // Connect first: an unreachable server is an error with nothing recorded.
-    let first = runtime.block_on(Sender::open(config))?;
-
-    let (journal_writer, journal) = journal::Writer::spawn(journal_file)?;
-
-    let now = Instant::now();
-    let wall = journal::now();
-    let history = plan
-        .replay
-        .accepted_times
-        .iter()
-        .map(|t| Duration::from_secs_f64((wall - t).max(0.0)));
-    let shared = Arc::new(Shared {
-        limiter: Mutex::new(Limiter::new(&config.sending, history, now)),
-        journal,
-        stop: AtomicBool::new(false),
-        stop_reason: Mutex::new(None),
-        consecutive_failures: AtomicU32::new(0),
-        counts: Arc::new(Counts::default()),
-        lost: Mutex::new(Named::default()),
-        retries: config.sending.retries,
-        max_consecutive_failures: config.sending.max_consecutive_failures,
-        retry_base: retry_base(),
-    });
-
-    let connections = match config.transport {
-        Transport::Outbox { .. } => 1,
-        Transport::Smtp(_) => config.sending.connections,
-    };
-    let (job_tx, job_rx) = mpsc::channel::<Job>(connections * 4);
-    let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
-    let progress = crate::progress::Progress::new(planned);
-
-    let produced = std::thread::scope(|scope| -> Result<u64> {
-        let shared_ref = &shared;
-        let producer = scope.spawn(move || {
-            produce(plan, &shared_ref.stop, |job| {
-                job_tx.blocking_send(job).is_ok()
-            })
-        });
-        runtime.block_on(async {
-            let mut senders = vec![first];
-            while senders.len() < connections {
-                let sibling = senders[0].sibling(config);
-                senders.push(sibling);
-            }
-            let mut tasks = Vec::new();
-            for sender in senders {
-                tasks.push(tokio::spawn(worker(
-                    shared.clone(),
-                    job_rx.clone(),
-                    sender,
-                    progress.clone(),
-                )));
-            }
-            let signal_shared = shared.clone();
-            let signal = tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!(
-                        "\nstopping: finishing messages in flight (press Ctrl-C again to force)"
-                    );
-                    signal_shared.halt(Stop::Interrupted);
-                    // A second Ctrl-C exits at once; the journal stays consistent.
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        std::process::exit(130);
-                    }
-                }
-            });
-            let ticker = progress.spawn_ticker();
-            let mut first_error = None;
-            for task in tasks {
-                match task.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        shared.halt(Stop::Interrupted);
-                        first_error.get_or_insert(e);
-                    }
-                    Err(e) => {
-                        first_error.get_or_insert(anyhow::anyhow!("a sending task failed: {e}"));
-                    }
-                }
-            }
-            signal.abort();
-            ticker.abort();
-            match first_error {
-                Some(e) => Err(e),
-                None => Ok(()),
-            }
-        })?;
-        // Workers are gone: unblock the producer if it is waiting to send.
-        drop(job_rx);
-        producer
-            .join()
-            .map_err(|_| anyhow::anyhow!("the message builder crashed"))?
-    });
-    // Dropping the runtime drops its aborted tasks, and with them their
-    // handles on the journal, so the journal threads can finish.
-    drop(runtime);
-    let stop = shared
-        .stop_reason
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let counts = shared.counts.clone();
-    let lost = std::mem::take(&mut *shared.lost.lock().unwrap_or_else(|e| e.into_inner()));
-    drop(shared);
-    journal_writer.finish()?;
-    progress.finish();
-    let report = Report {
-        accepted: counts.accepted.load(Ordering::SeqCst),
-        failed: counts.failed.load(Ordering::SeqCst),
-        deferred: counts.deferred.load(Ordering::SeqCst),
-        uncertain: counts.uncertain.load(Ordering::SeqCst),
-        lost,
-        stop,
-    };
-    produced?;
-    Ok(report)
-}
-
-/// Base delay before retrying a temporary failure (doubles each time).
-/// `NEWSLETTER_RETRY_BASE_MS` shortens it for tests.
-fn retry_base() -> Duration {
-    std::env::var("NEWSLETTER_RETRY_BASE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(Duration::from_secs(2), Duration::from_millis)
-}
-
-async fn worker(
-    shared: Arc<Shared>,
-    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-    mut sender: Sender,
-    progress: crate::progress::Progress,
-) -> Result<()> {
-    loop {
-        if shared.stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let job = { jobs.lock().await.recv().await };
-        let Some(job) = job else { break };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let permit = shared
-                .limiter
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .reserve(Instant::now());
-            let ticket = match permit {
-                Permit::At(at, ticket) => {
-                    // The timer ticks in whole milliseconds: sleeping until
-                    // a moment already here would still cost one.
-                    if at > Instant::now() {
-                        tokio::time::sleep_until(at.into()).await;
-                    }
-                    ticket
-                }
-                Permit::Busy => {
-                    // Sends as slow as a second each: wait for one to end.
-                    // (A worker that failed may never hand its ticket back:
-                    // stop waiting when the run stops; the job stays pending.)
-                    if shared.stop.load(Ordering::SeqCst) {
-                        sender.close().await;
-                        return Ok(());
-                    }
-                    attempt -= 1;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    continue;
-                }
-                Permit::DailyLimit(wait) => {
-                    shared.halt(Stop::DailyLimit(wait));
-                    sender.close().await;
-                    return Ok(());
-                }
-            };
-            shared.journal.write(&Record {
-                t: journal::now(),
-                event: Kind::Attempt,
-                key: job.key.clone(),
-                email: job.email.clone(),
-                reply: String::new(),
-            })?;
-            let outcome = sender.send(&job).await;
-            shared
-                .limiter
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .finish(ticket, Instant::now());
-            let (kind, reply) = match &outcome {
-                Outcome::Accepted(reply) => (Kind::Accepted, reply),
-                Outcome::Permanent(reply) => (Kind::Failed, reply),
-                Outcome::Transient(reply) => (Kind::Deferred, reply),
-                Outcome::Uncertain(reply) => (Kind::Uncertain, reply),
-                Outcome::Lost(reply) => {
-                    shared
-                        .lost
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(job.email.clone());
-                    (Kind::Deferred, reply)
-                }
-            };
-            let record = Record {
-                t: journal::now(),
-                event: kind,
-                key: job.key.clone(),
-                email: if kind == Kind::Accepted {
-                    String::new()
-                } else {
-                    job.email.clone()
-                },
-                reply: reply.clone(),
-            };
-            let retry = kind == Kind::Deferred
-                && attempt < shared.retries
-                && !shared.stop.load(Ordering::SeqCst);
-            if retry {
-                // Not an outcome yet: the next attempt follows.
-                shared.journal.commit(&record, || {})?;
-                let delay = shared.retry_base * 2u32.saturating_pow(attempt - 1);
-                tokio::time::sleep(delay.min(Duration::from_secs(300))).await;
-                continue;
-            }
-            let counts = shared.counts.clone();
-            let progress = progress.clone();
-            let note = match kind {
-                Kind::Failed => Some(format!("failed {}: {reply}", job.email)),
-                Kind::Deferred => Some(format!("deferred {}: {reply}", job.email)),
-                Kind::Uncertain => Some(format!("uncertain {}: {reply}", job.email)),
-                _ => None,
-            };
-            shared.journal.commit(&record, move || {
-                let counter = match kind {
-                    Kind::Accepted => &counts.accepted,
-                    Kind::Failed => &counts.failed,
-                    Kind::Uncertain => &counts.uncertain,
-                    _ => &counts.deferred,
-                };
-                counter.fetch_add(1, Ordering::SeqCst);
-                progress.inc();
-                if let Some(note) = note {
-                    progress.note(&note);
-                }
-            })?;
-            match outcome {
-                Outcome::Accepted(_) => shared.consecutive_failures.store(0, Ordering::SeqCst),
-                Outcome::Permanent(reply)
-                | Outcome::Transient(reply)
-                | Outcome::Uncertain(reply)
-                | Outcome::Lost(reply) => failure(&shared, reply),
-            }
-            break;
-        }
-    }
-    sender.close().await;
-    Ok(())
-}
-
-fn failure(shared: &Shared, reply: String) {
-    let n = shared.consecutive_failures.fetch_add(1, Ordering::SeqCst) + 1;
-    if n >= shared.max_consecutive_failures {
-        shared.halt(Stop::TooManyFailures(reply));
-    }
 }
 
 /// Asks the user to type the issue id.

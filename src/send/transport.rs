@@ -20,13 +20,15 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
 use crate::config::{Smtp, Tls};
+use crate::journal::Stage;
 
 /// The result of handing over one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Accepted(String),
-    /// 5xx: the server will never take it.
-    Permanent(String),
+    /// 5xx: the server will never take it; the step it refused at, when
+    /// the server refused it (not when we did).
+    Permanent(String, Option<Stage>),
     /// 4xx, a dropped connection or a timeout before the whole message was
     /// sent: try again later.
     Transient(String),
@@ -219,6 +221,7 @@ pub async fn smtp_send(
             return (
                 Outcome::Permanent(
                     "the address has characters outside ASCII and the server does not offer SMTPUTF8, so it cannot take it".into(),
+                    None,
                 ),
                 After::Keep,
             );
@@ -230,6 +233,7 @@ pub async fn smtp_send(
             return (
                 Outcome::Permanent(
                     "the message has 8-bit headers and the server does not offer 8BITMIME".into(),
+                    None,
                 ),
                 After::Keep,
             );
@@ -238,10 +242,10 @@ pub async fn smtp_send(
     }
     let seconds = timeout.as_secs();
     macro_rules! step {
-        ($what:literal, $future:expr) => {
+        ($what:literal, $stage:expr, $future:expr) => {
             match tokio::time::timeout(timeout, $future).await {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => return refused(&e),
+                Ok(Err(e)) => return refused(&e, $stage),
                 Err(_) => {
                     return (
                         Outcome::Transient(format!(
@@ -256,12 +260,17 @@ pub async fn smtp_send(
     }
     step!(
         "MAIL FROM",
+        Stage::Mail,
         conn.command(Mail::new(envelope.from().cloned(), options))
     );
     for to in envelope.to() {
-        step!("RCPT TO", conn.command(Rcpt::new(to.clone(), Vec::new())));
+        step!(
+            "RCPT TO",
+            Stage::Rcpt,
+            conn.command(Rcpt::new(to.clone(), Vec::new()))
+        );
     }
-    step!("DATA", conn.command(Data));
+    step!("DATA", Stage::Data, conn.command(Data));
     let written = AtomicBool::new(false);
     let body = WholeBody {
         bytes: Some(bytes),
@@ -282,7 +291,7 @@ pub async fn smtp_send(
             )),
             After::Drop,
         ),
-        Ok(Err(e)) => refused(&e),
+        Ok(Err(e)) => refused(&e, Stage::Data),
         Err(_) if written.load(Ordering::SeqCst) => (
             Outcome::Uncertain(format!(
                 "no answer within {seconds} seconds after the whole message was sent; the server may have accepted it"
@@ -300,9 +309,9 @@ pub async fn smtp_send(
 
 /// A failed step: a 5xx reply is permanent, anything else (a 4xx reply, a
 /// connection closed or reset) temporary.
-fn refused(e: &lettre::transport::smtp::Error) -> (Outcome, After) {
+fn refused(e: &lettre::transport::smtp::Error, stage: Stage) -> (Outcome, After) {
     if e.is_permanent() {
-        (Outcome::Permanent(error_text(e)), After::Quit)
+        (Outcome::Permanent(error_text(e), Some(stage)), After::Quit)
     } else if e.is_transient() {
         (Outcome::Transient(error_text(e)), After::Quit)
     } else {

@@ -119,13 +119,10 @@ pub fn run(config: &Config, signer: Signer, options: &ServeOptions) -> Result<Ex
         );
     }
     let route = Route::parse(&config.list.unsubscribe_url)?;
-    let log_path = options.log.clone().unwrap_or_else(|| {
-        config
-            .path
-            .parent()
-            .unwrap_or(std::path::Path::new(""))
-            .join("unsubscribes.log")
-    });
+    let log_path = options
+        .log
+        .clone()
+        .unwrap_or_else(|| config.paths.unsubscribe_log.clone());
     let log = Log::open(&log_path)?;
     let listener = TcpListener::bind(bind).with_context(|| {
         format!("cannot listen on {bind}: is another server using it? (`--bind 127.0.0.1:0` picks a free port)")

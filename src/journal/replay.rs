@@ -1,0 +1,697 @@
+//! Reading a journal back: every line checked, then each recipient's story
+//! reduced to where they stand, in memory that does not grow with the file.
+//!
+//! The lines are read once, in order; each recipient event becomes a small
+//! record (address hash, line number, where the line is) for an external
+//! sort, so a recipient's events come out together and in order, and are
+//! reduced one recipient at a time into an [`Entry`]. Addresses and replies
+//! stay in the file: [`Lookup`] reads the few a caller shows.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::format::{Fingerprint, Header, Kind, Line, VERSION};
+use crate::external_sort::{self, ExternalSorter, Sorted};
+use crate::subscribers::KeyHash;
+
+/// Records kept in memory before a sorted run goes to disk (2.2 MB).
+const SORT_CHUNK: usize = 64 * 1024;
+
+/// What the journal must belong to.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    pub issue: &'a str,
+    pub list: &'a str,
+}
+
+/// Opens a journal without following a symbolic link, and only if it is a
+/// plain file; `None` when it does not exist and `create` is false.
+pub fn open_checked(path: &Path, create: bool) -> Result<Option<File>> {
+    if create && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the journal folder `{}`", dir.display()))?;
+    }
+    let mut options = OpenOptions::new();
+    if create {
+        options.create(true).append(true).read(true);
+    } else {
+        options.read(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options
+            .mode(0o600)
+            .custom_flags(crate::lock::libc_o_nofollow() | 0o4000); // O_NONBLOCK: a FIFO must not hang us
+    }
+    let shown = path.display();
+    let file = match options.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(40) => bail!(
+            "the journal `{shown}` is a symbolic link; a journal must be a plain file. Move the link aside (and look at what it points to with `newsletter status --journal FILE`)"
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot open the journal `{shown}`"));
+        }
+    };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read the journal `{shown}`"))?;
+    if !meta.file_type().is_file() {
+        bail!(
+            "the journal `{shown}` is not a plain file (a device, a folder or a pipe); move it aside and run again"
+        );
+    }
+    Ok(Some(file))
+}
+
+/// The replayed journal: what it is bound to and, once read, where each
+/// recipient stands.
+pub struct Replay {
+    pub path: PathBuf,
+    /// `None` when there is no journal yet (or an empty one).
+    pub header: Option<Header>,
+    /// The fingerprint in force: the header's, or the last accepted change.
+    pub fingerprint: Option<Fingerprint>,
+    /// Times of accepted messages in the last 24 hours, the most recent
+    /// `keep` of them, for the hourly and daily limits.
+    pub recent_accepted: Vec<f64>,
+    /// Accepted events in the whole file.
+    pub accepted_events: u64,
+    /// The last line was cut short by a crash and was ignored.
+    pub torn: bool,
+    /// Recipient events read.
+    pub events: u64,
+    sorted: Option<Sorted<Event>>,
+    file: Option<File>,
+}
+
+/// Why a journal is refused: what is wrong, for people.
+fn refuse(path: &Path, what: String) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the journal `{}` cannot be trusted: {what}. Nothing was sent. Move it aside (e.g. `mv {} {}.damaged`), see what it held with `newsletter status ISSUE --journal {}.damaged --records`, then decide who still needs the issue",
+        path.display(),
+        path.display(),
+        path.display(),
+        path.display()
+    )
+}
+
+/// Reads and checks a journal; a missing or empty file is an empty journal.
+///
+/// Refused: a file that is not a plain file or is a link, a first line
+/// that does not name this issue and list, any damaged line except a last
+/// line cut short by a crash, and values out of range.
+pub fn replay(path: &Path, expect: Option<Expect>, keep: usize) -> Result<Replay> {
+    let mut replay = Replay {
+        path: path.to_path_buf(),
+        header: None,
+        fingerprint: None,
+        recent_accepted: Vec::new(),
+        accepted_events: 0,
+        torn: false,
+        events: 0,
+        sorted: None,
+        file: None,
+    };
+    let Some(file) = open_checked(path, false)? else {
+        return Ok(replay);
+    };
+    let now = super::now();
+    let temp_error = || {
+        format!(
+            "cannot use a temporary file in `{}` to read the journal; check the free space there, or set TMPDIR to another folder",
+            std::env::temp_dir().display()
+        )
+    };
+    let read_error = || format!("cannot read the journal `{}`", path.display());
+    let mut sorter = ExternalSorter::new(SORT_CHUNK);
+    let mut recent: VecDeque<f64> = VecDeque::new();
+    let mut reader =
+        BufReader::with_capacity(64 * 1024, file.try_clone().with_context(read_error)?);
+    let mut raw = Vec::new();
+    let mut offset = 0u64;
+    let mut number = 0u64;
+    loop {
+        raw.clear();
+        let read = reader
+            .read_until(b'\n', &mut raw)
+            .with_context(read_error)?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        let at = offset;
+        offset += read as u64;
+        let complete = raw.last() == Some(&b'\n');
+        let body = raw.strip_suffix(b"\n").unwrap_or(&raw);
+        let line = match Line::decode(body, now) {
+            Ok(line) => line,
+            // A crash can cut the last write short; its message never left
+            // (an attempt is written before sending) or its outcome is
+            // unknown (the attempt before it makes the recipient uncertain).
+            Err(_) if !complete => {
+                replay.torn = true;
+                break;
+            }
+            Err(why) if number == 1 && !body.starts_with(b"{") => {
+                return Err(refuse(
+                    path,
+                    format!("it is not a journal of this version (line 1: {why})"),
+                ));
+            }
+            Err(why) => return Err(refuse(path, format!("line {number} is damaged: {why}"))),
+        };
+        let kind = line.kind();
+        if number == 1 {
+            let header = header_of(&line).ok_or_else(|| {
+                refuse(
+                    path,
+                    "its first line does not say which issue it belongs to (it may have been written by an older version)".into(),
+                )
+            })?;
+            if let Some(expect) = expect {
+                if header.issue != expect.issue {
+                    return Err(refuse(
+                        path,
+                        format!(
+                            "it belongs to the issue `{}`, not `{}` (was it copied from another issue?)",
+                            header.issue, expect.issue
+                        ),
+                    ));
+                }
+                if header.list != expect.list {
+                    return Err(refuse(
+                        path,
+                        format!(
+                            "it was written for the list `{}`, not `{}`",
+                            header.list, expect.list
+                        ),
+                    ));
+                }
+            }
+            replay.fingerprint = Some(header.fingerprint.clone());
+            replay.header = Some(header);
+            continue;
+        }
+        match kind {
+            Kind::Journal => {
+                return Err(refuse(
+                    path,
+                    format!("line {number} starts another journal"),
+                ));
+            }
+            Kind::ChangesAccepted => {
+                replay.fingerprint = line.fingerprint;
+                continue;
+            }
+            Kind::Accepted => {
+                replay.accepted_events += 1;
+                if now - line.t < 86_400.0 && keep > 0 {
+                    if recent.len() == keep {
+                        recent.pop_front();
+                    }
+                    recent.push_back(line.t);
+                }
+            }
+            _ => {}
+        }
+        replay.events += 1;
+        let event = Event {
+            hash: KeyHash::of(&line.key),
+            number,
+            at,
+            code: kind as u8,
+            has_email: !line.email.is_empty(),
+        };
+        sorter.push(event).with_context(temp_error)?;
+    }
+    let mut times: Vec<f64> = recent.into();
+    times.sort_by(f64::total_cmp);
+    replay.recent_accepted = times;
+    replay.sorted = Some(sorter.finish().with_context(temp_error)?);
+    replay.file = Some(file);
+    Ok(replay)
+}
+
+fn header_of(line: &Line) -> Option<Header> {
+    if line.kind() != Kind::Journal || line.version != Some(VERSION) {
+        return None;
+    }
+    Some(Header {
+        issue: line.issue.clone()?,
+        list: line.list.clone()?,
+        subscribers: line.subscribers.clone().unwrap_or_default(),
+        fingerprint: line.fingerprint.clone()?,
+        t: line.t,
+    })
+}
+
+impl Replay {
+    /// Where each recipient stands, sorted by address hash, and a way to
+    /// read their addresses and replies. Call once.
+    pub fn settled(&mut self) -> Result<(Settled, Lookup)> {
+        let sorted = self.sorted.take();
+        let file = match &self.file {
+            Some(f) => Some(f.try_clone().context("cannot read the journal")?),
+            None => None,
+        };
+        Ok((
+            Settled {
+                events: sorted,
+                next: None,
+            },
+            Lookup {
+                file,
+                path: self.path.clone(),
+            },
+        ))
+    }
+}
+
+/// One recipient event, for the sort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Event {
+    hash: KeyHash,
+    /// Line number: the order of events.
+    number: u64,
+    /// Byte offset of the line.
+    at: u64,
+    code: u8,
+    has_email: bool,
+}
+
+impl external_sort::Record for Event {
+    const SIZE: usize = 34;
+
+    fn encode(&self, out: &mut [u8]) {
+        out[0..8].copy_from_slice(&self.hash.0.to_le_bytes());
+        out[8..16].copy_from_slice(&self.hash.1.to_le_bytes());
+        out[16..24].copy_from_slice(&self.number.to_le_bytes());
+        out[24..32].copy_from_slice(&self.at.to_le_bytes());
+        out[32] = self.code;
+        out[33] = u8::from(self.has_email);
+    }
+
+    fn decode(bytes: &[u8]) -> Self {
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&bytes[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        Event {
+            hash: KeyHash(word(0), word(8)),
+            number: word(16),
+            at: word(24),
+            code: bytes[32],
+            has_email: bytes[33] != 0,
+        }
+    }
+}
+
+fn kind_of(code: u8) -> Kind {
+    [
+        Kind::Journal,
+        Kind::ChangesAccepted,
+        Kind::Attempt,
+        Kind::Accepted,
+        Kind::Failed,
+        Kind::Deferred,
+        Kind::Lost,
+        Kind::Uncertain,
+    ]
+    .get(code as usize)
+    .copied()
+    .unwrap_or(Kind::Attempt)
+}
+
+/// Where a recipient ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Final {
+    Accepted,
+    /// 5xx: not retried unless asked.
+    Failed,
+    /// Temporary failures: sent again by the next run.
+    Deferred,
+    /// The last attempt may or may not have arrived.
+    Uncertain,
+}
+
+/// One recipient's standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub hash: KeyHash,
+    pub state: Final,
+    /// Two attempts may each have delivered a copy: an attempt with no
+    /// outcome, a time-out or a connection lost after the message was
+    /// written, followed by another attempt that may have delivered.
+    pub twice: bool,
+    /// Offset of the last line that has the address as written.
+    pub email_at: Option<u64>,
+    /// Offset of the outcome line (with the server's reply).
+    pub outcome_at: Option<u64>,
+}
+
+/// Recipients in address-hash order.
+pub struct Settled {
+    events: Option<Sorted<Event>>,
+    next: Option<Event>,
+}
+
+impl Iterator for Settled {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Result<Entry>> {
+        let events = self.events.as_mut()?;
+        let first = match self.next.take() {
+            Some(e) => e,
+            None => match events.next()? {
+                Ok(e) => e,
+                Err(e) => {
+                    return Some(Err(
+                        anyhow::Error::new(e).context("cannot read the journal's sorted records")
+                    ));
+                }
+            },
+        };
+        let mut story = Story::default();
+        story.add(&first);
+        loop {
+            match events.next() {
+                Some(Ok(e)) if e.hash == first.hash => story.add(&e),
+                Some(Ok(e)) => {
+                    self.next = Some(e);
+                    break;
+                }
+                Some(Err(e)) => {
+                    return Some(Err(
+                        anyhow::Error::new(e).context("cannot read the journal's sorted records")
+                    ));
+                }
+                None => break,
+            }
+        }
+        Some(Ok(story.finish(first.hash)))
+    }
+}
+
+/// One recipient's events so far.
+#[derive(Debug, Default)]
+struct Story {
+    state: Option<Final>,
+    in_flight: bool,
+    /// Attempts that may have delivered a copy.
+    maybe_delivered: u32,
+    email_at: Option<u64>,
+    outcome_at: Option<u64>,
+}
+
+impl Story {
+    fn add(&mut self, e: &Event) {
+        if e.has_email {
+            self.email_at = Some(e.at);
+        }
+        let kind = kind_of(e.code);
+        if kind == Kind::Attempt {
+            if self.in_flight {
+                // The one before never got an outcome: it may have arrived.
+                self.maybe_delivered += 1;
+            }
+            self.in_flight = true;
+            return;
+        }
+        self.in_flight = false;
+        self.outcome_at = Some(e.at);
+        let (state, delivered) = match kind {
+            Kind::Accepted => (Final::Accepted, true),
+            Kind::Failed => (Final::Failed, false),
+            Kind::Deferred => (Final::Deferred, false),
+            Kind::Lost => (Final::Deferred, true),
+            _ => (Final::Uncertain, true),
+        };
+        self.maybe_delivered += u32::from(delivered);
+        // Acceptance is final: a later outcome cannot take the copy back.
+        if self.state != Some(Final::Accepted) {
+            self.state = Some(state);
+        }
+    }
+
+    fn finish(mut self, hash: KeyHash) -> Entry {
+        if self.in_flight {
+            self.maybe_delivered += 1;
+            if self.state != Some(Final::Accepted) {
+                self.state = Some(Final::Uncertain);
+                self.outcome_at = None;
+            }
+        }
+        Entry {
+            hash,
+            state: self.state.unwrap_or(Final::Uncertain),
+            twice: self.maybe_delivered >= 2,
+            email_at: self.email_at,
+            outcome_at: self.outcome_at,
+        }
+    }
+}
+
+/// Reads lines of the journal back by offset.
+pub struct Lookup {
+    file: Option<File>,
+    path: PathBuf,
+}
+
+impl Lookup {
+    /// The line at `at`, checked again.
+    pub fn line(&self, at: u64) -> Result<Line> {
+        use std::os::unix::fs::FileExt;
+        let error = || format!("cannot read the journal `{}`", self.path.display());
+        let file = self.file.as_ref().with_context(error)?;
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 1024];
+        let mut pos = at;
+        loop {
+            let n = file.read_at(&mut chunk, pos).with_context(error)?;
+            if n == 0 {
+                break;
+            }
+            if let Some(end) = chunk[..n].iter().position(|b| *b == b'\n') {
+                bytes.extend_from_slice(&chunk[..end]);
+                break;
+            }
+            bytes.extend_from_slice(&chunk[..n]);
+            pos += n as u64;
+        }
+        Line::decode(&bytes, super::now()).map_err(|why| {
+            anyhow::anyhow!(
+                "`{}`: a line changed while it was read: {why}",
+                self.path.display()
+            )
+        })
+    }
+
+    /// The address of a recipient, as written, or the key if no line has it.
+    pub fn email(&self, entry: &Entry) -> Result<String> {
+        match entry.email_at.or(entry.outcome_at) {
+            Some(at) => {
+                let line = self.line(at)?;
+                Ok(if line.email.is_empty() {
+                    line.key
+                } else {
+                    line.email
+                })
+            }
+            None => Ok(String::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::format::Stage;
+
+    fn header() -> Header {
+        let mut fingerprint = Fingerprint::default();
+        fingerprint.add("subject", b"s");
+        Header {
+            issue: "2022-07-13".into(),
+            list: "list.example.org".into(),
+            subscribers: "subscribers.csv".into(),
+            fingerprint,
+            t: super::super::now(),
+        }
+    }
+
+    const EXPECT: Expect = Expect {
+        issue: "2022-07-13",
+        list: "list.example.org",
+    };
+
+    fn write(lines: &[Line]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.journal");
+        let mut bytes = Line::header(&header()).encode();
+        for line in lines {
+            bytes.extend(line.encode());
+        }
+        std::fs::write(&path, bytes).unwrap();
+        (dir, path)
+    }
+
+    fn ev(kind: Kind, email: &str) -> Line {
+        Line::event(kind, &email.to_lowercase(), email, "")
+    }
+
+    fn entries(path: &Path) -> Vec<Entry> {
+        let mut replay = replay(path, Some(EXPECT), 10).unwrap();
+        let (settled, _) = replay.settled().unwrap();
+        settled.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn each_recipient_ends_in_its_last_outcome() {
+        let (_d, path) = write(&[
+            ev(Kind::Attempt, "a@example.org"),
+            ev(Kind::Attempt, "b@example.org"),
+            Line::event(Kind::Accepted, "a@example.org", "", "250 ok"),
+            Line {
+                stage: Some(Stage::Rcpt),
+                ..Line::event(Kind::Failed, "b@example.org", "b@example.org", "550 no")
+            },
+            ev(Kind::Attempt, "c@example.org"),
+        ]);
+        let mut replay = replay(&path, Some(EXPECT), 10).unwrap();
+        assert_eq!(replay.recent_accepted.len(), 1);
+        let (settled, lookup) = replay.settled().unwrap();
+        let mut found: Vec<(String, Final, bool)> = settled
+            .map(Result::unwrap)
+            .map(|e| (lookup.email(&e).unwrap(), e.state, e.twice))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            found,
+            [
+                ("a@example.org".into(), Final::Accepted, false),
+                ("b@example.org".into(), Final::Failed, false),
+                ("c@example.org".into(), Final::Uncertain, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lost_connection_then_a_resend_is_possibly_twice() {
+        let (_d, path) = write(&[
+            ev(Kind::Attempt, "a@example.org"),
+            ev(Kind::Lost, "a@example.org"),
+            ev(Kind::Attempt, "a@example.org"),
+            ev(Kind::Accepted, "a@example.org"),
+        ]);
+        let e = entries(&path);
+        assert_eq!((e[0].state, e[0].twice), (Final::Accepted, true));
+    }
+
+    #[test]
+    fn an_attempt_without_outcome_then_a_resend_is_possibly_twice() {
+        let (_d, path) = write(&[
+            ev(Kind::Attempt, "a@example.org"),
+            ev(Kind::Attempt, "a@example.org"),
+            ev(Kind::Accepted, "a@example.org"),
+        ]);
+        assert!(entries(&path)[0].twice);
+    }
+
+    #[test]
+    fn a_deferral_then_acceptance_is_once() {
+        let (_d, path) = write(&[
+            ev(Kind::Attempt, "a@example.org"),
+            ev(Kind::Deferred, "a@example.org"),
+            ev(Kind::Attempt, "a@example.org"),
+            ev(Kind::Accepted, "a@example.org"),
+        ]);
+        let e = entries(&path);
+        assert_eq!((e[0].state, e[0].twice), (Final::Accepted, false));
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored() {
+        let (_d, path) = write(&[ev(Kind::Attempt, "a@example.org")]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let accepted = ev(Kind::Accepted, "a@example.org").encode();
+        bytes.extend_from_slice(&accepted[..accepted.len() / 2]);
+        std::fs::write(&path, bytes).unwrap();
+        let mut r = replay(&path, Some(EXPECT), 10).unwrap();
+        assert!(r.torn);
+        let (settled, _) = r.settled().unwrap();
+        let e: Vec<Entry> = settled.map(Result::unwrap).collect();
+        assert_eq!(e[0].state, Final::Uncertain);
+    }
+
+    #[test]
+    fn a_damaged_line_before_the_last_is_refused() {
+        let (_d, path) = write(&[
+            ev(Kind::Attempt, "a@example.org"),
+            ev(Kind::Accepted, "a@example.org"),
+        ]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 60;
+        bytes[at] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        // The damaged line still ends in a newline: not a torn write.
+        let err = replay(&path, Some(EXPECT), 10).err().unwrap().to_string();
+        assert!(err.contains("line 3 is damaged"), "{err}");
+    }
+
+    #[test]
+    fn a_journal_of_another_issue_or_list_is_refused() {
+        let (_d, path) = write(&[]);
+        let other = Expect {
+            issue: "2020-12-10",
+            ..EXPECT
+        };
+        let err = replay(&path, Some(other), 10).err().unwrap().to_string();
+        assert!(err.contains("belongs to the issue `2022-07-13`"), "{err}");
+        let other = Expect {
+            list: "other.example.org",
+            ..EXPECT
+        };
+        let err = replay(&path, Some(other), 10).err().unwrap().to_string();
+        assert!(err.contains("list `list.example.org`"), "{err}");
+    }
+
+    #[test]
+    fn a_symlink_and_a_folder_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("x.journal");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        let err = replay(&link, Some(EXPECT), 10).err().unwrap().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        let folder = dir.path().join("y.journal");
+        std::fs::create_dir(&folder).unwrap();
+        let err = replay(&folder, Some(EXPECT), 10).err().unwrap().to_string();
+        assert!(err.contains("not a plain file"), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.journal");
+        std::fs::write(&path, b"\x00\x01garbage\ngarbage\n").unwrap();
+        assert!(replay(&path, Some(EXPECT), 10).is_err());
+    }
+
+    #[test]
+    fn only_the_most_recent_accepted_times_are_kept() {
+        let lines: Vec<Line> = (0..50)
+            .map(|i| ev(Kind::Accepted, &format!("u{i}@example.org")))
+            .collect();
+        let (_d, path) = write(&lines);
+        let r = replay(&path, Some(EXPECT), 7).unwrap();
+        assert_eq!(r.recent_accepted.len(), 7);
+        assert_eq!(r.accepted_events, 50);
+    }
+}

@@ -1,0 +1,452 @@
+//! Who a run mails: the subscribed, deduplicated addresses of *this*
+//! subscriber file minus those the journal has settled, as a set
+//! difference of two sorted streams (the survey's external sort of the
+//! file and the journal's of its records), never a subtraction of counts.
+//!
+//! Memory is the two sorts' fixed buffers plus one bit per line of the
+//! file, however long the list and the journal.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use crate::journal::{self, Entry, Final, Fingerprint, Header, Line, Lookup, Replay};
+use crate::render::template::Part;
+use crate::render::{Rendered, Template};
+use crate::subscribers::{self, Joined, KeyHash, LineSet, Survey};
+
+/// Which earlier outcomes a run sends to again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policy {
+    pub retry_failed: bool,
+    pub resend_uncertain: bool,
+}
+
+impl Policy {
+    /// Whether a subscribed address with this journal entry is mailed.
+    pub fn wants(&self, entry: Option<&Entry>) -> bool {
+        match entry.map(|e| e.state) {
+            None | Some(Final::Deferred) => true,
+            Some(Final::Accepted) => false,
+            Some(Final::Failed) => self.retry_failed,
+            Some(Final::Uncertain) => self.resend_uncertain,
+        }
+    }
+}
+
+/// How the subscribed addresses of the file and the journal's recipients
+/// divide up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Mailed for the first time.
+    pub new: u64,
+    /// Deferred earlier: mailed again.
+    pub deferred: u64,
+    /// Failed permanently earlier.
+    pub failed: u64,
+    pub failed_retried: u64,
+    /// Uncertain earlier.
+    pub uncertain: u64,
+    pub uncertain_resent: u64,
+    /// Already accepted.
+    pub sent: u64,
+    /// Subscribed in the file, unsubscribed in the one-click log.
+    pub one_click: u64,
+    /// In the journal, subscribed no more (a row opts out).
+    pub opted_out_since: u64,
+    /// In the journal, not in this file at all.
+    pub not_in_file: u64,
+}
+
+/// Everything a run needs to know before it sends.
+pub struct Plan {
+    pub list_path: PathBuf,
+    /// The file surveyed, open: the run reads this one, whatever is renamed
+    /// over the path meanwhile.
+    pub list_file: File,
+    pub list_meta: std::fs::Metadata,
+    pub survey: Survey,
+    pub selection: LineSet,
+    pub tally: Tally,
+    /// The first uncertain and possibly-twice recipients, for the summary.
+    pub uncertain_sample: Vec<String>,
+    pub twice_sample: Vec<String>,
+    pub twice: u64,
+    pub recent_accepted: Vec<f64>,
+    /// Lines to write at the top of the journal before sending: the header
+    /// of a new journal, or the record of accepted changes.
+    pub first_lines: Vec<Line>,
+    /// One-click unsubscribes not applied to the file yet, and where the
+    /// log was read up to.
+    pub one_click: HashSet<KeyHash>,
+    pub one_click_read: u64,
+    pub torn_journal: bool,
+    pub journal_path: PathBuf,
+}
+
+/// What the plan needs from the run.
+pub struct Inputs<'a> {
+    pub rendered: &'a Rendered,
+    pub config: &'a crate::config::Config,
+    pub list_path: &'a Path,
+    pub policy: Policy,
+    pub accept_changes: bool,
+    /// How many accepted times the limits need (0: none).
+    pub keep_times: usize,
+}
+
+/// The fingerprint of what the messages say.
+pub fn fingerprint(config: &crate::config::Config, rendered: &Rendered) -> Fingerprint {
+    let mut f = Fingerprint::default();
+    f.add(
+        "subject",
+        format!("{}\n{}", rendered.subject, rendered.preheader).as_bytes(),
+    );
+    f.add("html", &template_bytes(&rendered.html));
+    f.add("text", &template_bytes(&rendered.text));
+    f.add("greeting", format!("{:?}", rendered.greeting).as_bytes());
+    let list = &config.list;
+    f.add(
+        "sender",
+        format!(
+            "{}\n{:?}\n{}\n{}\n{}\n{}",
+            list.from,
+            list.reply_to,
+            list.id,
+            list.name,
+            list.unsubscribe_url,
+            list.unsubscribe_mailto
+        )
+        .as_bytes(),
+    );
+    f
+}
+
+fn template_bytes(t: &Template) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in t.parts() {
+        match part {
+            Part::Literal(s) => out.extend_from_slice(s.as_bytes()),
+            Part::Hole(slot) => out.extend_from_slice(format!("\0{slot:?}\0").as_bytes()),
+        }
+    }
+    out
+}
+
+/// Reads the journal and the subscriber file and works out the run.
+pub fn make(inputs: &Inputs) -> Result<Plan> {
+    let Inputs {
+        rendered,
+        config,
+        list_path,
+        policy,
+        accept_changes,
+        keep_times,
+    } = *inputs;
+    let journal_path = journal::path(&config.paths.journal, &rendered.issue_id);
+    let expect = journal::Expect {
+        issue: &rendered.issue_id,
+        list: &config.list.id,
+    };
+    let mut replay = journal::replay(&journal_path, Some(expect), keep_times)?;
+    let current = fingerprint(config, rendered);
+    let first_lines = bind(
+        &replay,
+        &current,
+        list_path,
+        rendered,
+        config,
+        accept_changes,
+    )?;
+
+    let (one_click, one_click_read) = super::suppress::read_log(&config.paths.unsubscribe_log)?;
+    let list_file = subscribers::open_list(list_path)?;
+    let list_meta = list_file
+        .metadata()
+        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", list_path.display()))?;
+    let (settled, lookup) = replay.settled()?;
+    let mut tally = Tally::default();
+    let mut samples = Samples::default();
+    let entries = settled.map(|r| r.map(|e| (e.hash, e)));
+    let (survey, selection) =
+        subscribers::survey_joined(list_path, list_file.try_clone()?, entries, |joined| {
+            let (selected, entry) = decide(&joined, policy, &one_click, &mut tally);
+            if let Some(entry) = entry {
+                samples.note(entry, &lookup);
+            }
+            selected
+        })?;
+    if let Some(e) = samples.error.take() {
+        return Err(e);
+    }
+    Ok(Plan {
+        list_path: list_path.to_path_buf(),
+        list_file,
+        list_meta,
+        survey,
+        selection,
+        tally,
+        uncertain_sample: samples.uncertain,
+        twice_sample: samples.twice,
+        twice: samples.twice_count,
+        recent_accepted: std::mem::take(&mut replay.recent_accepted),
+        first_lines,
+        one_click,
+        one_click_read,
+        torn_journal: replay.torn,
+        journal_path,
+    })
+}
+
+/// Checks the journal belongs to what is being sent now; returns the lines
+/// that start or continue it.
+fn bind(
+    replay: &Replay,
+    current: &Fingerprint,
+    list_path: &Path,
+    rendered: &Rendered,
+    config: &crate::config::Config,
+    accept_changes: bool,
+) -> Result<Vec<Line>> {
+    let Some(recorded) = &replay.fingerprint else {
+        return Ok(vec![Line::header(&Header {
+            issue: rendered.issue_id.clone(),
+            list: config.list.id.clone(),
+            subscribers: std::fs::canonicalize(list_path)
+                .unwrap_or_else(|_| list_path.to_path_buf())
+                .display()
+                .to_string(),
+            fingerprint: current.clone(),
+            t: journal::now(),
+        })]);
+    };
+    let changed = recorded.changed(current);
+    if changed.is_empty() {
+        return Ok(Vec::new());
+    }
+    if replay.events == 0 || accept_changes {
+        return Ok(vec![Line::changes_accepted(current)]);
+    }
+    bail!(
+        "the issue changed after it was partly sent: the {} of the messages differ from what the journal `{}` recorded, so the rest of the list would get a different newsletter. Nothing was sent. Undo the change to send the same issue to the rest, or run again with --accept-changes to send the changed version (the decision is journaled)",
+        names(&changed),
+        replay.path.display()
+    )
+}
+
+fn names(parts: &[String]) -> String {
+    let words: Vec<&str> = parts
+        .iter()
+        .map(|p| match p.as_str() {
+            "subject" => "subject or preheader",
+            "html" => "HTML part",
+            "text" => "text part",
+            "greeting" => "greeting",
+            "sender" => "sender and list details",
+            other => other,
+        })
+        .collect();
+    match words.as_slice() {
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        [] => "contents".into(),
+    }
+}
+
+/// Whether to mail an address of the file; counts it either way. Returns
+/// the journal entry, if any, for the samples.
+fn decide<'e>(
+    joined: &'e Joined<Entry>,
+    policy: Policy,
+    one_click: &HashSet<KeyHash>,
+    tally: &mut Tally,
+) -> (bool, Option<&'e Entry>) {
+    match joined {
+        Joined::Missing { other } => {
+            tally.not_in_file += 1;
+            (false, Some(other))
+        }
+        Joined::Address {
+            line: None,
+            other: Some(entry),
+            ..
+        } => {
+            tally.opted_out_since += 1;
+            (false, Some(entry))
+        }
+        Joined::Address {
+            line: None,
+            other: None,
+            ..
+        } => (false, None),
+        Joined::Address {
+            hash,
+            line: Some(_),
+            other,
+        } => {
+            let entry = other.as_ref();
+            let wanted = policy.wants(entry);
+            match entry.map(|e| e.state) {
+                None => tally.new += 1,
+                Some(Final::Deferred) => tally.deferred += 1,
+                Some(Final::Accepted) => tally.sent += 1,
+                Some(Final::Failed) => {
+                    tally.failed += 1;
+                    tally.failed_retried += u64::from(wanted);
+                }
+                Some(Final::Uncertain) => {
+                    tally.uncertain += 1;
+                    tally.uncertain_resent += u64::from(wanted);
+                }
+            }
+            if wanted && one_click.contains(hash) {
+                tally.one_click += 1;
+                // Not counted as new or deferred after all.
+                match entry.map(|e| e.state) {
+                    None => tally.new -= 1,
+                    Some(Final::Deferred) => tally.deferred -= 1,
+                    Some(Final::Failed) => tally.failed_retried -= 1,
+                    Some(Final::Uncertain) => tally.uncertain_resent -= 1,
+                    Some(Final::Accepted) => {}
+                }
+                return (false, entry);
+            }
+            (wanted, entry)
+        }
+    }
+}
+
+impl Tally {
+    /// Messages this run sends (before `--limit`).
+    pub fn to_send(&self) -> u64 {
+        self.new + self.deferred + self.failed_retried + self.uncertain_resent
+    }
+}
+
+/// The first few uncertain and possibly-twice recipients, by address.
+#[derive(Default)]
+struct Samples {
+    uncertain: Vec<String>,
+    twice: Vec<String>,
+    twice_count: u64,
+    error: Option<anyhow::Error>,
+}
+
+const SAMPLE: usize = 20;
+
+impl Samples {
+    fn note(&mut self, entry: &Entry, lookup: &Lookup) {
+        if entry.twice {
+            self.twice_count += 1;
+        }
+        let wants_uncertain = entry.state == Final::Uncertain && self.uncertain.len() < SAMPLE;
+        let wants_twice = entry.twice && self.twice.len() < SAMPLE;
+        if !(wants_uncertain || wants_twice) || self.error.is_some() {
+            return;
+        }
+        match lookup.email(entry) {
+            Ok(email) => {
+                if wants_uncertain {
+                    self.uncertain.push(email.clone());
+                }
+                if wants_twice {
+                    self.twice.push(email);
+                }
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(state: Final) -> Entry {
+        Entry {
+            hash: KeyHash(1, 1),
+            state,
+            twice: false,
+            email_at: None,
+            outcome_at: None,
+        }
+    }
+
+    fn address(line: Option<u64>, other: Option<Entry>) -> Joined<Entry> {
+        Joined::Address {
+            hash: KeyHash(1, 1),
+            line,
+            other,
+        }
+    }
+
+    fn tally_of(cases: &[Joined<Entry>], policy: Policy, one_click: &[KeyHash]) -> (u64, Tally) {
+        let clicks: HashSet<KeyHash> = one_click.iter().copied().collect();
+        let mut tally = Tally::default();
+        let selected = cases
+            .iter()
+            .filter(|j| decide(j, policy, &clicks, &mut tally).0)
+            .count() as u64;
+        (selected, tally)
+    }
+
+    #[test]
+    fn pending_is_a_set_difference_not_a_subtraction() {
+        // 30 subscribed, 25 sent of whom 5 unsubscribed since: 5 pending.
+        let mut cases = Vec::new();
+        for i in 0..30 {
+            let sent = (i < 25).then(|| entry(Final::Accepted));
+            let line = if (20..25).contains(&i) { None } else { Some(i) };
+            cases.push(address(line, sent));
+        }
+        let (selected, tally) = tally_of(&cases, Policy::default(), &[]);
+        assert_eq!(selected, 5);
+        assert_eq!((tally.new, tally.sent, tally.opted_out_since), (5, 20, 5));
+        assert_eq!(tally.to_send(), 5);
+    }
+
+    #[test]
+    fn journal_entries_of_another_file_are_counted_apart() {
+        let cases = [
+            Joined::Missing {
+                other: entry(Final::Accepted),
+            },
+            address(Some(2), None),
+        ];
+        let (selected, tally) = tally_of(&cases, Policy::default(), &[]);
+        assert_eq!((selected, tally.not_in_file, tally.new), (1, 1, 1));
+    }
+
+    #[test]
+    fn failed_and_uncertain_only_when_asked() {
+        let cases = [
+            address(Some(1), Some(entry(Final::Failed))),
+            address(Some(2), Some(entry(Final::Uncertain))),
+            address(Some(3), Some(entry(Final::Deferred))),
+        ];
+        assert_eq!(tally_of(&cases, Policy::default(), &[]).0, 1);
+        let all = Policy {
+            retry_failed: true,
+            resend_uncertain: true,
+        };
+        let (selected, tally) = tally_of(&cases, all, &[]);
+        assert_eq!((selected, tally.to_send()), (3, 3));
+    }
+
+    #[test]
+    fn a_one_click_unsubscribe_not_yet_applied_is_not_mailed() {
+        let cases = [address(Some(1), None)];
+        let (selected, tally) = tally_of(&cases, Policy::default(), &[KeyHash(1, 1)]);
+        assert_eq!((selected, tally.one_click, tally.to_send()), (0, 1, 0));
+    }
+
+    #[test]
+    fn changed_parts_are_named_in_words() {
+        assert_eq!(
+            names(&["html".into(), "text".into()]),
+            "HTML part and text part"
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! Unsubscribes that arrive while a run is sending.
+//!
+//! Before each message is handed to the transport the sender asks
+//! [`Suppressions::blocks`], which looks (two `stat` calls) whether the
+//! subscriber file was replaced or changed, or the one-click log grew, since
+//! it last looked. A changed file is read again for the addresses that are
+//! no longer subscribed; new log lines are read from where reading stopped.
+//! So no message is handed over for an address once its unsubscribe is in
+//! the file or the log: only a message already handed over can still arrive.
+//!
+//! Memory: a hash per unsubscribed address, and only once the file changes
+//! during the run (the plan already left out those unsubscribed before).
+
+use std::collections::HashSet;
+use std::fs::Metadata;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+
+use crate::subscribers::{KeyHash, Status, SubscriberReader};
+
+/// What identifies a version of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl Version {
+    fn of(meta: &Metadata) -> Version {
+        Version {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        }
+    }
+
+    fn now(path: &Path) -> Option<Version> {
+        std::fs::metadata(path).ok().map(|m| Version::of(&m))
+    }
+}
+
+/// The addresses a running send must not mail any more.
+pub struct Suppressions {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    list: PathBuf,
+    list_seen: Option<Version>,
+    log: PathBuf,
+    log_read: u64,
+    blocked: HashSet<KeyHash>,
+    /// Blocked during this run, for the report.
+    skipped: u64,
+}
+
+/// Reads the one-click log: the hashes of its addresses and its length.
+pub fn read_log(path: &Path) -> Result<(HashSet<KeyHash>, u64)> {
+    let mut set = HashSet::new();
+    let read = read_log_from(path, 0, &mut set)?;
+    Ok((set, read))
+}
+
+/// Adds the addresses of the log's complete lines from `from` on; returns
+/// where the last complete line ends. A missing log is an empty one.
+fn read_log_from(path: &Path, from: u64, set: &mut HashSet<KeyHash>) -> Result<u64> {
+    let shown = path.display();
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the unsubscribe log `{shown}`"));
+        }
+    };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read the unsubscribe log `{shown}`"))?;
+    if !meta.is_file() {
+        anyhow::bail!("the unsubscribe log `{shown}` is not a plain file");
+    }
+    // A shorter log was replaced (rotated): read it from the start.
+    let from = if meta.len() < from { 0 } else { from };
+    file.seek(SeekFrom::Start(from))
+        .with_context(|| format!("cannot read the unsubscribe log `{shown}`"))?;
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let mut at = from;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("cannot read the unsubscribe log `{shown}`"))?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        at += n as u64;
+        let text = String::from_utf8_lossy(&line);
+        // `TIME<TAB>ADDRESS<TAB>how`; a bare address also counts.
+        let mut fields = text.trim_end().split('\t');
+        let address = match (fields.next(), fields.next()) {
+            (Some(_), Some(address)) => address,
+            (Some(address), None) => address,
+            _ => continue,
+        };
+        let key = address.trim().to_lowercase();
+        if key.contains('@') {
+            set.insert(KeyHash::of(&key));
+        }
+    }
+    Ok(at)
+}
+
+impl Suppressions {
+    /// Starts watching from the surveyed version of the list and the log
+    /// as read by the plan.
+    pub fn new(
+        list: &Path,
+        surveyed: &Metadata,
+        log: &Path,
+        log_read: u64,
+        one_click: HashSet<KeyHash>,
+    ) -> Suppressions {
+        Suppressions {
+            inner: Mutex::new(Inner {
+                list: list.to_path_buf(),
+                list_seen: Some(Version::of(surveyed)),
+                log: log.to_path_buf(),
+                log_read,
+                blocked: one_click,
+                skipped: 0,
+            }),
+        }
+    }
+
+    /// Whether `key` (a lowercased address) must not be mailed now. An error
+    /// means the list cannot be read any more: the run must stop.
+    pub fn blocks(&self, key: &str) -> Result<bool> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.refresh()?;
+        let blocked = inner.blocked.contains(&KeyHash::of(key));
+        inner.skipped += u64::from(blocked);
+        Ok(blocked)
+    }
+
+    /// How many messages were not sent because of a change during the run.
+    pub fn skipped(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).skipped
+    }
+}
+
+impl Inner {
+    fn refresh(&mut self) -> Result<()> {
+        let list_now = Version::now(&self.list);
+        if list_now != self.list_seen {
+            self.read_list()?;
+            self.list_seen = list_now;
+        }
+        let log_len = std::fs::metadata(&self.log).map_or(0, |m| m.len());
+        if log_len != self.log_read {
+            self.log_read = read_log_from(&self.log, self.log_read, &mut self.blocked)?;
+        }
+        Ok(())
+    }
+
+    /// Adds every address that is no longer subscribed in the list.
+    fn read_list(&mut self) -> Result<()> {
+        let reader = SubscriberReader::open(&self.list).with_context(|| {
+            format!(
+                "`{}` changed during the run and cannot be read now, so new unsubscribes in it cannot be honoured; the run stops",
+                self.list.display()
+            )
+        })?;
+        for subscriber in reader.flatten() {
+            if subscriber.status != Status::Subscribed {
+                self.blocked.insert(KeyHash::of(&subscriber.key));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_change_and_a_log_line_block_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("s.csv");
+        let log = dir.path().join("u.log");
+        std::fs::write(
+            &list,
+            "email,status\na@example.org,subscribed\nb@example.org,\n",
+        )
+        .unwrap();
+        let meta = std::fs::metadata(&list).unwrap();
+        let s = Suppressions::new(&list, &meta, &log, 0, HashSet::new());
+        assert!(!s.blocks("a@example.org").unwrap());
+        // Replaced by rename, as `newsletter unsubscribe` does.
+        let new = dir.path().join("s.new");
+        std::fs::write(
+            &new,
+            "email,status\na@example.org,unsubscribed\nb@example.org,\n",
+        )
+        .unwrap();
+        std::fs::rename(&new, &list).unwrap();
+        assert!(s.blocks("a@example.org").unwrap());
+        assert!(!s.blocks("b@example.org").unwrap());
+        std::fs::write(&log, "2026-01-01T00:00:00Z\tB@example.org\tone-click\n").unwrap();
+        assert!(s.blocks("b@example.org").unwrap());
+        assert_eq!(s.skipped(), 2);
+    }
+
+    #[test]
+    fn a_half_written_log_line_waits_for_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("u.log");
+        std::fs::write(
+            &log,
+            "2026-01-01T00:00:00Z\ta@example.org\tone-click\n2026-01-01\tb@exa",
+        )
+        .unwrap();
+        let (set, read) = read_log(&log).unwrap();
+        assert!(set.contains(&KeyHash::of("a@example.org")));
+        assert_eq!(set.len(), 1);
+        assert_eq!(read, 45);
+    }
+}
