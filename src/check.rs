@@ -177,12 +177,6 @@ pub fn findings_for_send(
     findings
 }
 
-/// The first subscribed row of a file, or a placeholder (for rendering one
-/// real message).
-pub fn sample_of(path: &Path) -> Result<subscribers::Subscriber> {
-    sample_subscriber(path)
-}
-
 /// A loader's error as a finding; errors that are not about the content
 /// (a missing file) stay errors.
 fn as_finding(error: anyhow::Error, file: &Path, code: &'static str) -> Result<Finding> {

@@ -323,44 +323,29 @@ fn a_whole_folder_once_then_again() {
 
 #[test]
 fn status_apply_failures_marks_permanent_failures_but_not_policy_refusals() {
+    use support::smtp::{ServerOptions, SmtpServer};
+
+    // The journal comes from a real send: two addresses refused at RCPT TO,
+    // a message refused at DATA as spam, a mailbox full (deferred).
+    let server = SmtpServer::start_with(ServerOptions {
+        faults: Some(serde_json::json!({
+            "rcpt": {
+                "jose.garcia@example.org": "550 5.1.1 <jose.garcia@example.org>: Recipient address rejected: User unknown",
+                "li.wei@example.org": "550 No such user here",
+                "zoe.brightman@example.com": "452 4.2.2 Mailbox full",
+            },
+            "data_reply": {
+                "ruth.abrahams@example.org": "554 5.7.1 Message rejected as spam by Content Filtering",
+            },
+        })),
+        ..Default::default()
+    });
     let project = Project::example();
+    project.use_smtp(server.port, "per-second = 0\nconnections = 1\nretries = 1");
     let original = project.read(CSV);
-    let record = |event: &str, email: &str, reply: &str| {
-        serde_json::json!({
-            "t": 1657700000.0,
-            "event": event,
-            "key": email.to_lowercase(),
-            "email": email,
-            "reply": reply,
-        })
-        .to_string()
-    };
-    let journal = [
-        record("attempt", "jose.garcia@example.org", ""),
-        record(
-            "failed",
-            "jose.garcia@example.org",
-            "550 5.1.1 <jose.garcia@example.org>: Recipient address rejected: User unknown",
-        ),
-        record("attempt", "Li.Wei@example.org", ""),
-        record("failed", "Li.Wei@example.org", "550 No such user here"),
-        record("attempt", "ruth.abrahams@example.org", ""),
-        record(
-            "failed",
-            "ruth.abrahams@example.org",
-            "554 5.7.1 Message rejected as spam by Content Filtering",
-        ),
-        record("attempt", "zoe.brightman@example.com", ""),
-        record(
-            "deferred",
-            "zoe.brightman@example.com",
-            "452 4.2.2 Mailbox full",
-        ),
-        record("attempt", "fatima.rahman@example.com", ""),
-        record("accepted", "fatima.rahman@example.com", "250 2.0.0 Ok"),
-    ]
-    .join("\n");
-    project.write("journal/2022-07-13.journal", &format!("{journal}\n"));
+    project
+        .run(&["send", "issues/2022-07-13.toml", "--yes"])
+        .expect_code(1);
 
     // Without the flag, status changes nothing.
     project

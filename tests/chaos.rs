@@ -447,6 +447,8 @@ fn check_run(out: &Output) {
 struct Status {
     counts: BTreeMap<String, u64>,
     uncertain: BTreeSet<String>,
+    /// Listed as possibly having two copies.
+    twice: BTreeSet<String>,
 }
 
 impl Status {
@@ -466,16 +468,31 @@ fn status(p: &Project) -> Status {
         let value = value.trim();
         if key == "uncertain" && value.contains('@') {
             s.uncertain.insert(value.to_lowercase());
+        } else if key == "possibly twice" && value.contains('@') {
+            s.twice.insert(value.to_lowercase());
         } else if let Ok(n) = value.parse() {
             s.counts.insert(key.to_string(), n);
         }
     }
-    for key in ["accepted", "failed", "uncertain", "deferred", "pending"] {
+    for key in [
+        "accepted",
+        "failed",
+        "uncertain",
+        "deferred",
+        "pending",
+        "possibly twice",
+    ] {
         assert!(s.counts.contains_key(key), "no `{key}` in:\n{}", out.stdout);
     }
     assert_eq!(
         s.uncertain.len() as u64,
         s.get("uncertain"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        s.twice.len() as u64,
+        s.get("possibly twice"),
         "{}",
         out.stdout
     );
@@ -508,7 +525,14 @@ fn failed_csv(p: &Project) -> BTreeMap<String, (String, String)> {
 fn journal(p: &Project) -> BTreeMap<String, Vec<(String, String)>> {
     let mut records: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for r in read_jsonl(&p.path(JOURNAL)) {
-        let key = r["key"].as_str().unwrap().to_string();
+        // The first line (and a record of accepted changes) names no one.
+        let Some(key) = r["key"].as_str().map(str::to_string) else {
+            assert!(
+                matches!(r["event"].as_str(), Some("journal" | "changes-accepted")),
+                "a record without an address: {r}"
+            );
+            continue;
+        };
         let event = r["event"].as_str().unwrap().to_string();
         let reply = r["reply"].as_str().unwrap_or("").to_string();
         records.entry(key).or_default().push((event, reply));
@@ -657,7 +681,10 @@ fn account(records: &[(String, String)]) -> Account {
         match event.as_str() {
             "accepted" => acc.accepted += 1,
             "uncertain" => acc.timed_out += 1,
-            "deferred" if reply.starts_with(LOST_PREFIX) => acc.lost += 1,
+            "lost" => {
+                assert!(reply.starts_with(LOST_PREFIX), "{reply}");
+                acc.lost += 1;
+            }
             _ => {}
         }
         acc.last = Some(event.clone());
@@ -821,6 +848,13 @@ fn chaos_round(round: Round) -> Result<Totals, String> {
         if !failed.contains_key(a) && copies == 0 {
             totals.missed += 1;
             broken.push(format!("{a} never got a message"));
+        }
+        // Whoever holds two copies is told of by `status`, from the journal
+        // alone, however many runs were killed on the way.
+        if copies >= 2 && !after.twice.contains(a) {
+            broken.push(format!(
+                "{a} has {copies} copies but `status` does not list it as possibly twice: {recs:?}"
+            ));
         }
         totals.duplicates += copies.saturating_sub(1);
     }

@@ -200,6 +200,9 @@ fn refused(stderr: &[&'static str]) -> Expect {
 
 const SEND_LIST: &[&str] = &["send", ISSUE, "--subscribers", "list.csv", "--yes"];
 const SEND: &[&str] = &["send", ISSUE, "--yes"];
+/// A test send: it is not held back by `check`'s errors, so what the
+/// renderer makes of hostile content can still be looked at.
+const TEST_SEND: &[&str] = &["send", ISSUE, "--test-to", "staff@example.org"];
 
 /// A subscriber file with these bytes, sent to.
 fn csv(name: &'static str, bytes: impl AsRef<[u8]>, expect: Expect) -> Case {
@@ -431,7 +434,11 @@ fn subscriber_cases() -> Vec<Case> {
             sent(
                 0,
                 0,
-                &["`list.csv`: 0 to mail", "Nothing to send."],
+                &[
+                    "Subscribers: `list.csv`",
+                    "to mail now: 0",
+                    "Nothing to send.",
+                ],
                 |_, _| {},
             ),
         ),
@@ -948,11 +955,23 @@ fn file_cases() -> Vec<Case> {
             SUBJECT_LINE,
             format!("subject = \"{}\"", "a".repeat(10_000)),
             SEND,
+            // `check` calls the text part's heading line an error: not sent.
+            refused(&[
+                "[text-line-too-long]",
+                "`newsletter check` finds 1 error(s) in what would be sent",
+            ]),
+        ),
+        edit(
+            "issue: a 10,000-character subject, test send",
+            ISSUE,
+            SUBJECT_LINE,
+            format!("subject = \"{}\"", "a".repeat(10_000)),
+            TEST_SEND,
             // Every header line stays under 998 characters (checked for every
             // message) and the subject reads back whole.
-            sent(0, 10, &[], |m, _| {
+            sent(0, 1, &[], |m, _| {
                 for e in m {
-                    assert_eq!(e.subject, "a".repeat(10_000));
+                    assert_eq!(e.subject, format!("[TEST] {}", "a".repeat(10_000)));
                 }
             }),
         ),
@@ -976,7 +995,19 @@ fn file_cases() -> Vec<Case> {
             "letter = \"\"\"\n",
             "letter = \"\"\"\nHi <script>alert(1)</script> <img src=x onerror=alert(2)> <a href=\"javascript:alert(3)\">raw</a> [click](javascript:alert(4)) [shout](JaVaScRiPt:alert(5)) [data](data:text/html;base64,PHNjcmlwdD4=) [vb](vbscript:msgbox) [ok](https://example.org/ok).\n\n",
             SEND,
-            sent(0, 10, &[], |m, _| {
+            refused(&[
+                "issues/2022-07-13.toml:8: link `javascript:alert(4)` runs code",
+                "[unsafe-link]",
+                "`newsletter check` finds 4 error(s)",
+            ]),
+        ),
+        edit(
+            "issue: raw HTML and script links in the Markdown, test send",
+            ISSUE,
+            "letter = \"\"\"\n",
+            "letter = \"\"\"\nHi <script>alert(1)</script> <img src=x onerror=alert(2)> <a href=\"javascript:alert(3)\">raw</a> [click](javascript:alert(4)) [shout](JaVaScRiPt:alert(5)) [data](data:text/html;base64,PHNjcmlwdD4=) [vb](vbscript:msgbox) [ok](https://example.org/ok).\n\n",
+            TEST_SEND,
+            sent(0, 1, &[], |m, _| {
                 let html = m[0].html.to_lowercase();
                 for bad in [
                     "<script",
@@ -1321,28 +1352,41 @@ fn a_password_in_the_file_is_never_echoed() {
 }
 
 /// A call-to-action URL is not a Markdown link, but it is neutralised the
-/// same way: a `javascript:` URL loses its link in what `send` writes
-/// (`check` reports it as `unsafe-link`). Regression test: it once reached
-/// the button's `href`.
+/// same way: a `javascript:` URL loses its link in what a test send writes,
+/// and a real send refuses (`check` reports it as `unsafe-link`).
+/// Regression test: it once reached the button's `href`.
 #[test]
 fn a_javascript_call_to_action_is_neutralised() {
-    run_all(vec![edit(
-        "issue: javascript: as the call-to-action URL",
-        ISSUE,
-        "url = \"https://www.renecassin.org/donate/\"",
-        "url = \"javascript:alert(1)\"",
-        SEND,
-        sent(0, 10, &[], |m, _| {
-            assert!(
-                !m[0].html.to_lowercase().contains("javascript:"),
-                "javascript: in the HTML part"
-            );
-            assert!(
-                !m[0].text.to_lowercase().contains("javascript:"),
-                "javascript: in the text part"
-            );
-        }),
-    )]);
+    run_all(vec![
+        edit(
+            "issue: javascript: as the call-to-action URL",
+            ISSUE,
+            "url = \"https://www.renecassin.org/donate/\"",
+            "url = \"javascript:alert(1)\"",
+            SEND,
+            refused(&[
+                "call-to-action url `javascript:alert(1)` runs code",
+                "[unsafe-link]",
+            ]),
+        ),
+        edit(
+            "issue: javascript: as the call-to-action URL, test send",
+            ISSUE,
+            "url = \"https://www.renecassin.org/donate/\"",
+            "url = \"javascript:alert(1)\"",
+            TEST_SEND,
+            sent(0, 1, &[], |m, _| {
+                assert!(
+                    !m[0].html.to_lowercase().contains("javascript:"),
+                    "javascript: in the HTML part"
+                );
+                assert!(
+                    !m[0].text.to_lowercase().contains("javascript:"),
+                    "javascript: in the text part"
+                );
+            }),
+        ),
+    ]);
 }
 
 #[test]

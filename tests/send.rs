@@ -512,8 +512,8 @@ fn permanent_failure_is_recorded_and_only_retried_when_asked() {
     assert_eq!(rows.len(), 1, "one failed row:\n{text}");
     assert_eq!(
         rows[0],
-        format!("{bad},failed,550 5.1.1 No such user here"),
-        "the row has the address and the server's reply as sent"
+        format!("{bad},failed,550 5.1.1 No such user here,RCPT TO"),
+        "the row has the address, the server's reply as sent and the step it refused at"
     );
 
     // Running again does not retry the failed address.

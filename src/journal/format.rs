@@ -202,7 +202,10 @@ impl Line {
         // Lowercase only, as written: `A` for `a` is a changed byte too.
         let wanted = std::str::from_utf8(hex)
             .ok()
-            .filter(|h| h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            .filter(|h| {
+                h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            })
             .and_then(|h| u32::from_str_radix(h, 16).ok())
             .ok_or("its checksum is not a number")?;
         let mut json = Vec::with_capacity(body.len() + 1);
@@ -306,7 +309,16 @@ mod tests {
             assert!(err.contains("time"), "{t}: {err}");
         }
         // JSON has no NaN: it is written as null, which does not read back.
-        assert!(decode(&Line { t: f64::NAN, ..attempt() }.encode()).is_err());
+        assert!(
+            decode(
+                &Line {
+                    t: f64::NAN,
+                    ..attempt()
+                }
+                .encode()
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -221,7 +221,9 @@ fn plan(
 
 /// `send` refuses what `check` calls an error for this issue and list.
 fn refuse_check_errors(config: &Config, loaded: &crate::Loaded, plan: &Plan) -> Result<()> {
-    let sample = crate::check::sample_of(&plan.list_path)?;
+    // A neutral subscriber: what is refused is the issue, not one row's data
+    // (the survey reports rows).
+    let sample = Subscriber::test("supporter@example.org", 0);
     let findings = crate::check::findings_for_send(config, loaded, &plan.survey.columns, &sample);
     let shown: Vec<_> = findings
         .iter()
@@ -280,6 +282,12 @@ fn refuse_invalid_rows(req: &SendRequest, plan: &Plan) -> Result<()> {
             survey.unknown_status,
             survey.conflicts,
             survey.malformed
+        );
+    }
+    if survey.duplicates > 0 {
+        eprintln!(
+            "note: {} duplicate address(es) will be sent once",
+            survey.duplicates
         );
     }
     Ok(())
@@ -453,7 +461,7 @@ fn report(
         }
         Some(Stop::DailyLimit(wait)) => {
             eprintln!(
-                "The daily limit of {} messages is reached. Run this again in {} to continue:\n  {resume}",
+                "The daily limit of {} messages is reached. Run the same command again in {} to continue:\n  {resume}",
                 config.sending.per_day,
                 human_duration(*wait)
             );
