@@ -6,9 +6,12 @@
 //! [`soft::ISSUES_TO_BOUNCE`] issues. Policy refusals (5.7.x) are about the
 //! sender or the content, so they are reported and mark nobody.
 
+pub mod classify;
 pub mod dsn;
 pub mod soft;
 pub mod source;
+
+pub use classify::{Stage, is_address_failure, shared_replies};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
