@@ -278,9 +278,11 @@ pub enum BouncesAction {
 /// Read bounces and mark bounced addresses in the subscriber CSV.
 ///
 /// Reads delivery status notifications (RFC 3464) from `.eml` files,
-/// folders of them, or mbox files. A hard bounce (Action: failed, Status
-/// 5.x.x) sets the recipient's `status` to `bounced`, except a policy
-/// refusal (5.7.x), which is only reported. Soft bounces (4.x.x) are counted
+/// folders of them, or mbox files. A hard bounce (Action: failed) whose
+/// status says the address is bad (5.1.x, 5.2.1, 5.4.4, or a plain 550/551/553)
+/// sets the recipient's `status` to `bounced`; other permanent failures (a
+/// policy refusal, 5.7.x; a message too big, 5.3.4; refused content, 5.6.x)
+/// are listed as not marked, with the reason. Soft bounces (4.x.x) are counted
 /// per address and issue in `bounces.toml` next to the configuration; soft
 /// bounces in 3 different issues make an address `bounced`. Messages that
 /// are not bounce reports are listed and skipped.

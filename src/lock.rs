@@ -26,6 +26,17 @@ pub struct Lock {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder(pub String);
 
+/// How long [`Lock::acquire`] waits for a new holder to write its record
+/// before it reports the holder without one.
+pub const RECORD_GRACE: Duration = Duration::from_millis(200);
+
+impl Holder {
+    /// Whether the whole record is there (it ends with a line end).
+    fn is_complete(&self) -> bool {
+        self.0.ends_with('\n')
+    }
+}
+
 impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.0.trim().is_empty() {
@@ -51,7 +62,9 @@ impl Lock {
     }
 
     /// Takes the lock at `path`, waiting for its holder for up to `patience`;
-    /// `on_wait` is called once, with the holder, if it has to wait.
+    /// `on_wait` is called once, with the holder, if it has to wait. A holder
+    /// that has only just taken the lock may not have written its record yet:
+    /// `on_wait` waits for the record for up to [`RECORD_GRACE`].
     pub fn acquire(
         path: &Path,
         what: &str,
@@ -59,7 +72,8 @@ impl Lock {
         on_wait: impl FnOnce(&Holder),
     ) -> Result<std::result::Result<Lock, Holder>> {
         let file = open(path)?;
-        let deadline = Instant::now() + patience;
+        let waiting = Instant::now();
+        let deadline = waiting + patience;
         let mut on_wait = Some(on_wait);
         let mut pause = Duration::from_millis(1);
         loop {
@@ -69,8 +83,13 @@ impl Lock {
                     if Instant::now() >= deadline {
                         return Ok(Err(read_holder(path)));
                     }
-                    if let Some(f) = on_wait.take() {
-                        f(&read_holder(path));
+                    if on_wait.is_some() {
+                        let holder = read_holder(path);
+                        if (holder.is_complete() || waiting.elapsed() >= RECORD_GRACE)
+                            && let Some(f) = on_wait.take()
+                        {
+                            f(&holder);
+                        }
                     }
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(50));
@@ -207,6 +226,45 @@ mod tests {
         let got = Lock::acquire(&path, "w", Duration::from_millis(50), |_| waited = true).unwrap();
         assert!(waited);
         assert!(got.unwrap_err().to_string().contains("held"));
+    }
+
+    #[test]
+    fn the_wait_note_names_a_holder_that_writes_its_record_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        // Locked, but the record is not written yet.
+        let raw = open(&path).unwrap();
+        raw.lock().unwrap();
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                std::fs::write(&path, "process 1 on host, late, since now\n").unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+                drop(raw);
+            })
+        };
+        let mut seen = None;
+        let got = Lock::acquire(&path, "w", Duration::from_secs(10), |h| {
+            seen = Some(h.to_string())
+        })
+        .unwrap();
+        writer.join().unwrap();
+        assert!(got.is_ok());
+        assert_eq!(seen.as_deref(), Some("process 1 on host, late, since now"));
+    }
+
+    #[test]
+    fn the_wait_note_comes_after_the_grace_without_a_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let raw = open(&path).unwrap();
+        raw.lock().unwrap();
+        let mut seen = None;
+        let got =
+            Lock::acquire(&path, "w", RECORD_GRACE * 2, |h| seen = Some(h.to_string())).unwrap();
+        assert!(got.is_err());
+        assert!(seen.unwrap().contains("has not written its details yet"));
     }
 
     #[test]

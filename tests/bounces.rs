@@ -103,6 +103,59 @@ fn hard_bounces_from_each_kind_of_server_mark_the_address() {
 }
 
 #[test]
+fn a_message_too_big_is_listed_not_marked() {
+    let project = Project::example();
+    let original = project.read(CSV);
+    let out = import(
+        &project,
+        &[
+            &fixture("postfix-5.3.4-552-message-too-big.eml"),
+            &fixture("postfix-5.1.1-user-unknown.eml"),
+        ],
+    );
+    out.expect_code(0);
+    let line = "not marked   zoe.brightman@example.com  5.3.4 552 5.3.4 Message size exceeds fixed limit  (the message is too big for the receiving server)";
+    assert!(
+        out.stdout.contains(line),
+        "{line}\n--- stdout\n{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("read 2 message(s): 2 bounce report(s), 0 skipped"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("changed 1, already bounced 0, unknown 0"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("  now bounced: jose.garcia@example.org\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        project.read(CSV),
+        bounced(&original, &["jose.garcia@example.org"])
+    );
+
+    // Alone, it changes nothing and writes nothing.
+    let project = Project::example();
+    let out = import(
+        &project,
+        &[&fixture("postfix-5.3.4-552-message-too-big.eml")],
+    );
+    out.expect_code(0);
+    assert!(out.stdout.contains("changed 0"), "{}", out.stdout);
+    assert_eq!(project.read(CSV), original);
+    assert!(!project.path(&format!("{CSV}.bak")).exists());
+}
+
+#[test]
 fn addresses_not_in_the_file_are_reported_not_added() {
     let project = Project::example();
     project.write(
@@ -283,7 +336,13 @@ fn a_whole_folder_once_then_again() {
     out.expect_code(0);
     assert!(
         out.stdout
-            .contains("read 13 message(s): 10 bounce report(s), 3 skipped"),
+            .contains("read 14 message(s): 11 bounce report(s), 3 skipped"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("not marked   zoe.brightman@example.com  5.3.4"),
         "{}",
         out.stdout
     );

@@ -309,6 +309,199 @@ fn from_file_reads_addresses_links_and_log_lines() {
     assert_eq!(project.read(CSV), expected);
 }
 
+// -------------------------------------------------------- one writer at a time
+
+/// Row `i` of [`crowd`], with `status`: quoted fields with the delimiter and
+/// `""` in them, and CRLF line ends, which must survive byte for byte.
+fn crowd_row(i: usize, status: &str) -> String {
+    format!("p{i:02}@example.org,\"Person, {i}\",{status},\"says \"\"hi\"\" {i}\"\r\n")
+}
+
+/// A subscriber file of `rows` subscribed people.
+fn crowd(rows: usize) -> String {
+    let mut text = String::from("email,name,status,note\r\n");
+    for i in 0..rows {
+        text.push_str(&crowd_row(i, "subscribed"));
+    }
+    text
+}
+
+/// Takes `FILE.lock` from this test process, as another `newsletter` would,
+/// with a holder record naming a made-up process.
+fn hold_lock(project: &Project, file: &str) -> fs::File {
+    let lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(project.path(&format!("{file}.lock")))
+        .unwrap();
+    lock.try_lock().unwrap();
+    fs::write(
+        project.path(&format!("{file}.lock")),
+        "process 4242 on testhost, changing `crowd.csv`, since 2026-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    lock
+}
+
+#[test]
+fn twenty_unsubscribes_at_once_each_change_their_row() {
+    let project = Project::example();
+    let (rows, parallel) = (25, 20);
+    let original = crowd(rows);
+    project.write("crowd.csv", &original);
+
+    // All started before any is waited for.
+    let children: Vec<(String, Child)> = (0..parallel)
+        .map(|i| {
+            let address = format!("p{i:02}@example.org");
+            let child = project
+                .command(&["unsubscribe", "--subscribers", "crowd.csv", &address])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (address, child)
+        })
+        .collect();
+    for (address, child) in children {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{address}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        );
+        assert!(
+            stdout.contains("changed 1, already unsubscribed 0, unknown 0")
+                && stdout.contains(&format!("now unsubscribed: {address}\n")),
+            "{address}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        );
+    }
+
+    let mut expected = String::from("email,name,status,note\r\n");
+    for i in 0..rows {
+        let status = if i < parallel {
+            "unsubscribed"
+        } else {
+            "subscribed"
+        };
+        expected.push_str(&crowd_row(i, status));
+    }
+    assert_eq!(project.read("crowd.csv"), expected);
+    // No temporary file left behind.
+    let strays: Vec<String> = fs::read_dir(project.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".crowd.csv."))
+        .collect();
+    assert!(strays.is_empty(), "{strays:?}");
+}
+
+#[test]
+fn unsubscribe_waits_for_a_held_lock_then_applies() {
+    let project = Project::example();
+    let original = crowd(3);
+    project.write("crowd.csv", &original);
+    let lock = hold_lock(&project, "crowd.csv");
+
+    let mut child = project
+        .command(&[
+            "unsubscribe",
+            "--subscribers",
+            "crowd.csv",
+            "p01@example.org",
+        ])
+        .env("NEWSLETTER_LOCK_PATIENCE_MS", "30000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut note = String::new();
+    stderr.read_line(&mut note).unwrap();
+    assert_eq!(
+        note,
+        "waiting up to 30 s for `crowd.csv`: it is locked by process 4242 on testhost, changing `crowd.csv`, since 2026-01-01T00:00:00Z\n"
+    );
+    // While it waits, nothing is read or written.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(child.try_wait().unwrap().is_none(), "it did not wait");
+    assert_eq!(project.read("crowd.csv"), original);
+
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("changed 1, already unsubscribed 0, unknown 0"),
+        "{stdout}"
+    );
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "", "the note is printed once");
+    assert_eq!(
+        project.read("crowd.csv"),
+        original.replacen(
+            &crowd_row(1, "subscribed"),
+            &crowd_row(1, "unsubscribed"),
+            1
+        )
+    );
+}
+
+#[test]
+fn a_lock_held_too_long_is_an_error_naming_the_holder() {
+    let project = Project::example();
+    let original = crowd(3);
+    project.write("crowd.csv", &original);
+    let _lock = hold_lock(&project, "crowd.csv");
+
+    let out = project
+        .command(&[
+            "unsubscribe",
+            "--subscribers",
+            "crowd.csv",
+            "p01@example.org",
+        ])
+        .env("NEWSLETTER_LOCK_PATIENCE_MS", "300")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: `crowd.csv` is still locked by process 4242 on testhost, changing `crowd.csv`, since 2026-01-01T00:00:00Z after 300 ms: run the command again when that process has finished"
+        ),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing is reported as changed");
+    assert_eq!(project.read("crowd.csv"), original);
+    assert!(!project.path("crowd.csv.bak").exists());
+
+    // A patience that is not a number is a usage mistake.
+    let out = project
+        .command(&[
+            "unsubscribe",
+            "--subscribers",
+            "crowd.csv",
+            "p01@example.org",
+        ])
+        .env("NEWSLETTER_LOCK_PATIENCE_MS", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "`NEWSLETTER_LOCK_PATIENCE_MS` is `soon`: set it to a number of milliseconds"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 // ---------------------------------------------------------------- endpoint
 
 /// `newsletter unsubscribe serve` on a free port; stopped when dropped.

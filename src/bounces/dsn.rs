@@ -4,6 +4,8 @@
 
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
+use super::classify::is_address_failure;
+
 /// What a bounce report says.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -29,13 +31,14 @@ pub struct Recipient {
 /// How a recipient's outcome counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Action `failed`, status 5.x.x: the address does not work.
+    /// Action `failed`, status 5.x.x that says the address does not work
+    /// ([`is_address_failure`]).
     Hard,
     /// Status 4.x.x (`delayed`, or `failed` after retries): may pass.
     Soft,
-    /// Status 5.7.x: refused by policy (the sender, the content), which says
-    /// nothing about the address.
-    Policy,
+    /// Any other 5.x.x: a policy refusal (5.7.x), a message too big (5.3.4),
+    /// refused content (5.6.x) …, which says nothing about the address.
+    NotAddress,
     /// Delivered, relayed or expanded: not a failure.
     NotFailure,
 }
@@ -221,8 +224,12 @@ fn recipient(block: &[(String, String)]) -> Result<Recipient, String> {
     };
     let kind = match (action, status.as_bytes()[0]) {
         (Some("delayed"), _) => Kind::Soft,
-        (None | Some("failed"), b'5') if status.starts_with("5.7.") => Kind::Policy,
-        (None | Some("failed"), b'5') => Kind::Hard,
+        (None | Some("failed"), b'5')
+            if is_address_failure(None, &format!("{status} {diagnostic}")) =>
+        {
+            Kind::Hard
+        }
+        (None | Some("failed"), b'5') => Kind::NotAddress,
         (None | Some("failed"), b'4') => Kind::Soft,
         _ => Kind::NotFailure,
     };

@@ -1,14 +1,19 @@
 //! `newsletter bounces import`: reads bounce reports and marks bounced
 //! addresses in the subscriber CSV.
 //!
-//! A hard bounce (5.x.x, action `failed`) marks its address at once; soft
+//! A hard bounce (5.x.x, action `failed`, and a status that says the address
+//! is bad: [`classify::is_address_failure`]) marks its address at once; soft
 //! bounces (4.x.x) are counted per issue in `bounces.toml` and mark it after
-//! [`soft::ISSUES_TO_BOUNCE`] issues. Policy refusals (5.7.x) are about the
-//! sender or the content, so they are reported and mark nobody.
+//! [`soft::ISSUES_TO_BOUNCE`] issues. Other permanent failures (a policy
+//! refusal, 5.7.x; a message too big, 5.3.4; refused content, 5.6.x) are
+//! about the sender or the message, so they are listed and mark nobody.
 
+pub mod classify;
 pub mod dsn;
 pub mod soft;
 pub mod source;
+
+pub use classify::{Stage, is_address_failure, shared_replies};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -102,9 +107,10 @@ pub fn run(config: &Config, req: &ImportRequest) -> Result<ExitCode> {
                     "soft bounce  {}  {what}  (not counted: the returned headers have no newsletter Message-ID)",
                     r.address
                 ),
-                (Kind::Policy, _) => println!(
-                    "refused      {}  {what}  (a policy refusal, about the sender or the content rather than the address: not marked)",
-                    r.address
+                (Kind::NotAddress, _) => println!(
+                    "not marked   {}  {what}  ({})",
+                    r.address,
+                    classify::why_not_address(None, what)
                 ),
                 (Kind::NotFailure, _) => println!(
                     "not a bounce {}  {}  (not a failure: nothing to do)",

@@ -10,6 +10,13 @@
 //! A status only moves up `subscribed → bounced → unsubscribed → complained`:
 //! an unsubscribe request overrides a bounce, a bounce never hides an
 //! unsubscribe or a complaint.
+//!
+//! One process changes a file at a time: [`mark`] holds the lock `FILE.lock`
+//! (see [`crate::lock`]) from before it reads the file until the new one is
+//! in place, so a second `newsletter` process waits and then reads the first
+//! one's result. Writers that do not lock (a person saving in Excel) are
+//! caught by [`replace`], which refuses to rename over a file that changed
+//! since it was read.
 
 mod layout;
 mod replace;
@@ -18,9 +25,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 
+use crate::lock::{self, Lock};
 use crate::subscribers::{Status, SubscriberReader};
 
 use layout::Layout;
@@ -46,6 +55,19 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Nothing done yet.
+    fn empty(target: Status) -> Outcome {
+        Outcome {
+            target,
+            changed: Vec::new(),
+            already: Vec::new(),
+            unknown: Vec::new(),
+            rows: 0,
+            added_column: false,
+            backup: None,
+        }
+    }
+
     /// Prints the summary and the lists for people.
     pub fn print(&self, path: &Path) {
         let target = self.target.as_str();
@@ -90,29 +112,90 @@ impl Outcome {
     }
 }
 
+/// How long [`mark`] waits for another process changing the same file
+/// before it gives up.
+pub const LOCK_PATIENCE: Duration = Duration::from_secs(60);
+
+/// An environment variable that replaces [`LOCK_PATIENCE`], in milliseconds
+/// (`NEWSLETTER_LOCK_PATIENCE_MS=200`). For tests, which cannot wait a minute.
+pub const LOCK_PATIENCE_ENV: &str = "NEWSLETTER_LOCK_PATIENCE_MS";
+
 /// Gives `status` to every row whose address (trimmed, any case) is in
 /// `addresses`, unless the row already has it or a stronger one.
+///
+/// Holds the file's lock from the first read to the rename, waiting up to
+/// [`LOCK_PATIENCE`] for another process that holds it.
 pub fn mark(path: &Path, addresses: &BTreeSet<String>, status: Status) -> Result<Outcome> {
     let wanted: BTreeSet<String> = addresses.iter().map(|a| a.trim().to_lowercase()).collect();
-    let mut outcome = Outcome {
-        target: status,
-        changed: Vec::new(),
-        already: Vec::new(),
-        unknown: Vec::new(),
-        rows: 0,
-        added_column: false,
-        backup: None,
-    };
     if wanted.is_empty() {
-        return Ok(outcome);
+        return Ok(Outcome::empty(status));
     }
+    // A missing file is reported as such, without creating a lock file (or
+    // its folder) beside it.
+    fs::metadata(path).with_context(|| {
+        format!(
+            "cannot open `{}`: check the path and the permissions",
+            path.display()
+        )
+    })?;
+    let _lock = lock_list(path, patience()?)?;
+    mark_locked(path, &wanted, status)
+}
+
+/// The lock patience: [`LOCK_PATIENCE`], or [`LOCK_PATIENCE_ENV`] if set.
+fn patience() -> Result<Duration> {
+    let Ok(value) = std::env::var(LOCK_PATIENCE_ENV) else {
+        return Ok(LOCK_PATIENCE);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(_) => bail!(
+            "`{LOCK_PATIENCE_ENV}` is `{value}`: set it to a number of milliseconds, or unset it"
+        ),
+    }
+}
+
+/// Takes the lock on the subscriber file `path`, waiting up to `patience`
+/// for its holder; says once on stderr who it is waiting for.
+fn lock_list(path: &Path, patience: Duration) -> Result<Lock> {
+    let shown = path.display();
+    let waited = seconds(patience);
+    let got = Lock::acquire(
+        &lock::beside(path),
+        &format!("changing `{shown}`"),
+        patience,
+        |holder| {
+            eprintln!("waiting up to {waited} for `{shown}`: it is locked by {holder}");
+        },
+    )?;
+    got.map_err(|holder| {
+        anyhow!(
+            "`{shown}` is still locked by {holder} after {waited}: run the command again \
+             when that process has finished (if it is stuck, stop it first)"
+        )
+    })
+}
+
+/// `60 s`, or `250 ms` for a patience that is not whole seconds.
+fn seconds(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{} ms", duration.as_millis())
+    }
+}
+
+/// [`mark`] once the lock is held; `wanted` is lowercased and not empty.
+fn mark_locked(path: &Path, wanted: &BTreeSet<String>, status: Status) -> Result<Outcome> {
+    let mut outcome = Outcome::empty(status);
     // Checks the file as `send` reads it (encoding, header, columns) and
     // gives the delimiter.
     let reader = SubscriberReader::open(path)?;
     let shown = path.display();
     let read_error = || format!("cannot read `{shown}`");
     let mut file = File::open(path).with_context(read_error)?;
-    let before = fs::metadata(path).with_context(read_error)?;
+    // The metadata of the file read, not of whatever the path names later.
+    let before = file.metadata().with_context(read_error)?;
     let layout = Layout::scan(&mut file, &reader).with_context(read_error)?;
     let columns = layout.columns(path, &reader)?;
 
@@ -131,7 +214,7 @@ pub fn mark(path: &Path, addresses: &BTreeSet<String>, status: Status) -> Result
         }
         Ok(None)
     })?;
-    for address in &wanted {
+    for address in wanted {
         match found.get(address) {
             Some((true, _)) => outcome.changed.push(address.clone()),
             Some((false, current)) => outcome.already.push((address.clone(), *current)),
@@ -145,24 +228,32 @@ pub fn mark(path: &Path, addresses: &BTreeSet<String>, status: Status) -> Result
     // Second pass: copy the file, rewriting only what changes.
     outcome.added_column = columns.status.is_none();
     let mut rows = 0;
+    let mut rewritten = BTreeSet::new();
     let backup = replace(path, &before, |out| {
         file.seek(SeekFrom::Start(0))?;
         let mut bom = vec![0; layout.bom];
         file.read_exact(&mut bom)?;
         out.write_all(&bom)?;
         layout.each_row_raw(&mut file, &columns, out, |row| {
-            let value = if row.key.is_some_and(|k| wanted.contains(&k))
-                && rank(row.status) < rank(Some(status))
-            {
-                rows += 1;
-                status.as_str()
-            } else if outcome.added_column {
-                Status::Subscribed.as_str()
-            } else {
-                return Ok(None);
+            let value = match row.key {
+                Some(key) if wanted.contains(&key) && rank(row.status) < rank(Some(status)) => {
+                    rows += 1;
+                    rewritten.insert(key);
+                    status.as_str()
+                }
+                _ if outcome.added_column => Status::Subscribed.as_str(),
+                _ => return Ok(None),
             };
             Ok(Some(value))
-        })
+        })?;
+        // The report must say what the new file holds: if the two passes
+        // disagree, the file changed under them and nothing is replaced.
+        if !rewritten.iter().eq(outcome.changed.iter()) {
+            return Err(std::io::Error::other(format!(
+                "`{shown}` changed while it was being read; run the command again"
+            )));
+        }
+        Ok(())
     })?;
     outcome.rows = rows;
     outcome.backup = Some(backup);

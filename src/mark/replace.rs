@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 
 /// Replaces `path` with what `write` produces: a synced temporary file in the
 /// same folder, renamed over it after the old file is copied to `FILE.bak`.
-/// Returns the backup's path.
+/// `before` is the metadata of the file that was read: if `path` is no longer
+/// that file, or it changed, nothing is replaced. Returns the backup's path.
 pub(super) fn replace(
     path: &Path,
     before: &fs::Metadata,
@@ -49,7 +50,7 @@ pub(super) fn replace(
     new.as_file().sync_all().with_context(write_error)?;
 
     let now = fs::metadata(path).with_context(|| format!("cannot read `{shown}`"))?;
-    if now.len() != before.len() || now.modified().ok() != before.modified().ok() {
+    if !same_version(before, &now) {
         bail!(
             "`{shown}` changed while it was being updated; it is left as it is. Run the command again"
         );
@@ -69,4 +70,67 @@ pub(super) fn replace(
         let _ = dir.sync_all();
     }
     Ok(backup)
+}
+
+/// Whether `now` is still the file `before` described: the same file (not
+/// one renamed over it), the same length and modification time.
+fn same_version(before: &fs::Metadata, now: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if (now.dev(), now.ino()) != (before.dev(), before.ino()) {
+            return false;
+        }
+    }
+    now.len() == before.len() && now.modified().ok() == before.modified().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_renamed_over_is_another_version_even_with_the_same_size_and_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("list.csv");
+        fs::write(&path, "email\na@example.org\n").unwrap();
+        let before = fs::metadata(&path).unwrap();
+        assert!(same_version(&before, &fs::metadata(&path).unwrap()));
+
+        let other = dir.path().join("other.csv");
+        fs::write(&other, "email\nb@example.org\n").unwrap();
+        File::options()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_modified(before.modified().unwrap())
+            .unwrap();
+        fs::rename(&other, &path).unwrap();
+        let now = fs::metadata(&path).unwrap();
+        assert_eq!(now.len(), before.len());
+        assert_eq!(now.modified().unwrap(), before.modified().unwrap());
+        assert!(!same_version(&before, &now));
+    }
+
+    #[test]
+    fn replace_refuses_a_file_that_changed_since_it_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("list.csv");
+        fs::write(&path, "email\na@example.org\n").unwrap();
+        let before = fs::metadata(&path).unwrap();
+        fs::write(dir.path().join("new.csv"), "email\nb@example.org\n").unwrap();
+        fs::rename(dir.path().join("new.csv"), &path).unwrap();
+        let error = replace(&path, &before, |out| {
+            out.write_all(b"email\nc@example.org\n")
+        })
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("changed while it was being updated"),
+            "{error}"
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), "email\nb@example.org\n");
+        assert!(!dir.path().join("list.csv.bak").exists());
+    }
 }
