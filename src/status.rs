@@ -277,7 +277,7 @@ fn apply_failures(list: &Path, failures: &[Failure], force: bool) -> Result<Exit
     let mut addresses = BTreeSet::new();
     let mut listed = Vec::new();
     for f in failures {
-        if is_address_failure(f.stage, &f.reply) {
+        if crate::bounces::is_address_failure(f.stage, &f.reply) {
             addresses.insert(f.email.to_lowercase());
         } else {
             listed.push(f);
@@ -285,14 +285,7 @@ fn apply_failures(list: &Path, failures: &[Failure], force: bool) -> Result<Exit
     }
     listed.sort_by(|a, b| a.email.cmp(&b.email));
     for f in &listed {
-        let why = match f.stage {
-            Some(Stage::Data) => "refused at DATA: about the message, not the address",
-            Some(Stage::Mail) => "refused at MAIL FROM: about the sender, not the address",
-            _ if crate::bounces::is_policy_refusal(&f.reply) => {
-                "a policy refusal, about the sender or the content rather than the address"
-            }
-            _ => "not a refusal of the address",
-        };
+        let why = crate::bounces::classify::why_not_address(f.stage, &f.reply);
         println!("not marked: {}: {} ({why})", f.email, f.reply);
     }
     let pairs: Vec<(String, String)> = failures
@@ -300,7 +293,7 @@ fn apply_failures(list: &Path, failures: &[Failure], force: bool) -> Result<Exit
         .filter(|f| addresses.contains(&f.email.to_lowercase()))
         .map(|f| (f.email.clone(), f.reply.clone()))
         .collect();
-    let shared = shared_replies(&pairs);
+    let shared = crate::bounces::shared_replies(&pairs);
     if !shared.is_empty() && !force {
         for (reply, count) in &shared {
             println!("{count} failures share the reply: {reply}");
@@ -378,13 +371,4 @@ fn describe(line: &Line) -> String {
             text
         }
     }
-}
-
-// Interim: replaced by the bounce classification of `crate::bounces`.
-fn is_address_failure(stage: Option<Stage>, reply: &str) -> bool {
-    stage == Some(Stage::Rcpt) && !crate::bounces::is_policy_refusal(reply)
-}
-
-fn shared_replies(_: &[(String, String)]) -> Vec<(String, usize)> {
-    Vec::new()
 }

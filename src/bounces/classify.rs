@@ -13,44 +13,7 @@
 use super::dsn::enhanced_status;
 use super::is_policy_refusal;
 
-/// The SMTP command a permanent failure answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stage {
-    /// `MAIL FROM`: about the sender, never the recipient.
-    Mail,
-    /// `RCPT TO`: about the recipient.
-    Rcpt,
-    /// `DATA` (or the end of the data): about the message.
-    Data,
-}
-
-impl Stage {
-    /// `mail`, `rcpt` or `data`, as journals record it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Mail => "mail",
-            Stage::Rcpt => "rcpt",
-            Stage::Data => "data",
-        }
-    }
-
-    /// Reads `mail`, `rcpt` or `data` (any case, spaces around allowed);
-    /// `None` for anything else.
-    pub fn parse(text: &str) -> Option<Stage> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "mail" => Some(Stage::Mail),
-            "rcpt" => Some(Stage::Rcpt),
-            "data" => Some(Stage::Data),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Stage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::journal::Stage;
 
 /// Whether a permanent failure says the recipient's address is bad.
 ///
@@ -238,23 +201,6 @@ mod tests {
     use super::*;
 
     const RCPT: Option<Stage> = Some(Stage::Rcpt);
-
-    // ------------------------------------------------------------- Stage
-
-    #[test]
-    fn stages_read_back_what_they_write() {
-        for stage in [Stage::Mail, Stage::Rcpt, Stage::Data] {
-            assert_eq!(Stage::parse(stage.as_str()), Some(stage));
-            assert_eq!(stage.to_string(), stage.as_str());
-        }
-        assert_eq!(Stage::parse(" RCPT "), Some(Stage::Rcpt));
-    }
-
-    #[test]
-    fn an_unknown_stage_is_none() {
-        assert_eq!(Stage::parse("ehlo"), None);
-        assert_eq!(Stage::parse(""), None);
-    }
 
     // ------------------------------------------- is_address_failure: yes
 
