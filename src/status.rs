@@ -75,8 +75,8 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
     // Changing the subscriber file from the journal needs the journal to
     // hold still: no send of this issue at the same time.
     let _lock = if req.apply_failures {
-        Some(crate::send::lock_issue(
-            config,
+        Some(journal::lock(
+            &config.paths.journal,
             &issue.id,
             &format!("applying the failures of `{}`", issue.id),
         )?)

@@ -31,6 +31,17 @@ pub fn lock_path(dir: &Path, issue_id: &str) -> PathBuf {
     dir.join(format!("{issue_id}.lock"))
 }
 
+/// Takes an issue's send lock (see [`lock_path`]), or says who has it.
+/// `what` is what the holder is doing, for the next one's message.
+pub fn lock(dir: &Path, issue_id: &str, what: &str) -> anyhow::Result<crate::lock::Lock> {
+    match crate::lock::Lock::try_acquire(&lock_path(dir, issue_id), what)? {
+        Ok(lock) => Ok(lock),
+        Err(holder) => anyhow::bail!(
+            "the issue `{issue_id}` is being sent by {holder}; only one run may send an issue at a time. Nothing was done. Wait for that run to finish (`newsletter status` shows its progress), or stop it with Ctrl-C, then run this again"
+        ),
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> f64 {
     std::time::SystemTime::now()

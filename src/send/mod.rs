@@ -22,7 +22,6 @@ use anyhow::{Context, Result, bail};
 use crate::cli::SendArgs;
 use crate::config::{Config, Transport};
 use crate::finding::Severity;
-use crate::lock::Lock;
 use crate::message::Composer;
 use crate::preview::PREVIEW_SECRET;
 use crate::render::Rendered;
@@ -100,17 +99,6 @@ impl SendRequest {
     }
 }
 
-/// Takes the issue's send lock, or says who has it.
-pub fn lock_issue(config: &Config, issue_id: &str, what: &str) -> Result<Lock> {
-    let path = crate::journal::lock_path(&config.paths.journal, issue_id);
-    match Lock::try_acquire(&path, what)? {
-        Ok(lock) => Ok(lock),
-        Err(holder) => bail!(
-            "the issue `{issue_id}` is being sent by {holder}; only one run may send an issue at a time. Nothing was done. Wait for that run to finish (`newsletter status` shows its progress), or stop it with Ctrl-C, then run this again"
-        ),
-    }
-}
-
 pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
     let loaded = crate::load_issue(config, &req.issue)?;
     let rendered = &loaded.rendered;
@@ -129,8 +117,8 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
     let _lock = if req.dry_run {
         None
     } else {
-        Some(lock_issue(
-            config,
+        Some(crate::journal::lock(
+            &config.paths.journal,
             &rendered.issue_id,
             &format!("sending `{}`", rendered.issue_id),
         )?)
