@@ -632,6 +632,20 @@ mod tests {
     }
 
     #[test]
+    fn a_torn_header_is_an_empty_journal_and_is_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.journal");
+        let header = Line::header(&header()).encode();
+        std::fs::write(&path, &header[..20]).unwrap();
+        let r = replay(&path, Some(EXPECT), 10).unwrap();
+        assert!(r.torn && r.header.is_none());
+        let journal = super::super::writer::Journal::open(&path, &[Line::header(&self::header())]);
+        drop(journal.unwrap());
+        let r = replay(&path, Some(EXPECT), 10).unwrap();
+        assert!(!r.torn && r.header.is_some());
+    }
+
+    #[test]
     fn a_damaged_line_before_the_last_is_refused() {
         let (_d, path) = write(&[
             ev(Kind::Attempt, "a@example.org"),

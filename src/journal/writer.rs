@@ -19,11 +19,18 @@ impl Journal {
     pub fn open(path: &Path, first: &[Line]) -> Result<Journal> {
         let file = super::replay::open_checked(path, true)?
             .with_context(|| format!("cannot create the journal `{}`", path.display()))?;
-        let empty = file
+        let mut empty = file
             .metadata()
             .with_context(|| format!("cannot read the journal `{}`", path.display()))?
             .len()
             == 0;
+        // Asked for a header, the journal had none: all it can hold is a
+        // first line cut short by a crash, before anything was sent.
+        if !empty && first.iter().any(|l| l.kind() == super::Kind::Journal) {
+            file.set_len(0)
+                .with_context(|| format!("cannot write the journal `{}`", path.display()))?;
+            empty = true;
+        }
         let mut journal = Journal {
             writer: BufWriter::with_capacity(64 * 1024, file),
         };
