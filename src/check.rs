@@ -258,7 +258,7 @@ fn config_lints(config: &Config, findings: &mut Vec<Finding>) {
 fn subscriber_finding(path: &Path, problem: &RowProblem) -> Finding {
     let code = match problem {
         RowProblem::InvalidAddress { .. } => "invalid-address",
-        RowProblem::UnknownStatus { .. } => "unknown-status",
+        RowProblem::UnknownStatus { .. } | RowProblem::UnreadableConsent { .. } => "unknown-status",
         RowProblem::Duplicate { .. } => "duplicate-address",
         RowProblem::StatusConflict { .. } => "status-conflict",
         RowProblem::Malformed { .. } => "malformed-row",

@@ -11,6 +11,7 @@ pub mod check;
 pub mod cli;
 pub mod completions;
 pub mod config;
+pub mod consent;
 mod external_sort;
 pub mod feed_import;
 pub mod finding;

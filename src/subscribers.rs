@@ -16,6 +16,7 @@ use std::str::FromStr;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
+use crate::consent;
 use crate::external_sort::{self, ExternalSorter};
 
 /// Longest first or last name kept, in characters.
@@ -90,6 +91,9 @@ pub struct Subscriber {
     pub status: Status,
     /// Values aligned with [`SubscriberReader::extra_columns`].
     pub extra: Vec<String>,
+    /// The opt-out or consent column (index into [`Columns::opt_outs`]) that
+    /// made a row `subscribed` in its `status` not to be mailed.
+    pub opted_out_by: Option<usize>,
 }
 
 impl Subscriber {
@@ -132,6 +136,7 @@ impl Subscriber {
             last_name: String::new(),
             status: Status::Subscribed,
             extra: Vec::new(),
+            opted_out_by: None,
         }
     }
 
@@ -156,6 +161,10 @@ pub struct Columns {
     status: Option<usize>,
     /// Field index in the record of each extra column.
     extra_index: Vec<usize>,
+    /// Opt-out and consent columns: field index, name as written, meaning.
+    opt_outs: Vec<(usize, String, consent::Meaning)>,
+    /// Fields in the header line; every row must have as many.
+    width: usize,
 }
 
 impl Columns {
@@ -169,7 +178,14 @@ impl Columns {
             last_name: None,
             status: None,
             extra_index: Vec::new(),
+            opt_outs: Vec::new(),
+            width: 1,
         }
+    }
+
+    /// The opt-out and consent columns, by name as written in the header.
+    pub fn opt_outs(&self) -> impl Iterator<Item = &str> {
+        self.opt_outs.iter().map(|(_, name, _)| name.as_str())
     }
 
     /// Whether the file has this column (name normalised like the header).
@@ -216,12 +232,18 @@ impl Columns {
                 "last_name" => columns.last_name = Some(index),
                 "status" => columns.status = Some(index),
                 _ => {
+                    if let Some(meaning) = consent::meaning(&name) {
+                        columns
+                            .opt_outs
+                            .push((index, raw.trim().to_string(), meaning));
+                    }
                     columns.extra.push(name.clone());
                     columns.extra_index.push(index);
                 }
             }
             columns.names.push(name);
         }
+        columns.width = header.len();
         match email {
             Some(index) => columns.email = index,
             None => bail!("{}", no_email_message(path, header)),
@@ -306,6 +328,13 @@ pub enum RowProblem {
         email: String,
         first_line: u64,
     },
+    /// An opt-out or consent cell that is neither yes nor no.
+    UnreadableConsent {
+        line: u64,
+        column: String,
+        value: String,
+        hint: &'static str,
+    },
     /// A record the CSV reader could not read.
     Malformed {
         line: u64,
@@ -328,6 +357,7 @@ impl RowProblem {
         match self {
             RowProblem::InvalidAddress { line, .. }
             | RowProblem::UnknownStatus { line, .. }
+            | RowProblem::UnreadableConsent { line, .. }
             | RowProblem::Duplicate { line, .. }
             | RowProblem::Malformed { line, .. }
             | RowProblem::StatusConflict { line, .. } => *line,
@@ -355,6 +385,16 @@ impl fmt::Display for RowProblem {
             } => write!(
                 f,
                 "line {line}: `{email}` is already on line {first_line}; this row is skipped"
+            ),
+            RowProblem::UnreadableConsent {
+                line,
+                column,
+                value,
+                hint,
+            } => write!(
+                f,
+                "line {line}: `{column}` is `{value}`, which says neither yes nor no: {hint}; \
+                 this row is not mailed"
             ),
             RowProblem::Malformed { line, message } => {
                 write!(f, "line {line}: cannot read this row: {message}")
@@ -581,6 +621,18 @@ impl SubscriberReader {
             });
         }
 
+        if record.len() != columns.width {
+            return Err(RowProblem::Malformed {
+                line,
+                message: format!(
+                    "it has {} fields but the header has {}, so its values may be in the wrong \
+                     columns (an extra or a missing `{}`?); make it match the header",
+                    record.len(),
+                    columns.width,
+                    self.delimiter as char
+                ),
+            });
+        }
         let email = cell(Some(columns.email)).trim();
         if let Err(reason) = check_address(email) {
             return Err(RowProblem::InvalidAddress {
@@ -590,13 +642,33 @@ impl SubscriberReader {
             });
         }
         let status_cell = cell(columns.status);
-        let Some(status) = Status::parse(status_cell) else {
+        let Some(mut status) = Status::parse(status_cell) else {
             return Err(RowProblem::UnknownStatus {
                 line,
                 value: shorten(status_cell.trim()),
             });
         };
+        let mut opted_out_by = None;
+        for (i, (index, name, meaning)) in columns.opt_outs.iter().enumerate() {
+            let value = cell(Some(*index));
+            match consent::opts_out(*meaning, value) {
+                Ok(true) if status == Status::Subscribed && opted_out_by.is_none() => {
+                    status = Status::Unsubscribed;
+                    opted_out_by = Some(i);
+                }
+                Ok(_) => {}
+                Err(hint) => {
+                    return Err(RowProblem::UnreadableConsent {
+                        line,
+                        column: name.clone(),
+                        value: shorten(value.trim()),
+                        hint,
+                    });
+                }
+            }
+        }
         Ok(Subscriber {
+            opted_out_by,
             line,
             email: email.to_string(),
             key: email.to_lowercase(),
@@ -756,6 +828,12 @@ fn clean_value(raw: &str, max: usize) -> String {
     let mut chars = 0;
     let mut after_control = false;
     for c in raw.chars() {
+        // Bidi controls reorder what follows them (a name could make the
+        // greeting or `To` read backwards): dropped.
+        if matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+        {
+            continue;
+        }
         let control = c.is_control() || c == '\u{2028}' || c == '\u{2029}';
         if control && after_control {
             continue;
@@ -1082,6 +1160,9 @@ pub struct Survey {
     pub conflicts: u64,
     pub columns: Columns,
     pub warnings: Vec<String>,
+    /// Rows counted in `unsubscribed` because an opt-out or consent column
+    /// says so although `status` does not: by column, as written.
+    pub opted_out: Vec<(String, u64)>,
     /// The rows counted in `duplicates`, for streaming the file again.
     pub duplicates_index: Duplicates,
 }
@@ -1099,7 +1180,9 @@ impl Survey {
     fn count(&mut self, problem: &RowProblem) {
         *match problem {
             RowProblem::InvalidAddress { .. } => &mut self.invalid,
-            RowProblem::UnknownStatus { .. } => &mut self.unknown_status,
+            RowProblem::UnknownStatus { .. } | RowProblem::UnreadableConsent { .. } => {
+                &mut self.unknown_status
+            }
             RowProblem::Duplicate { .. } => &mut self.duplicates,
             RowProblem::Malformed { .. } => &mut self.malformed,
             RowProblem::StatusConflict { .. } => &mut self.conflicts,
@@ -1253,6 +1336,11 @@ fn survey_core<S>(
         conflicts: 0,
         columns: reader.columns().clone(),
         warnings: reader.warnings().to_vec(),
+        opted_out: reader
+            .columns()
+            .opt_outs()
+            .map(|name| (name.to_string(), 0))
+            .collect(),
         duplicates_index: Duplicates::default(),
     };
     let mut sorter = ExternalSorter::new(chunk);
@@ -1263,6 +1351,9 @@ fn survey_core<S>(
             Ok(subscriber) => {
                 // Duplicates are taken out of `subscribed` once the sort has found them.
                 *survey.bucket(subscriber.status) += 1;
+                if let Some(by) = subscriber.opted_out_by {
+                    survey.opted_out[by].1 += 1;
+                }
                 let email_at = emails.append(&subscriber.email).with_context(temp_error)?;
                 let hash = KeyHash::of(&subscriber.key);
                 let record = RowRecord::new(hash, subscriber.line, subscriber.status, email_at);
@@ -2026,6 +2117,72 @@ mod tests {
     }
 
     #[test]
+    fn a_row_with_more_or_fewer_fields_than_the_header_is_malformed() {
+        let (_, rows) = read_all(
+            b"email,first_name,last_name,status\na@example.org,Ann,Lee,,unsubscribed\nb@example.org,Bob\nc@example.org,Cy,Roe,\n",
+        );
+        let lines: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0]
+                .starts_with("line 2: cannot read this row: it has 5 fields but the header has 4"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].starts_with("line 3: cannot read this row: it has 2 fields"),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(ok(&rows).len(), 1);
+    }
+
+    #[test]
+    fn an_opt_out_column_keeps_a_row_from_being_mailed() {
+        let (reader, rows) = read_all(
+            b"email,Unsubscribed,Email Opt Out\na@example.org,yes,\nb@example.org,no,false\nc@example.org,,TRUE\nd@example.org,maybe,\n",
+        );
+        assert_eq!(
+            reader.columns().opt_outs().collect::<Vec<_>>(),
+            ["Unsubscribed", "Email Opt Out"]
+        );
+        let subs = ok(&rows);
+        let statuses: Vec<(&str, Status, Option<usize>)> = subs
+            .iter()
+            .map(|s| (s.email.as_str(), s.status, s.opted_out_by))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("a@example.org", Status::Unsubscribed, Some(0)),
+                ("b@example.org", Status::Subscribed, None),
+                ("c@example.org", Status::Unsubscribed, Some(1)),
+            ]
+        );
+        let problem = rows
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .unwrap()
+            .to_string();
+        assert!(
+            problem.starts_with("line 5: `Unsubscribed` is `maybe`, which says neither yes nor no"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn a_consent_column_says_no_means_not_mailed() {
+        let (_, rows) = read_all(b"email,consent\na@example.org,no\nb@example.org,yes\n");
+        let subs = ok(&rows);
+        assert_eq!(subs[0].status, Status::Unsubscribed);
+        assert_eq!(subs[1].status, Status::Subscribed);
+    }
+
+    #[test]
     fn names_lose_control_characters() {
         let (_, rows) = read_all(
             "email,first_name,last_name,note\n\
@@ -2035,8 +2192,8 @@ mod tests {
         let ann = ok(&rows)[0];
         assert_eq!(ann.first_name, "Ann Bcc: evil@example.org");
         assert_eq!(ann.last_name, "Lee X");
-        // Bidi overrides are kept; only Cc and U+2028/2029 go.
-        assert_eq!(ann.extra, ["a\u{202E}b c"]);
+        // Cc and U+2028/2029 become spaces; bidi overrides go.
+        assert_eq!(ann.extra, ["ab c"]);
     }
 
     #[test]
@@ -2090,7 +2247,7 @@ mod tests {
     #[test]
     fn extra_columns_and_field() {
         let (reader, rows) = read_all(
-            b"Email,First Name,Member Since,City\na@example.org,Ann,2020\nb@example.org,Bob,2021,Oslo,surplus\n",
+            b"Email,First Name,Member Since,City\na@example.org,Ann,2020,\nb@example.org,Bob,2021,Oslo\n",
         );
         let columns = reader.columns();
         assert_eq!(

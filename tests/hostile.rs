@@ -857,8 +857,67 @@ fn subscriber_cases() -> Vec<Case> {
         csv(
             "a row with more cells than the header",
             format!("{HEADER}ann@example.org,Ann,Lee,,extra,cells\n"),
+            refused(&[
+                "list.csv: line 2: cannot read this row: it has 6 fields but the header has 4",
+            ]),
+        ),
+        csv(
+            "a status in the wrong column (one field too many)",
+            format!(
+                "{HEADER}bob@example.org,Bob,Roe,subscribed\nann@example.org,Ann,Lee,,unsubscribed\n"
+            ),
+            refused(&[
+                "list.csv: line 3: cannot read this row: it has 5 fields but the header has 4",
+            ]),
+        ),
+        csv(
+            "a status in the wrong column (one field too few)",
+            format!("{HEADER}ann@example.org,Ann,unsubscribed\n"),
+            refused(&[
+                "list.csv: line 2: cannot read this row: it has 3 fields but the header has 4",
+            ]),
+        ),
+        csv(
+            "an opt-out column from a CRM, no status column",
+            "email,first_name,unsubscribed\nann@example.org,Ann,yes\nbob@example.org,Bob,no\n",
+            sent(0, 1, &["opted out in `unsubscribed` 1"], |m, _| {
+                assert_eq!(m[0].to_address, "bob@example.org");
+            }),
+        ),
+        csv(
+            "an opt_out column with true/false",
+            "email,first_name,opt_out\nann@example.org,Ann,TRUE\nbob@example.org,Bob,false\n",
+            sent(0, 1, &["opted out in `opt_out` 1"], |m, _| {
+                assert_eq!(m[0].to_address, "bob@example.org");
+            }),
+        ),
+        csv(
+            "Salesforce's Email Opt Out",
+            "Email,First Name,Email Opt Out\nann@example.org,Ann,1\nbob@example.org,Bob,0\n",
+            sent(0, 1, &["opted out in `Email Opt Out` 1"], |m, _| {
+                assert_eq!(m[0].to_address, "bob@example.org");
+            }),
+        ),
+        csv(
+            "a consent column saying no",
+            "email,first_name,consent\nann@example.org,Ann,no\nbob@example.org,Bob,yes\n",
+            sent(0, 1, &["opted out in `consent` 1"], |m, _| {
+                assert_eq!(m[0].to_address, "bob@example.org");
+            }),
+        ),
+        csv(
+            "an opt-out value that is neither yes nor no",
+            "email,first_name,do_not_email\nann@example.org,Ann,perhaps\n",
+            refused(&[
+                "list.csv: line 2: `do_not_email` is `perhaps`, which says neither yes nor no",
+            ]),
+        ),
+        csv(
+            "a bidi override in a name",
+            format!("{HEADER}ann@example.org,\u{202E}nnA,Lee,\n"),
             sent(0, 1, &[], |m, _| {
-                assert_eq!(m[0].to_name.as_deref(), Some("Ann Lee"))
+                assert_eq!(m[0].to_name.as_deref(), Some("nnA Lee"));
+                assert_eq!(m[0].greeting(), "Dear nnA");
             }),
         ),
     ]

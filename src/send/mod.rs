@@ -307,9 +307,13 @@ fn summarise(config: &Config, req: &SendRequest, rendered: &Rendered, plan: &Pla
             String::new()
         },
     );
+    let opted_out: u64 = survey.opted_out.iter().map(|(_, n)| n).sum();
     let mut left_out = vec![
         format!("already sent {}", t.sent),
-        format!("unsubscribed {}", survey.unsubscribed + survey.complained),
+        format!(
+            "unsubscribed {}",
+            (survey.unsubscribed + survey.complained).saturating_sub(opted_out)
+        ),
         format!("bounced {}", survey.bounced),
         format!(
             "invalid {}",
@@ -317,6 +321,9 @@ fn summarise(config: &Config, req: &SendRequest, rendered: &Rendered, plan: &Pla
         ),
         format!("duplicates {}", survey.duplicates),
     ];
+    for (column, n) in survey.opted_out.iter().filter(|(_, n)| *n > 0) {
+        left_out.push(format!("opted out in `{column}` {n}"));
+    }
     if t.failed > t.failed_retried {
         left_out.push(format!("failed earlier {}", t.failed - t.failed_retried));
     }
