@@ -61,7 +61,7 @@ struct RawPost {
     author: Option<String>,
     role: Option<String>,
     summary: Option<String>,
-    url: Option<String>,
+    url: Option<Spanned<String>>,
     date: Option<toml::value::Datetime>,
 }
 
@@ -84,7 +84,7 @@ struct RawEvent {
     partner: Option<String>,
     #[serde(rename = "where")]
     place: String,
-    booking_url: Option<String>,
+    booking_url: Option<Spanned<String>>,
     summary: Option<String>,
 }
 
@@ -110,9 +110,15 @@ impl Archive {
                     )
                     .into());
             }
+            if let Some(url) = &raw.url {
+                check_url(&source, "url", url)?;
+            }
             archive.post_index.insert(id.clone(), archive.posts.len());
             archive.posts.push(Post {
-                url: raw.url.unwrap_or_else(|| post_url.replace("{id}", &id)),
+                url: raw
+                    .url
+                    .map(Spanned::into_inner)
+                    .unwrap_or_else(|| post_url.replace("{id}", &id)),
                 id,
                 title: raw.title,
                 author: raw.author,
@@ -132,6 +138,9 @@ impl Archive {
                 Some(name) => zone(&source, name)?,
                 None => default_zone.clone(),
             };
+            if let Some(url) = &raw.booking_url {
+                check_url(&source, "booking-url", url)?;
+            }
             let start = zoned(&source, &raw.start, &tz)?;
             let end = match &raw.end {
                 Some(end) => Some(zoned(&source, end, &tz)?),
@@ -165,7 +174,7 @@ impl Archive {
                 end,
                 partner: raw.partner,
                 place: raw.place,
-                booking_url: raw.booking_url,
+                booking_url: raw.booking_url.map(Spanned::into_inner),
                 summary: raw.summary,
             });
         }
@@ -198,6 +207,24 @@ fn nearest<'a>(id: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<&'a s
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     scored.into_iter().take(3).map(|(_, c)| c).collect()
+}
+
+/// Refuses a link that is not `https:`, `http:` or `mailto:` (the one URL
+/// policy of Markdown, the call to action and the configuration).
+fn check_url(source: &Source, key: &str, url: &Spanned<String>) -> Result<()> {
+    if crate::render::markdown::safe_url(url.get_ref()) {
+        return Ok(());
+    }
+    Err(source
+    .error_at(
+        "unsafe-link",
+        url.span().start,
+        format!(
+            "`{key}` is `{}`, which is not a web or mail link (mail apps block `javascript:` and `data:`, and a relative link leads nowhere); write the full https:// address",
+            url.get_ref()
+        ),
+    )
+    .into())
 }
 
 fn check_id(source: &Source, id: &Spanned<String>) -> Result<()> {

@@ -304,11 +304,18 @@ impl Config {
                 algorithm: d.algorithm,
             }),
         };
-        config.validate()?;
+        config.validate(&source.text)?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<()> {
+    fn validate(&self, text: &str) -> Result<()> {
+        // `FILE:LINE` of a key, for errors that point at it.
+        let at = |key: &str| match key_line(text, key) {
+            Some(line) => format!("{}:{line}", self.path.display()),
+            None => self.path.display().to_string(),
+        };
+        self.validate_header_values(&at)?;
+        self.validate_numbers(&at)?;
         let file = self.path.display();
         for (key, value) in [
             ("list.site-url", &self.list.site_url),
@@ -381,6 +388,93 @@ impl Config {
     }
 
     /// The unsubscribe secret from the environment, if set and non-empty.
+    /// Values that reach a header or a link: no line breaks or other
+    /// control characters, and nothing that would end a `<…>` in
+    /// `List-Unsubscribe`.
+    fn validate_header_values(&self, at: &dyn Fn(&str) -> String) -> Result<()> {
+        let l = &self.list;
+        let from = l.from.to_string();
+        let reply_to = l
+            .reply_to
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        for (key, value) in [
+            ("list.name", l.name.as_str()),
+            ("list.id", &l.id),
+            ("list.from", &from),
+            ("list.reply-to", &reply_to),
+            ("list.unsubscribe-mailto", &l.unsubscribe_mailto),
+            ("list.site-url", &l.site_url),
+            ("list.post-url", &l.post_url),
+            ("list.donate-url", &l.donate_url),
+            ("list.web-version-url", &l.web_version_url),
+            ("list.unsubscribe-url", &l.unsubscribe_url),
+        ] {
+            if let Some(c) = value.chars().find(|c| c.is_control()) {
+                bail!(
+                    "{}: `{key}` contains the control character {:?} (a line break would start a new header); remove it",
+                    at(key),
+                    c
+                );
+            }
+        }
+        for (key, value) in [
+            ("list.site-url", &l.site_url),
+            ("list.post-url", &l.post_url),
+            ("list.donate-url", &l.donate_url),
+            ("list.web-version-url", &l.web_version_url),
+            ("list.unsubscribe-url", &l.unsubscribe_url),
+        ] {
+            // A `,` would separate another target in `List-Unsubscribe`.
+            let list_header = key == "list.unsubscribe-url";
+            if let Some(c) = value.chars().find(|c| {
+                c.is_whitespace()
+                    || matches!(c, '<' | '>' | '"' | '\\' | '`')
+                    || (list_header && *c == ',')
+            }) {
+                bail!(
+                    "{}: `{key}` `{value}` contains `{c}`, which a URL may not (in `List-Unsubscribe` it would add another target); percent-encode it or remove it",
+                    at(key)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Every number within a range that makes sense, so none can overflow.
+    fn validate_numbers(&self, at: &dyn Fn(&str) -> String) -> Result<()> {
+        let s = &self.sending;
+        if !(s.per_second == 0.0 || (0.01..=100_000.0).contains(&s.per_second)) {
+            bail!(
+                "{}: `sending.per-second` is {}; use 0 (no limit) or 0.01 to 100000",
+                at("sending.per-second"),
+                s.per_second
+            );
+        }
+        if !(0.0..=86_400.0).contains(&s.batch_pause_seconds) {
+            bail!(
+                "{}: `sending.batch-pause-seconds` is {}; use 0 to 86400 (a day)",
+                at("sending.batch-pause-seconds"),
+                s.batch_pause_seconds
+            );
+        }
+        if s.retries > 100 {
+            bail!(
+                "{}: `sending.retries` is {}; use 1 to 100",
+                at("sending.retries"),
+                s.retries
+            );
+        }
+        if s.max_per_connection == 0 {
+            bail!(
+                "{}: `sending.max-per-connection` must be at least 1",
+                at("sending.max-per-connection")
+            );
+        }
+        Ok(())
+    }
+
     pub fn unsubscribe_secret(&self) -> Option<String> {
         std::env::var(&self.list.unsubscribe_secret_env)
             .ok()
@@ -439,6 +533,19 @@ fn resolve_smtp(raw: RawSmtp, base: &Path, path: &Path) -> Result<Smtp> {
         )
         .into());
     }
+    if let Some(name) = &raw.hello_name
+        && !is_host_name(name)
+    {
+        bail!(
+            "{file}: `smtp.hello-name` is `{}`; it is sent in the SMTP greeting, so it must be a host name like `mail.example.org` (letters, digits, `-` and `.`) or an address literal like `[192.0.2.1]`",
+            name.escape_debug()
+        );
+    }
+    if let Some(seconds) = raw.timeout_seconds
+        && !(1..=3600).contains(&seconds)
+    {
+        bail!("{file}: `smtp.timeout-seconds` is {seconds}; use 1 to 3600");
+    }
     let port = raw.port.unwrap_or(match raw.tls {
         Tls::Implicit => 465,
         Tls::Starttls => 587,
@@ -454,6 +561,43 @@ fn resolve_smtp(raw: RawSmtp, base: &Path, path: &Path) -> Result<Smtp> {
         timeout: Duration::from_secs(raw.timeout_seconds.unwrap_or(60).max(1)),
         hello_name: raw.hello_name,
     })
+}
+
+/// A host name (RFC 5321 `Domain`) or an address literal `[…]`.
+fn is_host_name(name: &str) -> bool {
+    if let Some(literal) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        let ip = literal.strip_prefix("IPv6:").unwrap_or(literal);
+        return ip.parse::<IpAddr>().is_ok();
+    }
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// The line of `table.key = …` in a TOML text (1-based), for errors.
+fn key_line(text: &str, dotted: &str) -> Option<usize> {
+    let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.split(']').next()) {
+            current = name.trim().to_string();
+            continue;
+        }
+        if current == table
+            && let Some((name, _)) = trimmed.split_once('=')
+            && name.trim().trim_matches('"') == key
+        {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// True for `localhost` and loopback IP addresses.

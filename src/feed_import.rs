@@ -47,7 +47,13 @@ pub fn run(config: &Config, feed: &str) -> Result<ExitCode> {
     let mut urls: HashSet<String> = archive.posts.iter().map(|p| url_key(&p.url)).collect();
     let mut added = Vec::new();
     let mut known = 0;
+    let mut refused = Vec::new();
     for mut item in items {
+        // The one URL policy: a feed is somebody else's file.
+        if !crate::render::markdown::safe_url(&item.url) {
+            refused.push(item);
+            continue;
+        }
         if urls.contains(&url_key(&item.url)) || ids.contains(&item.id) {
             known += 1;
             continue;
@@ -72,6 +78,13 @@ pub fn run(config: &Config, feed: &str) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for post in &added {
         writeln!(out, "added `{}`: {}", post.id, post.title)?;
+    }
+    for post in &refused {
+        writeln!(
+            out,
+            "not added `{}`: its link `{}` is not a web address (https://), so it is not safe to put in a newsletter",
+            post.id, post.url
+        )?;
     }
     writeln!(
         out,

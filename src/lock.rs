@@ -31,6 +31,19 @@ pub struct Holder(pub String);
 pub const RECORD_GRACE: Duration = Duration::from_millis(200);
 
 impl Holder {
+    /// False when the record names a process of this machine that is gone
+    /// (a record left by a holder that was killed).
+    fn is_alive(&self) -> bool {
+        let mut words = self.0.split_whitespace();
+        let (Some("process"), Some(pid), Some("on"), Some(host)) =
+            (words.next(), words.next(), words.next(), words.next())
+        else {
+            return true;
+        };
+        let host = host.trim_end_matches(',');
+        host != host_name() || Path::new("/proc").join(pid).exists()
+    }
+
     /// Whether the whole record is there (it ends with a line end).
     fn is_complete(&self) -> bool {
         self.0.ends_with('\n')
@@ -54,7 +67,7 @@ impl Lock {
         let file = open(path)?;
         match file.try_lock() {
             Ok(()) => Ok(Ok(Lock::record(file, path, what)?)),
-            Err(TryLockError::WouldBlock) => Ok(Err(read_holder(path))),
+            Err(TryLockError::WouldBlock) => Ok(Err(settled_holder(path))),
             Err(TryLockError::Error(e)) => {
                 Err(e).with_context(|| format!("cannot lock `{}`", path.display()))
             }
@@ -166,6 +179,20 @@ pub(crate) const fn libc_o_nofollow() -> i32 {
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
         0x0100
+    }
+}
+
+/// The holder's record once it is written: a process that has only just
+/// taken the lock may not have replaced the last holder's record yet, so
+/// wait up to [`RECORD_GRACE`] for a complete record naming a live process.
+fn settled_holder(path: &Path) -> Holder {
+    let started = Instant::now();
+    loop {
+        let holder = read_holder(path);
+        if (holder.is_complete() && holder.is_alive()) || started.elapsed() >= RECORD_GRACE {
+            return holder;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -52,6 +52,8 @@ struct Counts {
     uncertain: u64,
     twice: u64,
     pending: u64,
+    /// Never mailed, subscribed in the file, unsubscribed in the one-click log.
+    one_click: u64,
     not_in_file: u64,
 }
 
@@ -117,7 +119,9 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
             error.get_or_insert(e);
         }
     };
+    let (one_click, _) = crate::send::read_unsubscribe_log(&config.paths.unsubscribe_log)?;
     let mut pending = 0;
+    let mut one_click_pending = 0;
     let mut not_in_file = 0;
     subscribers::survey_joined(
         &list_path,
@@ -125,9 +129,11 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
         entries,
         |joined| {
             match &joined {
-                Joined::Address { line, other, .. } => {
+                Joined::Address { hash, line, other } => {
                     if let Some(entry) = other {
                         note(entry);
+                    } else if line.is_some() && one_click.contains(hash) {
+                        one_click_pending += 1;
                     } else if line.is_some() {
                         pending += 1;
                     }
@@ -144,6 +150,7 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
         return Err(e);
     }
     counts.pending = pending;
+    counts.one_click = one_click_pending;
     counts.not_in_file = not_in_file;
     print_counts(
         &issue.id,
@@ -215,6 +222,13 @@ fn print_counts(
     writeln!(out, "possibly twice: {}", counts.twice)?;
     writeln!(out, "subscribers: {}", list_path.display())?;
     writeln!(out, "pending:    {}", counts.pending)?;
+    if counts.one_click > 0 {
+        writeln!(
+            out,
+            "unsubscribed by one-click, not yet in the file (not mailed): {}",
+            counts.one_click
+        )?;
+    }
     if counts.not_in_file > 0 {
         writeln!(
             out,

@@ -575,7 +575,6 @@ fn two_sends_started_together_one_sends_everyone_once_the_other_is_refused() {
 }
 
 #[test]
-#[ignore = "bug: a send refused while the holder has only just taken the lock says `another process (it has not written its details yet)` instead of naming the process that holds it"]
 fn a_send_refused_at_the_same_moment_names_the_process_that_holds_the_issue() {
     let server = SmtpServer::start();
     let p = project(&server, "per-second = 0\nconnections = 2");
@@ -1112,7 +1111,6 @@ fn a_configured_unsubscribe_log_is_the_one_honoured_before_and_during_a_send() {
 }
 
 #[test]
-#[ignore = "bug: the one-click note's `newsletter unsubscribe --from-file LOG` has neither the --config nor the --subscribers of the run, so pasted it changes another file (or none)"]
 fn the_one_click_note_works_when_pasted_with_another_config_and_list() {
     let server = SmtpServer::start();
     let list = csv_for(&users(5));
@@ -1160,7 +1158,6 @@ fn command_after_first(stderr: &str, marker: &str) -> String {
 }
 
 #[test]
-#[ignore = "bug: a one-click log replaced during a send by one that is not shorter is read from the old offset, so its first new lines are missed and those addresses are mailed"]
 fn a_one_click_log_replaced_during_a_send_is_read_from_its_start() {
     let all = users(300);
     let server = SmtpServer::start();
@@ -1202,7 +1199,6 @@ fn a_one_click_log_replaced_during_a_send_is_read_from_its_start() {
 }
 
 #[test]
-#[ignore = "bug: the sender streams the subscriber file from the open descriptor while it is rewritten in place, so rows at the read-ahead boundary are read again and mailed twice"]
 fn new_rows_saved_in_place_into_the_subscriber_file_during_a_send_mail_nobody_twice() {
     // Larger than the reader's read-ahead, so the rewrite lands mid-stream.
     let all = users(1200);
@@ -1545,7 +1541,6 @@ fn the_deferred_resume_hint_and_its_status_command_run_when_pasted() {
 }
 
 #[test]
-#[ignore = "bug: after `Stopped after N failures in a row … Fix it, then continue with: CMD`, CMD lacks --retry-failed, so the recipients refused because of the sending problem are never mailed"]
 fn the_too_many_failures_resume_hint_mails_everyone_once_the_problem_is_fixed() {
     let n = 40;
     let all = users(n);
@@ -1660,7 +1655,6 @@ fn the_resend_uncertain_hint_runs_when_pasted_and_confirmed() {
 }
 
 #[test]
-#[ignore = "bug: when the one-click log becomes unreadable mid-run the stop message says to fix the subscriber file, not the log"]
 fn a_run_stopped_by_an_unreadable_log_says_to_fix_the_log() {
     let all = users(200);
     let server = SmtpServer::start();

@@ -198,7 +198,10 @@ pub enum Stop {
     DailyLimit(Duration),
     TooManyFailures(String),
     /// The subscriber file or the unsubscribe log cannot be read any more.
-    ListUnreadable(String),
+    Unreadable {
+        path: std::path::PathBuf,
+        why: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -469,7 +472,10 @@ async fn worker(
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .finish(ticket, Instant::now());
-                    shared.halt(Stop::ListUnreadable(format!("{e:#}")));
+                    shared.halt(Stop::Unreadable {
+                        why: format!("{:#}", e.error),
+                        path: e.path,
+                    });
                     sender.close().await;
                     return Ok(());
                 }

@@ -30,6 +30,7 @@ use crate::token::Signer;
 use deliver::{Job, Report, Sender, Stop, runtime};
 pub use hint::Hint;
 use plan::{Plan, Policy};
+pub use suppress::read_log as read_unsubscribe_log;
 use transport::Outcome;
 
 /// What to send, resolved from the command line.
@@ -133,7 +134,7 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
     if req.dry_run {
         return dry_run(&plan, &composer, req.limit);
     }
-    summarise(config, req, rendered, &plan, planned);
+    summarise(config, req, &hint, rendered, &plan, planned);
     if planned == 0 {
         eprintln!("Nothing to send.");
         return Ok(ExitCode::SUCCESS);
@@ -143,14 +144,7 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
     }
     let started = Instant::now();
     let report = deliver::deliver(config, &plan, &composer, req.limit, planned)?;
-    Ok(self::report(
-        config,
-        req,
-        &hint,
-        &plan,
-        &report,
-        started.elapsed(),
-    ))
+    Ok(self::report(config, req, &hint, &report, started.elapsed()))
 }
 
 /// The unsubscribe secret; a dry run without it uses a placeholder.
@@ -282,7 +276,14 @@ fn refuse_invalid_rows(req: &SendRequest, plan: &Plan) -> Result<()> {
 }
 
 /// What the run will do, before it asks.
-fn summarise(config: &Config, req: &SendRequest, rendered: &Rendered, plan: &Plan, planned: u64) {
+fn summarise(
+    config: &Config,
+    req: &SendRequest,
+    hint: &Hint,
+    rendered: &Rendered,
+    plan: &Plan,
+    planned: u64,
+) {
     let t = &plan.tally;
     let survey = &plan.survey;
     eprintln!(
@@ -348,13 +349,19 @@ fn summarise(config: &Config, req: &SendRequest, rendered: &Rendered, plan: &Pla
     ));
     eprintln!("  left out: {}", left_out.join(", "));
     if t.one_click > 0 {
+        let mut args = vec![
+            "--from-file".to_string(),
+            config.paths.unsubscribe_log.display().to_string(),
+        ];
+        if let Some(list) = &req.subscribers {
+            args.extend(["--subscribers".into(), list.display().to_string()]);
+        }
         eprintln!(
-            "note: {} address(es) unsubscribed with the one-click link (`{}`) are still `subscribed` in `{}`: they are not mailed. Apply them to the file with\n  newsletter unsubscribe --from-file {}",
+            "note: {} address(es) unsubscribed with the one-click link (`{}`) are still `subscribed` in `{}`: they are not mailed. Apply them to the file with\n  {}",
             t.one_click,
             config.paths.unsubscribe_log.display(),
             plan.list_path.display(),
-            shlex::try_quote(&config.paths.unsubscribe_log.display().to_string())
-                .unwrap_or_default()
+            hint.command("unsubscribe", &args)
         );
     }
     if !plan.uncertain_sample.is_empty() {
@@ -398,7 +405,6 @@ fn report(
     config: &Config,
     req: &SendRequest,
     hint: &Hint,
-    plan: &Plan,
     report: &Report,
     elapsed: Duration,
 ) -> ExitCode {
@@ -463,16 +469,21 @@ fn report(
             ExitCode::SUCCESS
         }
         Some(Stop::TooManyFailures(reply)) => {
+            // Those refused in this run were most likely refused for the
+            // same reason: they are tried again.
+            let mut retry = req.clone();
+            retry.retry_failed = true;
             eprintln!(
-                "Stopped after {} failures in a row; the last reply was:\n  {reply}\nThis usually means the login, the sender address or a sending policy is refused. Fix it, then continue with:\n  {resume}",
-                config.sending.max_consecutive_failures
+                "Stopped after {} failures in a row; the last reply was:\n  {reply}\nThis usually means the login, the sender address or a sending policy is refused; the command below also tries again those refused in this run. Fix it, then continue with:\n  {}",
+                config.sending.max_consecutive_failures,
+                retry.resume(hint)
             );
             ExitCode::from(1)
         }
-        Some(Stop::ListUnreadable(why)) => {
+        Some(Stop::Unreadable { path, why }) => {
             eprintln!(
                 "Stopped: {why}. Messages in flight were finished and recorded. Fix `{}`, then continue with:\n  {resume}",
-                plan.list_path.display()
+                path.display()
             );
             ExitCode::from(2)
         }

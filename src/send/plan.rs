@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::journal::{self, Entry, Final, Fingerprint, Header, Line, Lookup, Replay};
 use crate::render::template::Part;
@@ -162,10 +162,7 @@ pub fn make(inputs: &Inputs) -> Result<Plan> {
     )?;
 
     let (one_click, one_click_read) = super::suppress::read_log(&config.paths.unsubscribe_log)?;
-    let list_file = subscribers::open_list(list_path)?;
-    let list_meta = list_file
-        .metadata()
-        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", list_path.display()))?;
+    let (list_file, list_meta) = snapshot(list_path)?;
     let (settled, lookup) = replay.settled()?;
     let mut tally = Tally::default();
     let mut samples = Samples::default();
@@ -198,6 +195,32 @@ pub fn make(inputs: &Inputs) -> Result<Plan> {
         torn_journal: replay.torn,
         journal_path,
     })
+}
+
+/// A private copy of the subscriber file, and the original's metadata.
+///
+/// The run reads the copy twice (the survey, then the messages), so a file
+/// saved in place meanwhile (an editor rewriting it, rows added at the top)
+/// cannot shift the rows under the selection, which is by line. Changes to
+/// the original are still seen, by [`super::suppress`]. Disk: the file's
+/// size, in the temporary folder, freed when the run ends.
+fn snapshot(path: &Path) -> Result<(File, std::fs::Metadata)> {
+    use std::io::{Seek, SeekFrom};
+    let shown = path.display();
+    let mut original = subscribers::open_list(path)?;
+    let meta = original
+        .metadata()
+        .map_err(|e| anyhow::anyhow!("cannot read `{shown}`: {e}"))?;
+    let temp_error = || {
+        format!(
+            "cannot copy `{shown}` to a temporary file in `{}`; check the free space there, or set TMPDIR to another folder",
+            std::env::temp_dir().display()
+        )
+    };
+    let mut copy = tempfile::tempfile().with_context(temp_error)?;
+    std::io::copy(&mut original, &mut copy).with_context(temp_error)?;
+    copy.seek(SeekFrom::Start(0)).with_context(temp_error)?;
+    Ok((copy, meta))
 }
 
 /// Checks the journal belongs to what is being sent now; returns the lines

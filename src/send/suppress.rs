@@ -55,6 +55,9 @@ struct Inner {
     list: PathBuf,
     list_seen: Option<Version>,
     log: PathBuf,
+    /// The version of the log read so far; another file renamed over it
+    /// (a rotation) is read from its start.
+    log_seen: Option<Version>,
     log_read: u64,
     blocked: HashSet<KeyHash>,
     /// Blocked during this run, for the report.
@@ -132,6 +135,7 @@ impl Suppressions {
                 list: list.to_path_buf(),
                 list_seen: Some(Version::of(surveyed)),
                 log: log.to_path_buf(),
+                log_seen: Version::now(log).filter(|v| v.len == log_read),
                 log_read,
                 blocked: one_click,
                 skipped: 0,
@@ -140,8 +144,8 @@ impl Suppressions {
     }
 
     /// Whether `key` (a lowercased address) must not be mailed now. An error
-    /// means the list cannot be read any more: the run must stop.
-    pub fn blocks(&self, key: &str) -> Result<bool> {
+    /// means the list or the log cannot be read any more: the run must stop.
+    pub fn blocks(&self, key: &str) -> Result<bool, Unreadable> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.refresh()?;
         let blocked = inner.blocked.contains(&KeyHash::of(key));
@@ -155,16 +159,38 @@ impl Suppressions {
     }
 }
 
+/// A file the run must watch and cannot read.
+#[derive(Debug)]
+pub struct Unreadable {
+    pub path: PathBuf,
+    pub error: anyhow::Error,
+}
+
 impl Inner {
-    fn refresh(&mut self) -> Result<()> {
+    fn refresh(&mut self) -> Result<(), Unreadable> {
         let list_now = Version::now(&self.list);
         if list_now != self.list_seen {
-            self.read_list()?;
+            self.read_list().map_err(|error| Unreadable {
+                path: self.list.clone(),
+                error,
+            })?;
             self.list_seen = list_now;
         }
-        let log_len = std::fs::metadata(&self.log).map_or(0, |m| m.len());
-        if log_len != self.log_read {
-            self.log_read = read_log_from(&self.log, self.log_read, &mut self.blocked)?;
+        let log_now = Version::now(&self.log);
+        if log_now != self.log_seen {
+            let same_file = match (log_now, self.log_seen) {
+                (Some(now), Some(seen)) => (now.dev, now.ino) == (seen.dev, seen.ino),
+                (Some(_), None) => self.log_read == 0,
+                _ => false,
+            };
+            let from = if same_file { self.log_read } else { 0 };
+            self.log_read =
+                read_log_from(&self.log, from, &mut self.blocked).map_err(|error| Unreadable {
+                    path: self.log.clone(),
+                    error,
+                })?;
+            // Seen only once read to its end: a half-written line is read again.
+            self.log_seen = log_now.filter(|v| v.len == self.log_read);
         }
         Ok(())
     }
