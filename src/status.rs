@@ -91,12 +91,22 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
         issue: &issue.id,
         list: &config.list.id,
     };
-    let mut replay = journal::replay(&journal_path, req.journal.is_none().then_some(expect), 0)?;
+    let inspect =
+        crate::send::Hint::new(&config.path).command("status", &[req.issue.display().to_string()]);
+    let mut replay = journal::replay(
+        &journal_path,
+        req.journal.is_none().then_some(expect),
+        0,
+        &inspect,
+    )?;
     let list_path = match (&req.subscribers, &replay.header) {
         (Some(path), _) => path.clone(),
-        (None, Some(header)) if !header.subscribers.is_empty() => {
-            PathBuf::from(&header.subscribers)
-        }
+        // Recorded relative to the configuration's folder, or absolute.
+        (None, Some(header)) if !header.subscribers.is_empty() => config
+            .path
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join(&header.subscribers),
         _ => config.paths.subscribers.clone(),
     };
     let (settled, lookup) = replay.settled()?;

@@ -419,10 +419,8 @@ fn the_test_sealing_matches_the_journal_format() {
     assert_eq!(first["issue"], ISSUE_ID);
     assert_eq!(first["list"], LIST_ID);
     let subscribers = first["subscribers"].as_str().unwrap();
-    assert!(
-        Path::new(subscribers).is_absolute() && subscribers.ends_with(CSV),
-        "{subscribers}"
-    );
+    // Relative to the configuration's folder, which holds it.
+    assert_eq!(subscribers, CSV);
     for part in ["subject", "html", "text", "greeting", "sender"] {
         assert!(first["fingerprint"][part].is_string(), "{first}");
     }
@@ -494,18 +492,18 @@ fn a_garbage_journal_is_refused() {
         (
             "binary",
             binary,
-            "not a journal of this version (line 1".into(),
+            "its first line is not a journal header of this version".into(),
         ),
         (
             "text",
             b"hello\nworld\n".to_vec(),
-            "not a journal of this version (line 1".into(),
+            "its first line is not a journal header of this version".into(),
         ),
         (
             "json without checksums",
             b"{\"t\":1700000000,\"event\":\"accepted\",\"key\":\"ruth.abrahams@example.org\"}\n"
                 .to_vec(),
-            "line 1 is damaged".into(),
+            "it may have been written by an older version".into(),
         ),
         (
             "a header, then garbage",
@@ -556,7 +554,6 @@ fn a_v2_header_with_another_version_is_refused_as_older() {
 /// header, no checksums) is refused, and the refusal should say it is from
 /// an older version rather than call it damaged.
 #[test]
-#[ignore = "bug: a v1 journal (JSON lines without header or crc) is refused as `line 1 is damaged: it has no checksum`, not as written by an older version"]
 fn a_v1_journal_is_refused_as_written_by_an_older_version() {
     let server = SmtpServer::start();
     let p = project(&server);
@@ -833,7 +830,6 @@ fn a_torn_last_line_is_accepted_and_its_recipient_is_only_uncertain() {
 /// writes must not be glued onto the torn bytes, or the journal it leaves
 /// is refused by every later run (and by `status`).
 #[test]
-#[ignore = "bug: a run after a torn last line appends its records onto the torn bytes (no newline, no truncation); the glued line is then damaged mid-file and every later send/status refuses the journal"]
 fn a_run_after_a_torn_last_line_leaves_a_journal_that_can_be_read_again() {
     let server = SmtpServer::start();
     let p = project(&server);
@@ -870,7 +866,6 @@ fn a_run_after_a_torn_last_line_leaves_a_journal_that_can_be_read_again() {
 /// short; the run that follows starts the journal, and the journal must
 /// then be readable.
 #[test]
-#[ignore = "bug: with only a torn header in the journal, send mails everyone but writes no header and glues its first attempt onto the torn bytes; every later send/status refuses the journal (line 1 damaged)"]
 fn a_torn_header_is_replaced_by_a_readable_journal() {
     let server = SmtpServer::start();
     let p = project(&server);
@@ -1414,7 +1409,6 @@ fn many_rcpt_refusals_sharing_one_reply_need_force() {
 /// The refusal of a linked journal tells the user how to look at what it
 /// points to; that command must run.
 #[test]
-#[ignore = "bug: the symbolic-link refusal suggests `newsletter status --journal FILE`, which clap rejects (ISSUE is required); it also lacks the `Nothing was sent` of the other refusals"]
 fn the_symbolic_link_refusal_suggests_a_command_that_works() {
     let server = SmtpServer::start();
     let p = project(&server);
@@ -1424,10 +1418,11 @@ fn the_symbolic_link_refusal_suggests_a_command_that_works() {
     let out = send(&p, &[]);
     out.expect_code(2);
     assert_eq!(server.arrivals().len(), 2);
+    // The hint names the program as it was started (here the test binary).
     let hint = out
         .stderr
         .split('`')
-        .find(|s| s.starts_with("newsletter status"))
+        .find(|s| s.contains("newsletter status ") && s.contains("--journal"))
         .unwrap_or_else(|| panic!("no status command in:\n{}", out.stderr))
         .replace("FILE", "journal/real.journal");
     let words = shlex::split(&hint).unwrap();
@@ -1455,11 +1450,11 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A copy of the project folder (a backup, a new year's folder) keeps the
-/// journal, whose header records the subscriber file by absolute path.
+/// journal, whose header records the subscriber file (relative to the
+/// configuration's folder when it is inside it).
 /// `status --apply-failures` in the copy must change the copy's file, not
 /// reach back into the original folder.
 #[test]
-#[ignore = "bug: status (and --apply-failures) in a copied project use the absolute subscriber path from the journal header, so the copy marks bounces in the ORIGINAL folder's CSV (and fails once the original is gone)"]
 fn apply_failures_in_a_copied_project_changes_the_copy_not_the_original() {
     let ruth = SUBSCRIBED[0];
     let server = SmtpServer::start_with(ServerOptions {

@@ -12,7 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use super::format::{Fingerprint, Header, Kind, Line, VERSION};
 use crate::external_sort::{self, ExternalSorter, Sorted};
@@ -27,6 +27,19 @@ pub struct Expect<'a> {
     pub issue: &'a str,
     pub list: &'a str,
 }
+
+/// A journal path that is not a plain file (a link, a device, a folder, a
+/// pipe): what it is, in words.
+#[derive(Debug)]
+pub struct NotAFile(pub &'static str);
+
+impl std::fmt::Display for NotAFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for NotAFile {}
 
 /// Opens a journal without following a symbolic link, and only if it is a
 /// plain file; `None` when it does not exist and `create` is false.
@@ -52,9 +65,10 @@ pub fn open_checked(path: &Path, create: bool) -> Result<Option<File>> {
     let file = match options.open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(40) => bail!(
-            "the journal `{shown}` is a symbolic link; a journal must be a plain file. Move the link aside (and look at what it points to with `newsletter status --journal FILE`)"
-        ),
+        Err(e) if e.raw_os_error() == Some(40) => {
+            return Err(anyhow::Error::new(NotAFile("it is a symbolic link")))
+                .with_context(|| format!("the journal `{shown}` must be a plain file"));
+        }
         Err(e) => {
             return Err(e).with_context(|| format!("cannot open the journal `{shown}`"));
         }
@@ -63,9 +77,10 @@ pub fn open_checked(path: &Path, create: bool) -> Result<Option<File>> {
         .metadata()
         .with_context(|| format!("cannot read the journal `{shown}`"))?;
     if !meta.file_type().is_file() {
-        bail!(
-            "the journal `{shown}` is not a plain file (a device, a folder or a pipe); move it aside and run again"
-        );
+        return Err(anyhow::Error::new(NotAFile(
+            "it is not a plain file but a device, a folder or a pipe",
+        )))
+        .with_context(|| format!("the journal `{shown}` must be a plain file"));
     }
     Ok(Some(file))
 }
@@ -91,14 +106,25 @@ pub struct Replay {
     file: Option<File>,
 }
 
-/// Why a journal is refused: what is wrong, for people.
-fn refuse(path: &Path, what: String) -> anyhow::Error {
+/// Why a journal is refused: what is wrong, and how to look at it.
+/// `inspect` is the `newsletter status ISSUE` command for this issue.
+fn refuse(path: &Path, inspect: &str, what: String) -> anyhow::Error {
+    let shown = path.display().to_string();
+    let quoted = |p: &str| shlex::try_quote(p).map_or_else(|_| p.to_string(), |q| q.into_owned());
+    let aside = format!("{shown}.damaged");
     anyhow::anyhow!(
-        "the journal `{}` cannot be trusted: {what}. Nothing was sent. Move it aside (e.g. `mv {} {}.damaged`), see what it held with `newsletter status ISSUE --journal {}.damaged --records`, then decide who still needs the issue",
-        path.display(),
-        path.display(),
-        path.display(),
-        path.display()
+        "the journal `{shown}` cannot be trusted: {what}. Nothing was sent. Move it aside (`mv {} {}`), see what it held with `{inspect} --journal {} --records`, then decide who still needs the issue",
+        quoted(&shown),
+        quoted(&aside),
+        quoted(&aside),
+    )
+}
+
+/// The refusal of a journal path that is not a plain file.
+fn refuse_special(path: &Path, inspect: &str, what: &str) -> anyhow::Error {
+    let shown = path.display().to_string();
+    anyhow::anyhow!(
+        "the journal `{shown}` cannot be trusted: {what}; a journal must be a plain file. Nothing was sent. Move it aside, and look at a journal file it leads to with `{inspect} --journal FILE --records`"
     )
 }
 
@@ -107,7 +133,7 @@ fn refuse(path: &Path, what: String) -> anyhow::Error {
 /// Refused: a file that is not a plain file or is a link, a first line
 /// that does not name this issue and list, any damaged line except a last
 /// line cut short by a crash, and values out of range.
-pub fn replay(path: &Path, expect: Option<Expect>, keep: usize) -> Result<Replay> {
+pub fn replay(path: &Path, expect: Option<Expect>, keep: usize, inspect: &str) -> Result<Replay> {
     let mut replay = Replay {
         path: path.to_path_buf(),
         header: None,
@@ -119,7 +145,11 @@ pub fn replay(path: &Path, expect: Option<Expect>, keep: usize) -> Result<Replay
         sorted: None,
         file: None,
     };
-    let Some(file) = open_checked(path, false)? else {
+    let opened = open_checked(path, false).map_err(|e| match e.downcast_ref::<NotAFile>() {
+        Some(NotAFile(what)) => refuse_special(path, inspect, what),
+        None => e,
+    })?;
+    let Some(file) = opened else {
         return Ok(replay);
     };
     let now = super::now();
@@ -159,19 +189,29 @@ pub fn replay(path: &Path, expect: Option<Expect>, keep: usize) -> Result<Replay
                 replay.torn = true;
                 break;
             }
-            Err(why) if number == 1 && !body.starts_with(b"{") => {
+            Err(why) if number == 1 => {
                 return Err(refuse(
                     path,
-                    format!("it is not a journal of this version (line 1: {why})"),
+                    inspect,
+                    format!(
+                        "its first line is not a journal header of this version ({why}); it may have been written by an older version of newsletter, or it is not a journal"
+                    ),
                 ));
             }
-            Err(why) => return Err(refuse(path, format!("line {number} is damaged: {why}"))),
+            Err(why) => {
+                return Err(refuse(
+                    path,
+                    inspect,
+                    format!("line {number} is damaged: {why}"),
+                ));
+            }
         };
         let kind = line.kind();
         if number == 1 {
             let header = header_of(&line).ok_or_else(|| {
                 refuse(
                     path,
+                    inspect,
                     "its first line does not say which issue it belongs to (it may have been written by an older version)".into(),
                 )
             })?;
@@ -179,6 +219,7 @@ pub fn replay(path: &Path, expect: Option<Expect>, keep: usize) -> Result<Replay
                 if header.issue != expect.issue {
                     return Err(refuse(
                         path,
+                        inspect,
                         format!(
                             "it belongs to the issue `{}`, not `{}` (was it copied from another issue?)",
                             header.issue, expect.issue
@@ -188,6 +229,7 @@ pub fn replay(path: &Path, expect: Option<Expect>, keep: usize) -> Result<Replay
                 if header.list != expect.list {
                     return Err(refuse(
                         path,
+                        inspect,
                         format!(
                             "it was written for the list `{}`, not `{}`",
                             header.list, expect.list
@@ -203,6 +245,7 @@ pub fn replay(path: &Path, expect: Option<Expect>, keep: usize) -> Result<Replay
             Kind::Journal => {
                 return Err(refuse(
                     path,
+                    inspect,
                     format!("line {number} starts another journal"),
                 ));
             }
@@ -548,7 +591,7 @@ mod tests {
     }
 
     fn entries(path: &Path) -> Vec<Entry> {
-        let mut replay = replay(path, Some(EXPECT), 10).unwrap();
+        let mut replay = replay(path, Some(EXPECT), 10, "newsletter status x").unwrap();
         let (settled, _) = replay.settled().unwrap();
         settled.map(Result::unwrap).collect()
     }
@@ -565,7 +608,7 @@ mod tests {
             },
             ev(Kind::Attempt, "c@example.org"),
         ]);
-        let mut replay = replay(&path, Some(EXPECT), 10).unwrap();
+        let mut replay = replay(&path, Some(EXPECT), 10, "newsletter status x").unwrap();
         assert_eq!(replay.recent_accepted.len(), 1);
         let (settled, lookup) = replay.settled().unwrap();
         let mut found: Vec<(String, Final, bool)> = settled
@@ -624,7 +667,7 @@ mod tests {
         let accepted = ev(Kind::Accepted, "a@example.org").encode();
         bytes.extend_from_slice(&accepted[..accepted.len() / 2]);
         std::fs::write(&path, bytes).unwrap();
-        let mut r = replay(&path, Some(EXPECT), 10).unwrap();
+        let mut r = replay(&path, Some(EXPECT), 10, "newsletter status x").unwrap();
         assert!(r.torn);
         let (settled, _) = r.settled().unwrap();
         let e: Vec<Entry> = settled.map(Result::unwrap).collect();
@@ -637,11 +680,11 @@ mod tests {
         let path = dir.path().join("x.journal");
         let header = Line::header(&header()).encode();
         std::fs::write(&path, &header[..20]).unwrap();
-        let r = replay(&path, Some(EXPECT), 10).unwrap();
+        let r = replay(&path, Some(EXPECT), 10, "newsletter status x").unwrap();
         assert!(r.torn && r.header.is_none());
         let journal = super::super::writer::Journal::open(&path, &[Line::header(&self::header())]);
         drop(journal.unwrap());
-        let r = replay(&path, Some(EXPECT), 10).unwrap();
+        let r = replay(&path, Some(EXPECT), 10, "newsletter status x").unwrap();
         assert!(!r.torn && r.header.is_some());
     }
 
@@ -656,7 +699,10 @@ mod tests {
         bytes[at] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
         // The damaged line still ends in a newline: not a torn write.
-        let err = replay(&path, Some(EXPECT), 10).err().unwrap().to_string();
+        let err = replay(&path, Some(EXPECT), 10, "newsletter status x")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("line 3 is damaged"), "{err}");
     }
 
@@ -667,13 +713,19 @@ mod tests {
             issue: "2020-12-10",
             ..EXPECT
         };
-        let err = replay(&path, Some(other), 10).err().unwrap().to_string();
+        let err = replay(&path, Some(other), 10, "newsletter status x")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("belongs to the issue `2022-07-13`"), "{err}");
         let other = Expect {
             list: "other.example.org",
             ..EXPECT
         };
-        let err = replay(&path, Some(other), 10).err().unwrap().to_string();
+        let err = replay(&path, Some(other), 10, "newsletter status x")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("list `list.example.org`"), "{err}");
     }
 
@@ -682,11 +734,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let link = dir.path().join("x.journal");
         std::os::unix::fs::symlink("/dev/null", &link).unwrap();
-        let err = replay(&link, Some(EXPECT), 10).err().unwrap().to_string();
+        let err = replay(&link, Some(EXPECT), 10, "newsletter status x")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("symbolic link"), "{err}");
         let folder = dir.path().join("y.journal");
         std::fs::create_dir(&folder).unwrap();
-        let err = replay(&folder, Some(EXPECT), 10).err().unwrap().to_string();
+        let err = replay(&folder, Some(EXPECT), 10, "newsletter status x")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("not a plain file"), "{err}");
     }
 
@@ -695,7 +753,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.journal");
         std::fs::write(&path, b"\x00\x01garbage\ngarbage\n").unwrap();
-        assert!(replay(&path, Some(EXPECT), 10).is_err());
+        assert!(replay(&path, Some(EXPECT), 10, "newsletter status x").is_err());
     }
 
     #[test]
@@ -704,7 +762,7 @@ mod tests {
             .map(|i| ev(Kind::Accepted, &format!("u{i}@example.org")))
             .collect();
         let (_d, path) = write(&lines);
-        let r = replay(&path, Some(EXPECT), 7).unwrap();
+        let r = replay(&path, Some(EXPECT), 7, "newsletter status x").unwrap();
         assert_eq!(r.recent_accepted.len(), 7);
         assert_eq!(r.accepted_events, 50);
     }

@@ -24,6 +24,12 @@ impl Journal {
             .with_context(|| format!("cannot read the journal `{}`", path.display()))?
             .len()
             == 0;
+        // A last line cut short by a crash was ignored by the replay; the
+        // next record must not be glued onto it.
+        if !empty {
+            drop_torn_tail(&file)
+                .with_context(|| format!("cannot write the journal `{}`", path.display()))?;
+        }
         // Asked for a header, the journal had none: all it can hold is a
         // first line cut short by a crash, before anything was sent.
         if !empty && first.iter().any(|l| l.kind() == super::Kind::Journal) {
@@ -56,6 +62,28 @@ impl Journal {
             .write_all(&line.encode())
             .context("cannot write the journal")
     }
+}
+
+/// Cuts the file after its last line end, if it does not end with one.
+fn drop_torn_tail(file: &File) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut chunk = [0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.read_exact_at(part, start)?;
+        if let Some(at) = part.iter().rposition(|b| *b == b'\n') {
+            let keep = start + at as u64 + 1;
+            if keep < len {
+                file.set_len(keep)?;
+            }
+            return Ok(());
+        }
+        end = start;
+    }
+    file.set_len(0)
 }
 
 /// Runs once its record is on disk.

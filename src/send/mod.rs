@@ -182,6 +182,7 @@ fn plan(
     } else {
         0
     };
+    let inspect = req.status(&Hint::new(&config.path), &[]);
     let plan = plan::make(&plan::Inputs {
         rendered: &loaded.rendered,
         config,
@@ -189,6 +190,7 @@ fn plan(
         policy,
         accept_changes: req.accept_changes,
         keep_times,
+        inspect: &inspect,
     })?;
     refuse_check_errors(config, loaded, &plan)?;
     refuse_invalid_rows(req, &plan)?;

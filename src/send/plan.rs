@@ -95,6 +95,8 @@ pub struct Inputs<'a> {
     pub accept_changes: bool,
     /// How many accepted times the limits need (0: none).
     pub keep_times: usize,
+    /// `newsletter status ISSUE` for this issue, for the journal's refusals.
+    pub inspect: &'a str,
 }
 
 /// The fingerprint of what the messages say.
@@ -144,13 +146,14 @@ pub fn make(inputs: &Inputs) -> Result<Plan> {
         policy,
         accept_changes,
         keep_times,
+        inspect,
     } = *inputs;
     let journal_path = journal::path(&config.paths.journal, &rendered.issue_id);
     let expect = journal::Expect {
         issue: &rendered.issue_id,
         list: &config.list.id,
     };
-    let mut replay = journal::replay(&journal_path, Some(expect), keep_times)?;
+    let mut replay = journal::replay(&journal_path, Some(expect), keep_times, inspect)?;
     let current = fingerprint(config, rendered);
     let first_lines = bind(
         &replay,
@@ -237,10 +240,7 @@ fn bind(
         return Ok(vec![Line::header(&Header {
             issue: rendered.issue_id.clone(),
             list: config.list.id.clone(),
-            subscribers: std::fs::canonicalize(list_path)
-                .unwrap_or_else(|_| list_path.to_path_buf())
-                .display()
-                .to_string(),
+            subscribers: recorded_path(list_path, &config.path),
             fingerprint: current.clone(),
             t: journal::now(),
         })]);
@@ -257,6 +257,22 @@ fn bind(
         names(&changed),
         replay.path.display()
     )
+}
+
+/// The subscriber file as the journal records it: relative to the
+/// configuration's folder when it is inside it (so a copied project folder
+/// reads its own copy), absolute otherwise.
+fn recorded_path(list: &Path, config: &Path) -> String {
+    let list = std::fs::canonicalize(list).unwrap_or_else(|_| list.to_path_buf());
+    let dir = config.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = std::fs::canonicalize(dir.unwrap_or(Path::new(".")));
+    match dir
+        .ok()
+        .and_then(|d| list.strip_prefix(d).ok().map(Path::to_path_buf))
+    {
+        Some(relative) => relative.display().to_string(),
+        None => list.display().to_string(),
+    }
 }
 
 fn names(parts: &[String]) -> String {
