@@ -314,8 +314,6 @@ impl Config {
             Some(line) => format!("{}:{line}", self.path.display()),
             None => self.path.display().to_string(),
         };
-        self.validate_header_values(&at)?;
-        self.validate_numbers(&at)?;
         let file = self.path.display();
         for (key, value) in [
             ("list.site-url", &self.list.site_url),
@@ -384,7 +382,8 @@ impl Config {
         if s.max_consecutive_failures == 0 {
             bail!("{file}: `sending.max-consecutive-failures` must be at least 1");
         }
-        Ok(())
+        self.validate_header_values(&at)?;
+        self.validate_numbers(&at)
     }
 
     /// The unsubscribe secret from the environment, if set and non-empty.
@@ -664,5 +663,98 @@ mod tests {
         assert!(is_loopback("[::1]"));
         assert!(!is_loopback("smtp.example.org"));
         assert!(!is_loopback("10.0.0.1"));
+    }
+
+    #[test]
+    fn host_names_and_address_literals() {
+        assert!(is_host_name("mail.example.org"));
+        assert!(is_host_name("[192.0.2.1]") && is_host_name("[IPv6:::1]"));
+        for bad in [
+            "",
+            "a b",
+            "x\r\nRSET",
+            "-a.org",
+            "a..org",
+            "[nope]",
+            "a_b.org",
+        ] {
+            assert!(!is_host_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn key_lines_are_found_in_their_table() {
+        let text = "[list]\nname = 1\n\n[sending]\n# name = 2\nper-second = 3\n";
+        assert_eq!(key_line(text, "list.name"), Some(2));
+        assert_eq!(key_line(text, "sending.per-second"), Some(6));
+        assert_eq!(key_line(text, "sending.name"), None);
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        const EXAMPLE: &str = include_str!("../newsletter.toml");
+
+        /// The example configuration with one value replaced.
+        fn with(key: &str, value: &str) -> String {
+            let mut out = String::new();
+            for line in EXAMPLE.lines() {
+                if line.starts_with(&format!("{key} =")) {
+                    out.push_str(&format!("{key} = {value}\n"));
+                } else {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+            out
+        }
+
+        fn load(text: &str) -> Result<Config> {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("newsletter.toml");
+            std::fs::write(&path, text).unwrap();
+            Config::load(&path)
+        }
+
+        fn toml_string(s: &str) -> String {
+            toml::Value::String(s.to_string()).to_string()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            /// Whatever string a header value holds, the configuration
+            /// either refuses it or holds no line break, and an accepted
+            /// unsubscribe URL cannot add a `List-Unsubscribe` target.
+            #[test]
+            fn accepted_header_values_are_header_safe(
+                key in prop::sample::select(vec!["name", "id", "unsubscribe-url", "web-version-url", "unsubscribe-mailto", "from"]),
+                value in "(https://[a-z.]{1,10}/)?[ -~\r\n\t\u{0}\u{85}\u{2028}<>,\"{}]{0,40}(\\{token\\}|\\{issue\\})?",
+            ) {
+                if let Ok(config) = load(&with(key, &toml_string(&value))) {
+                    let l = &config.list;
+                    for v in [&l.name, &l.id, &l.unsubscribe_url, &l.web_version_url, &l.unsubscribe_mailto] {
+                        prop_assert!(!v.chars().any(char::is_control), "{v:?}");
+                    }
+                    prop_assert!(!l.unsubscribe_url.contains(['<', '>', ',', ' ']), "{:?}", l.unsubscribe_url);
+                }
+            }
+
+            /// Any number for a rate or a pause loads or is refused; none
+            /// panics, and an accepted one is in range.
+            #[test]
+            fn numbers_load_or_are_refused(
+                key in prop::sample::select(vec!["per-second", "batch-pause-seconds"]),
+                value in prop_oneof![any::<f64>(), -1e3..1e6f64, Just(1e-30), Just(f64::MAX)],
+            ) {
+                let text = format!("{value:?}");
+                if let Ok(config) = load(&with(key, &text)) {
+                    let s = &config.sending;
+                    prop_assert!(s.per_second == 0.0 || (0.01..=100_000.0).contains(&s.per_second));
+                    prop_assert!((0.0..=86_400.0).contains(&s.batch_pause_seconds));
+                }
+            }
+        }
     }
 }

@@ -1186,6 +1186,34 @@ fn file_cases() -> Vec<Case> {
             refused(&["archive/posts.toml:14:1: unknown field `writer`"]),
         ),
         edit(
+            "archive: a javascript: URL for a post",
+            POSTS,
+            "author = \"Abi Levy\"",
+            "author = \"Abi Levy\"\nurl = \"javascript:alert(1)\"",
+            SEND,
+            refused(&[
+                "archive/posts.toml:15:7: `url` is `javascript:alert(1)`, which is not a web or mail link",
+            ]),
+        ),
+        edit(
+            "archive: a data: URL for a post",
+            POSTS,
+            "author = \"Abi Levy\"",
+            "author = \"Abi Levy\"\nurl = \"data:text/html;base64,PHNjcmlwdD4=\"",
+            SEND,
+            refused(&["archive/posts.toml:15:7: `url` is `data:text/html;base64,PHNjcmlwdD4=`"]),
+        ),
+        edit(
+            "archive: a javascript: booking link for an event",
+            EVENTS,
+            "id = \"refugee-week-2022-twitter-space\"",
+            "id = \"refugee-week-2022-twitter-space\"\nbooking-url = \"javascript:alert(1)\"",
+            SEND,
+            refused(&[
+                "archive/events.toml:9:15: `booking-url` is `javascript:alert(1)`, which is not a web or mail link",
+            ]),
+        ),
+        edit(
             "archive: duplicate event id",
             EVENTS,
             "id = \"refugee-week-2022-then-and-now\"",
@@ -1295,6 +1323,56 @@ fn file_cases() -> Vec<Case> {
             refused(&[
                 "newsletter.toml: `sending.per-second` and `sending.batch-pause-seconds` must be zero or more",
             ]),
+        ),
+        edit(
+            "configuration: a rate too small to wait for (1e-30 per second)",
+            CONFIG,
+            "per-second = 10 ",
+            "per-second = 1e-30 ",
+            SEND,
+            refused(&[
+                "newsletter.toml:49: `sending.per-second` is 0.000000000000000000000000000001; use 0 (no limit) or 0.01 to 100000",
+            ]),
+        ),
+        edit(
+            "configuration: a pause of a thousand years between batches",
+            CONFIG,
+            "batch-pause-seconds = 0",
+            "batch-pause-seconds = 3.2e10",
+            SEND,
+            refused(&[
+                "newsletter.toml:53: `sending.batch-pause-seconds` is 32000000000; use 0 to 86400",
+            ]),
+        ),
+        edit(
+            "configuration: an unsubscribe URL that adds a second target",
+            CONFIG,
+            "unsubscribe-url = \"https://news.renecassin.example.org/unsubscribe/{token}\"",
+            "unsubscribe-url = \"https://news.renecassin.example.org/unsubscribe/{token}>, <https://evil.example/\"",
+            SEND,
+            refused(&[
+                "newsletter.toml:17: `list.unsubscribe-url` `https://news.renecassin.example.org/unsubscribe/{token}>, <https://evil.example/` contains `>`",
+            ]),
+        ),
+        edit(
+            "configuration: a line break in the list name",
+            CONFIG,
+            "name = \"René Cassin\"",
+            "name = \"René Cassin\\r\\nBcc: evil@example.org\"",
+            SEND,
+            refused(&["newsletter.toml:5: `list.name` contains the control character '\\r'"]),
+        ),
+        transport(
+            "configuration: a line break in hello-name",
+            "[transport]\nkind = \"smtp\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"none\"\nhello-name = \"client.example.org\\r\\nRSET\\r\\nNOOP\"",
+            refused(&[
+                "newsletter.toml: `smtp.hello-name` is `client.example.org\\r\\nRSET\\r\\nNOOP`; it is sent in the SMTP greeting, so it must be a host name",
+            ]),
+        ),
+        transport(
+            "configuration: a time-out of a year",
+            "[transport]\nkind = \"smtp\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"none\"\ntimeout-seconds = 31536000",
+            refused(&["newsletter.toml: `smtp.timeout-seconds` is 31536000; use 1 to 3600"]),
         ),
         edit(
             "configuration: zero connections",

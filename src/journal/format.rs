@@ -344,6 +344,36 @@ mod tests {
         assert!(decode(&bytes).is_err());
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes never panic the reader.
+        #[test]
+        fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = Line::decode(&bytes, NOW);
+        }
+
+        /// Every record written reads back the same, and any one changed
+        /// byte is found.
+        #[test]
+        fn records_round_trip_and_changes_are_found(
+            key in "[a-z0-9.+-]{1,20}@[a-z]{1,10}\\.(org|test)",
+            reply in "[ -~]{0,60}",
+            t in 946_684_800.0..1_799_999_999.0f64,
+            flip in 0usize..200,
+        ) {
+            let line = Line { t, ..Line::event(Kind::Failed, &key, &key, &reply) };
+            let bytes = line.encode();
+            let back = decode(&bytes).unwrap();
+            proptest::prop_assert_eq!(&back.key, &key);
+            proptest::prop_assert_eq!(&back.reply, &reply);
+            // serde_json reads floats to within one unit in the last place.
+            proptest::prop_assert!((back.t - t).abs() < 1e-6);
+            let at = flip % (bytes.len() - 1);
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x01;
+            proptest::prop_assert!(decode(&damaged).is_err());
+        }
+    }
+
     #[test]
     fn fingerprint_names_what_changed() {
         let mut a = Fingerprint::default();
