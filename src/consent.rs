@@ -95,17 +95,8 @@ fn yes_no(cell: &str) -> Result<Option<bool>, ()> {
     if cell.is_empty() {
         return Ok(None);
     }
-    const YES: &[&str] = &[
-        "yes",
-        "y",
-        "true",
-        "t",
-        "1",
-        "x",
-        "opted out",
-        "unsubscribed",
-    ];
-    const NO: &[&str] = &["no", "n", "false", "f", "0", "subscribed"];
+    const YES: &[&str] = &["yes", "y", "true", "t", "1", "x"];
+    const NO: &[&str] = &["no", "n", "false", "f", "0"];
     if YES.iter().any(|v| cell.eq_ignore_ascii_case(v)) {
         Ok(Some(true))
     } else if NO.iter().any(|v| cell.eq_ignore_ascii_case(v)) {
@@ -119,6 +110,36 @@ fn yes_no(cell: &str) -> Result<Option<bool>, ()> {
 /// nothing (the row follows its `status`); `Err` when the value cannot be
 /// read, with what the column accepts.
 pub fn opts_out(meaning: Meaning, cell: &str) -> Result<bool, &'static str> {
+    // Words that say what the person chose mean the same in any column.
+    const OUT: &[&str] = &[
+        "unsubscribed",
+        "unsubscribe",
+        "opted out",
+        "opted-out",
+        "opt out",
+        "opt-out",
+        "withdrawn",
+        "declined",
+        "refused",
+    ];
+    const IN: &[&str] = &[
+        "subscribed",
+        "opted in",
+        "opted-in",
+        "opt in",
+        "opt-in",
+        "granted",
+        "given",
+    ];
+    let word = cell.trim();
+    if meaning != Meaning::OptOutTime {
+        if OUT.iter().any(|w| word.eq_ignore_ascii_case(w)) {
+            return Ok(true);
+        }
+        if IN.iter().any(|w| word.eq_ignore_ascii_case(w)) {
+            return Ok(false);
+        }
+    }
     match meaning {
         Meaning::OptOut => yes_no(cell)
             .map(|v| v == Some(true))
@@ -161,6 +182,17 @@ mod tests {
         assert_eq!(opts_out(Meaning::Consent, "TRUE"), Ok(false));
         assert_eq!(opts_out(Meaning::Consent, ""), Ok(false));
         assert_eq!(opts_out(Meaning::OptOutTime, "2024-01-02 10:00"), Ok(true));
+    }
+
+    #[test]
+    fn words_of_choice_mean_the_same_in_any_column() {
+        for meaning in [Meaning::OptOut, Meaning::Consent] {
+            assert_eq!(opts_out(meaning, "Unsubscribed"), Ok(true), "{meaning:?}");
+            assert_eq!(opts_out(meaning, "opted out"), Ok(true), "{meaning:?}");
+            assert_eq!(opts_out(meaning, "withdrawn"), Ok(true), "{meaning:?}");
+            assert_eq!(opts_out(meaning, "subscribed"), Ok(false), "{meaning:?}");
+            assert_eq!(opts_out(meaning, "opted in"), Ok(false), "{meaning:?}");
+        }
     }
 
     #[test]

@@ -684,6 +684,16 @@ impl SubscriberReader {
     }
 }
 
+impl SubscriberReader {
+    /// After a row came back as a problem: its address, lowercased, when the
+    /// row has a valid one (an unreadable status or a row of the wrong
+    /// width). Such an address is never mailed, whatever its other rows say.
+    pub fn problem_key(&self) -> Option<String> {
+        let email = self.record.get(self.columns.email)?.trim();
+        check_address(email).ok().map(|()| email.to_lowercase())
+    }
+}
+
 impl Iterator for SubscriberReader {
     type Item = Result<Subscriber, RowProblem>;
 
@@ -874,7 +884,16 @@ fn shorten(value: &str) -> String {
 /// (`/dev/zero`, a pipe, a folder), which would never end or never start.
 pub fn open_list(path: &Path) -> Result<File> {
     let shown = path.display();
-    let file = File::open(path)
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // A named pipe must not block the open before it can be refused.
+        options.custom_flags(0o4000); // O_NONBLOCK
+    }
+    let file = options
+        .open(path)
         .with_context(|| format!("cannot open `{shown}`: check the path and the permissions"))?;
     let meta = file
         .metadata()
@@ -1019,13 +1038,27 @@ impl RowRecord {
         };
         RowRecord {
             hash,
-            line_status: line << 2 | code,
+            line_status: line << 3 | code,
             email_at,
         }
     }
 
+    /// A row with a problem but a valid address: it keeps that address
+    /// from being mailed (it is reported as a problem already).
+    fn blocking(hash: KeyHash, line: u64) -> RowRecord {
+        RowRecord {
+            hash,
+            line_status: line << 3 | 4 | 1,
+            email_at: 0,
+        }
+    }
+
+    fn is_blocking(&self) -> bool {
+        self.line_status & 4 != 0
+    }
+
     fn line(&self) -> u64 {
-        self.line_status >> 2
+        self.line_status >> 3
     }
 
     fn status(&self) -> Status {
@@ -1305,6 +1338,8 @@ struct Group {
     hash: Option<KeyHash>,
     first_subscribed: Option<u64>,
     first_other: Option<(u64, Status)>,
+    /// A row of this address has a problem: it is not mailed.
+    blocked: bool,
 }
 
 fn survey_core<S>(
@@ -1345,8 +1380,17 @@ fn survey_core<S>(
     };
     let mut sorter = ExternalSorter::new(chunk);
     let mut emails = EmailLog::new().with_context(temp_error)?;
-    for item in reader {
+    let mut reader = reader;
+    while let Some(item) = reader.next() {
         survey.rows += 1;
+        if item.is_err()
+            && let Some(key) = reader.problem_key()
+        {
+            let line = item.as_ref().err().map_or(0, RowProblem::line);
+            sorter
+                .push(RowRecord::blocking(KeyHash::of(&key), line))
+                .with_context(temp_error)?;
+        }
         match item {
             Ok(subscriber) => {
                 // Duplicates are taken out of `subscribed` once the sort has found them.
@@ -1376,7 +1420,7 @@ fn survey_core<S>(
             };
             let line = group
                 .first_subscribed
-                .filter(|_| group.first_other.is_none());
+                .filter(|_| group.first_other.is_none() && !group.blocked);
             if visit(Joined::Address {
                 hash,
                 line,
@@ -1407,6 +1451,10 @@ fn survey_core<S>(
             };
         }
         let (line, status) = (record.line(), record.status());
+        if record.is_blocking() {
+            group.blocked = true;
+            continue;
+        }
         let problem = match (status, group.first_subscribed, group.first_other) {
             (Status::Subscribed, None, other) => {
                 group.first_subscribed = Some(line);

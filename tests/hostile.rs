@@ -899,6 +899,41 @@ fn subscriber_cases() -> Vec<Case> {
             }),
         ),
         csv(
+            "words of choice in a consent column",
+            "email,first_name,email_marketing_consent\nann@example.org,Ann,unsubscribed\nbob@example.org,Bob,opted out\ncy@example.org,Cy,subscribed\n",
+            sent(
+                0,
+                1,
+                &["opted out in `email_marketing_consent` 2"],
+                |m, _| {
+                    assert_eq!(m[0].to_address, "cy@example.org");
+                },
+            ),
+        ),
+        {
+            // With --skip-invalid the rest are mailed, but never an address
+            // whose other row, unreadable, may say it opted out.
+            let mut case = csv(
+                "--skip-invalid and an unreadable row of a subscribed address",
+                format!(
+                    "{HEADER}ann@example.org,Ann,Lee,subscribed\nbob@example.org,Bob,Roe,subscribed\ncy@example.org,Cy,Poe,subscribed\nann@example.org,Ann,Lee,,unsubscribed\nBOB@example.org,Bob,Roe,Unsubscribed 2024-05-01\n"
+                ),
+                sent(
+                    0,
+                    1,
+                    &[
+                        "list.csv: line 5: cannot read this row",
+                        "list.csv: line 6: unknown status",
+                    ],
+                    |m, _| {
+                        assert_eq!(m[0].to_address, "cy@example.org");
+                    },
+                ),
+            );
+            case.args.push("--skip-invalid");
+            case
+        },
+        csv(
             "a consent column saying no",
             "email,first_name,consent\nann@example.org,Ann,no\nbob@example.org,Bob,yes\n",
             sent(0, 1, &["opted out in `consent` 1"], |m, _| {

@@ -1485,3 +1485,99 @@ fn apply_failures_in_a_copied_project_changes_the_copy_not_the_original() {
         b.read(CSV)
     );
 }
+
+/// A last line that is whole but lost its line end (a full disk, a power
+/// cut) is read, and the next run ends it instead of cutting it off: its
+/// recipient stays uncertain and is not mailed again without being asked.
+#[test]
+fn a_whole_last_line_without_its_line_end_is_kept() {
+    let server = SmtpServer::start();
+    let p = project(&server);
+    send(&p, &["--limit", "1"]).expect_code(0);
+    let text = p.read(JOURNAL);
+    let header = text.lines().next().unwrap();
+    let ruth = SUBSCRIBED[0];
+    let attempt = sealed(&format!(
+        "{{\"t\":{},\"event\":\"attempt\",\"key\":\"{ruth}\",\"email\":\"{ruth}\"}}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    ));
+    p.write(JOURNAL, &format!("{header}\n{}", attempt.trim_end()));
+    let before = server.arrivals().len();
+
+    send(&p, &["--limit", "1"]).expect_code(0);
+    send(&p, &[]).expect_code(0);
+    assert!(
+        server.arrivals()[before..]
+            .iter()
+            .all(|a| !a.rcpt_tos.iter().any(|r| r.eq_ignore_ascii_case(ruth))),
+        "{ruth} was uncertain and was mailed again"
+    );
+    let s = status(&p, &[]);
+    assert_eq!(s.uncertain, 1, "{s:?}");
+    assert_eq!(s.accepted as usize, SUBSCRIBED.len() - 1, "{s:?}");
+}
+
+/// Attempts of earlier runs that may have reached the relay (a lost
+/// connection, no answer, a crash mid-message) count against `per-day`.
+#[test]
+fn the_daily_limit_counts_earlier_attempts_that_may_have_arrived() {
+    let server = SmtpServer::start();
+    let p = project_on(server.port, "per-second = 0\nper-day = 3\nconnections = 1");
+    send(&p, &["--limit", "1"]).expect_code(0);
+    let text = p.read(JOURNAL);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        - 60.0;
+    let mut journal = text.clone();
+    for (who, outcome) in [(SUBSCRIBED[5], "lost"), (SUBSCRIBED[6], "uncertain")] {
+        journal.push_str(&sealed(&format!(
+            "{{\"t\":{t},\"event\":\"attempt\",\"key\":\"{who}\",\"email\":\"{who}\"}}"
+        )));
+        journal.push_str(&sealed(&format!(
+            "{{\"t\":{t},\"event\":\"{outcome}\",\"key\":\"{who}\",\"email\":\"{who}\",\"reply\":\"x\"}}"
+        )));
+    }
+    p.write(JOURNAL, &journal);
+    let before = server.arrivals().len();
+    let out = send(&p, &["--resend-uncertain"]);
+    out.expect_code(0);
+    assert!(out.stderr.contains("daily limit of 3"), "{}", out.stderr);
+    assert_eq!(
+        server.arrivals().len(),
+        before,
+        "three attempts today already"
+    );
+}
+
+/// A named pipe given as the subscriber file is refused at once, not read
+/// forever while the issue is locked.
+#[test]
+fn a_named_pipe_as_the_subscriber_file_is_refused_without_hanging() {
+    let server = SmtpServer::start();
+    let p = project(&server);
+    let fifo = p.path("pipe.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for args in [
+        &["send", ISSUE, "--subscribers", "pipe.csv", "--yes"][..],
+        &["status", ISSUE, "--subscribers", "pipe.csv"][..],
+        &["check", "--subscribers", "pipe.csv"][..],
+    ] {
+        let out = run_within(&p, args, NO_HANG);
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("`pipe.csv` is not a plain file"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(server.arrivals().len(), 0);
+}

@@ -93,9 +93,9 @@ pub struct Replay {
     pub header: Option<Header>,
     /// The fingerprint in force: the header's, or the last accepted change.
     pub fingerprint: Option<Fingerprint>,
-    /// Times of accepted messages in the last 24 hours, the most recent
-    /// `keep` of them, for the hourly and daily limits.
-    pub recent_accepted: Vec<f64>,
+    /// Times of attempts in the last 24 hours, the most recent `keep` of
+    /// them, for the hourly and daily limits.
+    pub recent_attempts: Vec<f64>,
     /// Accepted events in the whole file.
     pub accepted_events: u64,
     /// The last line was cut short by a crash and was ignored.
@@ -138,7 +138,7 @@ pub fn replay(path: &Path, expect: Option<Expect>, keep: usize, inspect: &str) -
         path: path.to_path_buf(),
         header: None,
         fingerprint: None,
-        recent_accepted: Vec::new(),
+        recent_attempts: Vec::new(),
         accepted_events: 0,
         torn: false,
         events: 0,
@@ -253,14 +253,15 @@ pub fn replay(path: &Path, expect: Option<Expect>, keep: usize, inspect: &str) -
                 replay.fingerprint = line.fingerprint;
                 continue;
             }
-            Kind::Accepted => {
-                replay.accepted_events += 1;
-                if now - line.t < 86_400.0 && keep > 0 {
-                    if recent.len() == keep {
-                        recent.pop_front();
-                    }
-                    recent.push_back(line.t);
+            Kind::Accepted => replay.accepted_events += 1,
+            // Every attempt may have reached the server (accepted, lost,
+            // uncertain or cut off by a crash): all count against the limits,
+            // as the run's own attempts do.
+            Kind::Attempt if now - line.t < 86_400.0 && keep > 0 => {
+                if recent.len() == keep {
+                    recent.pop_front();
                 }
+                recent.push_back(line.t);
             }
             _ => {}
         }
@@ -276,7 +277,7 @@ pub fn replay(path: &Path, expect: Option<Expect>, keep: usize, inspect: &str) -
     }
     let mut times: Vec<f64> = recent.into();
     times.sort_by(f64::total_cmp);
-    replay.recent_accepted = times;
+    replay.recent_attempts = times;
     replay.sorted = Some(sorter.finish().with_context(temp_error)?);
     replay.file = Some(file);
     Ok(replay)
@@ -609,7 +610,7 @@ mod tests {
             ev(Kind::Attempt, "c@example.org"),
         ]);
         let mut replay = replay(&path, Some(EXPECT), 10, "newsletter status x").unwrap();
-        assert_eq!(replay.recent_accepted.len(), 1);
+        assert_eq!(replay.recent_attempts.len(), 3, "every attempt counts");
         let (settled, lookup) = replay.settled().unwrap();
         let mut found: Vec<(String, Final, bool)> = settled
             .map(Result::unwrap)
@@ -757,13 +758,16 @@ mod tests {
     }
 
     #[test]
-    fn only_the_most_recent_accepted_times_are_kept() {
+    fn only_the_most_recent_attempts_times_are_kept() {
         let lines: Vec<Line> = (0..50)
-            .map(|i| ev(Kind::Accepted, &format!("u{i}@example.org")))
+            .flat_map(|i| {
+                let who = format!("u{i}@example.org");
+                [ev(Kind::Attempt, &who), ev(Kind::Accepted, &who)]
+            })
             .collect();
         let (_d, path) = write(&lines);
         let r = replay(&path, Some(EXPECT), 7, "newsletter status x").unwrap();
-        assert_eq!(r.recent_accepted.len(), 7);
+        assert_eq!(r.recent_attempts.len(), 7);
         assert_eq!(r.accepted_events, 50);
     }
 }

@@ -24,10 +24,11 @@ impl Journal {
             .with_context(|| format!("cannot read the journal `{}`", path.display()))?
             .len()
             == 0;
-        // A last line cut short by a crash was ignored by the replay; the
-        // next record must not be glued onto it.
+        // The next record must not be glued onto a last line without its
+        // line end: one cut short by a crash (which the replay ignored) is
+        // cut off, a whole one (which the replay read) is ended.
         if !empty {
-            drop_torn_tail(&file)
+            end_last_line(&file)
                 .with_context(|| format!("cannot write the journal `{}`", path.display()))?;
         }
         // Asked for a header, the journal had none: all it can hold is a
@@ -64,26 +65,36 @@ impl Journal {
     }
 }
 
-/// Cuts the file after its last line end, if it does not end with one.
-fn drop_torn_tail(file: &File) -> std::io::Result<()> {
+/// Makes the file end with a line end: a last line that reads as a record
+/// gets one; one that does not (cut short) is cut off.
+fn end_last_line(mut file: &File) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     let len = file.metadata()?.len();
     let mut end = len;
     let mut chunk = [0u8; 4096];
-    while end > 0 {
+    let mut tail = Vec::new();
+    let keep = loop {
+        if end == 0 {
+            break 0;
+        }
         let start = end.saturating_sub(chunk.len() as u64);
         let part = &mut chunk[..(end - start) as usize];
         file.read_exact_at(part, start)?;
         if let Some(at) = part.iter().rposition(|b| *b == b'\n') {
-            let keep = start + at as u64 + 1;
-            if keep < len {
-                file.set_len(keep)?;
-            }
-            return Ok(());
+            tail.splice(0..0, part[at + 1..].iter().copied());
+            break start + at as u64 + 1;
         }
+        tail.splice(0..0, part.iter().copied());
         end = start;
+    };
+    if keep == len {
+        return Ok(());
     }
-    file.set_len(0)
+    if Line::decode(&tail, super::now()).is_ok() {
+        file.write_all(b"\n")
+    } else {
+        file.set_len(keep)
+    }
 }
 
 /// Runs once its record is on disk.

@@ -273,7 +273,7 @@ pub fn deliver(
     let now = Instant::now();
     let wall = journal::now();
     let history = plan
-        .recent_accepted
+        .recent_attempts
         .iter()
         .map(|t| Duration::from_secs_f64((wall - t).max(0.0)));
     let shared = Arc::new(Shared {

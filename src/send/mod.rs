@@ -476,7 +476,7 @@ fn report(
             let mut retry = req.clone();
             retry.retry_failed = true;
             eprintln!(
-                "Stopped after {} failures in a row; the last reply was:\n  {reply}\nThis usually means the login, the sender address or a sending policy is refused; the command below also tries again those refused in this run. Fix it, then continue with:\n  {}",
+                "Stopped after {} failures in a row; the last reply was:\n  {reply}\nThis usually means the login, the sender address or a sending policy is refused; the command below also tries again the recipients refused permanently (in this run and earlier ones, --retry-failed). Fix it, then continue with:\n  {}",
                 config.sending.max_consecutive_failures,
                 retry.resume(hint)
             );

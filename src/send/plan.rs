@@ -74,7 +74,7 @@ pub struct Plan {
     pub uncertain_sample: Vec<String>,
     pub twice_sample: Vec<String>,
     pub twice: u64,
-    pub recent_accepted: Vec<f64>,
+    pub recent_attempts: Vec<f64>,
     /// Lines to write at the top of the journal before sending: the header
     /// of a new journal, or the record of accepted changes.
     pub first_lines: Vec<Line>,
@@ -191,7 +191,7 @@ pub fn make(inputs: &Inputs) -> Result<Plan> {
         uncertain_sample: samples.uncertain,
         twice_sample: samples.twice,
         twice: samples.twice_count,
-        recent_accepted: std::mem::take(&mut replay.recent_accepted),
+        recent_attempts: std::mem::take(&mut replay.recent_attempts),
         first_lines,
         one_click,
         one_click_read,

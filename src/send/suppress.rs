@@ -203,9 +203,20 @@ impl Inner {
                 self.list.display()
             )
         })?;
-        for subscriber in reader.flatten() {
-            if subscriber.status != Status::Subscribed {
-                self.blocked.insert(KeyHash::of(&subscriber.key));
+        let mut reader = reader;
+        while let Some(row) = reader.next() {
+            match row {
+                Ok(subscriber) if subscriber.status != Status::Subscribed => {
+                    self.blocked.insert(KeyHash::of(&subscriber.key));
+                }
+                Ok(_) => {}
+                // A row that cannot be read now may say that its address
+                // opted out: that address is not mailed.
+                Err(_) => {
+                    if let Some(key) = reader.problem_key() {
+                        self.blocked.insert(KeyHash::of(&key));
+                    }
+                }
             }
         }
         Ok(())
