@@ -14,6 +14,7 @@ pub mod config;
 mod external_sort;
 pub mod feed_import;
 pub mod finding;
+pub mod http;
 pub mod ics;
 pub mod issue;
 pub mod journal;
