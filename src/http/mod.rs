@@ -28,7 +28,8 @@
 //! * the access log (`METHOD STATUS NOTE`, one line per answer, 503s and
 //!   hyper's own 400 and 431 included) written by a thread of its own, so
 //!   a slow stderr never holds up a connection;
-//! * stopping on Ctrl-C or SIGTERM, letting answers in progress finish.
+//! * stopping on Ctrl-C or SIGTERM: requests in progress are answered (for
+//!   a few seconds), connections still waiting for one are closed.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -320,6 +321,7 @@ pub async fn serve<H, F>(
         .unwrap_or(settings.limits.connections);
     let busy = canned(503, settings.busy);
     let shared = Arc::new(Shared {
+        stop: stop.clone(),
         settings,
         handler,
         http,
@@ -332,7 +334,7 @@ pub async fn serve<H, F>(
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = stop.wait_for(|stopped| *stopped) => break,
+            () = stopped(&mut stop) => break,
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,
@@ -364,7 +366,15 @@ pub async fn serve<H, F>(
     let _ = tokio::task::spawn_blocking(move || log.flush()).await;
 }
 
+/// Resolves when `stop` turns true (never, if its sender goes without).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|stopped| *stopped).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 struct Shared<H> {
+    stop: watch::Receiver<bool>,
     settings: Settings,
     handler: H,
     http: http1::Builder,
@@ -377,6 +387,8 @@ struct Shared<H> {
 struct Seen {
     /// The client sent at least a byte.
     bytes: AtomicBool,
+    /// A whole request head came.
+    started: AtomicBool,
     /// The handler answered.
     answered: AtomicBool,
     /// ... with a stream.
@@ -406,6 +418,7 @@ async fn connection<H, F>(
                 let shared = Arc::clone(&shared);
                 let seen = Arc::clone(&seen);
                 async move {
+                    seen.started.store(true, Ordering::SeqCst);
                     let method = request.method().as_str().to_string();
                     let mut reply = (shared.handler)(request, send_by).await;
                     shared
@@ -430,10 +443,24 @@ async fn connection<H, F>(
         });
         let conn = shared.http.serve_connection(io, service);
         tokio::pin!(conn);
-        match tokio::time::timeout_at(end_by, conn.as_mut()).await {
-            Ok(result) => Some(result),
-            Err(_) if seen.streaming.load(Ordering::SeqCst) => Some(conn.await),
-            Err(_) => None,
+        let mut stop = shared.stop.clone();
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                result = tokio::time::timeout_at(end_by, conn.as_mut()) => break match result {
+                    Ok(result) => Some(result),
+                    Err(_) if seen.streaming.load(Ordering::SeqCst) => Some(conn.await),
+                    Err(_) => None,
+                },
+                // Stopping: a request in progress is answered; a connection
+                // still waiting for one is closed now.
+                () = stopped(&mut stop), if !stopping => {
+                    stopping = true;
+                    if !seen.started.load(Ordering::SeqCst) {
+                        return;
+                    }
+                }
+            }
         }
     };
     let answered = seen.answered.load(Ordering::SeqCst);

@@ -336,7 +336,7 @@ impl Server {
                 tokio::select! {
                     changed = generation.changed() => if changed.is_err() { return },
                     _ = tokio::time::sleep(KEEP_ALIVE) => {}
-                    _ = stop.wait_for(|stopped| *stopped) => return,
+                    () = http::stopped(&mut stop) => return,
                 }
             }
         });
