@@ -4,13 +4,14 @@
 //! file changes.
 //!
 //! On the shared HTTP layer ([`crate::http`]): 127.0.0.1 only, `GET` only,
-//! requests bounded in size and time. Every page is rendered afresh from
-//! the files, on a blocking thread, so a broken file shows its error on the
-//! page and the next save recovers; requests for the same page that come
-//! while it is being rendered share that rendering, so a burst of them costs
-//! one. A watcher thread polls the inputs' modification times and bumps a
-//! generation counter; open pages listen on `/events` (Server-Sent Events)
-//! and reload when it moves.
+//! requests bounded in size and time. Pages are rendered from the files as
+//! they are, on a blocking thread, so a broken file shows its error on the
+//! page and the next save recovers. Requests for the same page that come
+//! while it is being rendered, or within a second of that, share that
+//! rendering, so a burst of them costs one. A watcher thread polls the
+//! inputs' modification times and bumps a generation counter (a new
+//! generation is always rendered afresh); open pages listen on `/events`
+//! (Server-Sent Events) and reload when it moves.
 
 use std::collections::HashMap;
 use std::fs;
@@ -19,7 +20,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use base64::Engine;
@@ -46,6 +47,9 @@ const REQUEST_TIME: Duration = Duration::from_secs(10);
 const EXCHANGE_TIME: Duration = Duration::from_secs(30);
 /// Pages rendered at once (each on a blocking thread).
 const RENDERS: usize = 2;
+/// How long a rendering serves further requests for the same view of the
+/// same files: a burst of requests costs one rendering a second.
+const REUSE: Duration = Duration::from_secs(1);
 /// How often the watcher looks at the inputs.
 const POLL: Duration = Duration::from_millis(250);
 /// How long an idle `/events` stream waits before a keep-alive comment.
@@ -164,8 +168,9 @@ struct Server {
     generation: watch::Sender<u64>,
     /// True once Ctrl-C came.
     stop: watch::Receiver<bool>,
-    /// Renderings in progress, by view, generation and subscriber.
-    rendering: Mutex<HashMap<RenderKey, Rendering>>,
+    /// Renderings in progress or just done, by view, generation and
+    /// subscriber, with when they started.
+    rendering: Mutex<HashMap<RenderKey, (Rendering, Instant)>>,
     renders: Arc<Semaphore>,
 }
 
@@ -257,39 +262,37 @@ impl Server {
     }
 
     /// A view rendered from the files on a blocking thread. A request
-    /// that comes while the same view is being rendered waits for that
-    /// rendering rather than starting another.
+    /// that comes while the same view is being rendered, or within
+    /// [`REUSE`] of the start of its rendering, gets that rendering rather
+    /// than starting another.
     async fn rendered(self: &Arc<Self>, view: View, as_email: Option<String>) -> Rendered {
         let key = (view, self.generation(), as_email.clone());
-        let cell = Arc::clone(
-            self.rendering
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(key.clone())
-                .or_default(),
-        );
+        let cell = {
+            let mut rendering = self.rendering.lock().unwrap_or_else(|e| e.into_inner());
+            let fresh = |(cell, started): &(Rendering, Instant)| {
+                !cell.initialized() || started.elapsed() < REUSE
+            };
+            rendering.retain(|_, entry| fresh(entry));
+            let entry = rendering
+                .entry(key)
+                .or_insert_with(|| (Rendering::default(), Instant::now()));
+            Arc::clone(&entry.0)
+        };
         let server = Arc::clone(self);
-        let rendered = cell
-            .get_or_init(|| async move {
-                let Ok(slot) = Arc::clone(&server.renders).acquire_owned().await else {
-                    return Rendered::text(503, "stopping\n");
-                };
-                let render = Arc::clone(&server);
-                tokio::task::spawn_blocking(move || {
-                    let _slot = slot;
-                    render.render(view, as_email)
-                })
-                .await
-                .unwrap_or_else(|_| Rendered::text(500, "the page could not be rendered\n"))
+        cell.get_or_init(|| async move {
+            let Ok(slot) = Arc::clone(&server.renders).acquire_owned().await else {
+                return Rendered::text(503, "stopping\n");
+            };
+            let render = Arc::clone(&server);
+            tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                render.render(view, as_email)
             })
             .await
-            .clone();
-        // The next request renders afresh.
-        let mut rendering = self.rendering.lock().unwrap_or_else(|e| e.into_inner());
-        if rendering.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-            rendering.remove(&key);
-        }
-        rendered
+            .unwrap_or_else(|_| Rendered::text(500, "the page could not be rendered\n"))
+        })
+        .await
+        .clone()
     }
 
     fn render(&self, view: View, as_email: Option<String>) -> Rendered {
