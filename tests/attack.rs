@@ -94,6 +94,11 @@ impl Server {
         }
     }
 
+    /// CPU time used so far (user and system).
+    fn cpu(&self) -> Duration {
+        cpu_of(&self.child.id().to_string())
+    }
+
     /// A figure from /proc/PID/status, in kB.
     fn status_kb(&self, field: &str) -> u64 {
         let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
@@ -134,6 +139,20 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time used by a process so far (`self` for this one).
+fn cpu_of(pid: &str) -> Duration {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
 }
 
 /// One exchange: the status (0 when the connection failed or gave no
@@ -204,6 +223,45 @@ async fn slow_client(port: u16, partial: Vec<u8>, until: Instant, slow: Arc<Slow
                 }
             }
         }
+    }
+}
+
+/// The burst's length and the CPU time it took, for the figures.
+struct Figures {
+    took: Duration,
+    server: Duration,
+    client: Duration,
+}
+
+impl Figures {
+    fn since(
+        server: &Server,
+        server_cpu: Duration,
+        own_cpu: Duration,
+        started: Instant,
+    ) -> Figures {
+        Figures {
+            took: started.elapsed(),
+            server: server.cpu().saturating_sub(server_cpu),
+            client: cpu_of("self").saturating_sub(own_cpu),
+        }
+    }
+}
+
+impl std::fmt::Display for Figures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the burst took {:?}, CPU time {:?} in the server and {:?} in this test's clients; load average {}",
+            self.took,
+            self.server,
+            self.client,
+            fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .split(' ')
+                .next()
+                .unwrap_or("?")
+        )
     }
 }
 
@@ -308,6 +366,7 @@ fn one_click_posts_get_through_slowloris_and_a_burst_of_gets() {
     assert_eq!(first, 200, "{}", server.stderr());
     let rss_before = server.status_kb("VmRSS");
 
+    let (server_cpu, own_cpu, burst_started) = (server.cpu(), cpu_of("self"), Instant::now());
     let (slow, slow_tasks, gets, posts) = runtime.block_on(async {
         let (slow, slow_tasks) = start_slow(port, b"GET /unsubscribe/".to_vec().as_slice()).await;
         // The burst, with a POST after every 20th GET.
@@ -338,6 +397,7 @@ fn one_click_posts_get_through_slowloris_and_a_burst_of_gets() {
             .collect();
         (slow, slow_tasks, gets, posts)
     });
+    let burst = Figures::since(&server, server_cpu, own_cpu, burst_started);
     let held = slow.connected.load(Ordering::SeqCst) - slow.closed.load(Ordering::SeqCst);
     let worst_post = posts.iter().map(|(_, t)| *t).max().unwrap();
     let mut post_times: Vec<Duration> = posts.iter().map(|(_, t)| *t).collect();
@@ -358,6 +418,7 @@ fn one_click_posts_get_through_slowloris_and_a_burst_of_gets() {
         tally(&post_statuses),
         worst_post
     );
+    eprintln!("unsubscribe serve: {burst}");
     assert_eq!(held, SLOW, "slow clients were dropped during the burst");
     for (status, took) in &posts {
         assert_eq!(
@@ -452,6 +513,7 @@ fn the_preview_page_gets_through_slowloris_and_a_burst_of_gets() {
     );
     let rss_before = server.status_kb("VmRSS");
 
+    let (server_cpu, own_cpu, burst_started) = (server.cpu(), cpu_of("self"), Instant::now());
     let (slow, slow_tasks, gets, probes) = runtime.block_on(async {
         let partial = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-");
         let (slow, slow_tasks) = start_slow(port, partial.as_bytes()).await;
@@ -478,6 +540,7 @@ fn the_preview_page_gets_through_slowloris_and_a_burst_of_gets() {
             .collect();
         (slow, slow_tasks, gets, probes)
     });
+    let burst = Figures::since(&server, server_cpu, own_cpu, burst_started);
     let held = slow.connected.load(Ordering::SeqCst) - slow.closed.load(Ordering::SeqCst);
     let get_statuses: Vec<u16> = gets.iter().map(|(s, _)| *s).collect();
     let worst_get = gets.iter().map(|(_, t)| *t).max().unwrap();
@@ -487,6 +550,7 @@ fn the_preview_page_gets_through_slowloris_and_a_burst_of_gets() {
         tally(&get_statuses),
         probes.len()
     );
+    eprintln!("preview: {burst}");
     assert_eq!(held, SLOW, "slow clients were dropped during the burst");
     for (status, took, len) in &probes {
         assert_eq!(*status, 200, "a reload got {status} after {took:?}");

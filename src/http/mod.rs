@@ -44,6 +44,7 @@ use std::time::Duration;
 
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Body as _;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
@@ -312,8 +313,7 @@ pub async fn serve<H, F>(
         .keep_alive(false)
         .title_case_headers(true)
         .max_header_size(settings.limits.head_bytes)
-        .max_buf_size(16 * 1024)
-        .max_headers(64);
+        .max_buf_size(16 * 1024);
     let capacity = std::env::var(CONNECTIONS_VARIABLE)
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -389,6 +389,8 @@ struct Seen {
     bytes: AtomicBool,
     /// A whole request head came.
     started: AtomicBool,
+    /// ... without a body.
+    bodiless: AtomicBool,
     /// The handler answered.
     answered: AtomicBool,
     /// ... with a stream.
@@ -419,6 +421,8 @@ async fn connection<H, F>(
                 let seen = Arc::clone(&seen);
                 async move {
                     seen.started.store(true, Ordering::SeqCst);
+                    seen.bodiless
+                        .store(request.body().is_end_stream(), Ordering::SeqCst);
                     let method = request.method().as_str().to_string();
                     let mut reply = (shared.handler)(request, send_by).await;
                     shared
@@ -465,6 +469,9 @@ async fn connection<H, F>(
     };
     let answered = seen.answered.load(Ordering::SeqCst);
     match outcome {
+        // The whole request was read, and answered: nothing is left
+        // unread to make the close a reset.
+        Some(Ok(())) if seen.bodiless.load(Ordering::SeqCst) => return,
         Some(Ok(())) => {}
         // hyper answered these itself.
         Some(Err(error)) if error.is_parse_too_large() => shared.log.line("-", 431, None),
@@ -606,23 +613,32 @@ impl AccessLog {
         let dropped = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&dropped);
         std::thread::spawn(move || {
-            for message in queue {
-                let mut err = std::io::stderr().lock();
+            let mut text = String::new();
+            let mut flushed = Vec::new();
+            while let Ok(first) = queue.recv() {
+                // What has come meanwhile goes out in the same write.
+                for message in std::iter::once(first).chain(queue.try_iter()) {
+                    match message {
+                        Message::Line(line) => {
+                            text.push_str(&line);
+                            text.push('\n');
+                        }
+                        Message::Flush(done) => flushed.push(done),
+                    }
+                }
                 let lost = counted.swap(0, Ordering::SeqCst);
                 if lost > 0 {
-                    let _ = writeln!(
-                        err,
-                        "warning: {lost} access log lines were dropped: stderr was not read fast enough"
-                    );
+                    text.push_str(&format!(
+                        "warning: {lost} access log lines were dropped: stderr was not read fast enough\n"
+                    ));
                 }
-                match message {
-                    Message::Line(line) => {
-                        let _ = writeln!(err, "{line}");
-                    }
-                    Message::Flush(done) => {
-                        let _ = err.flush();
-                        let _ = done.send(());
-                    }
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(text.as_bytes());
+                let _ = err.flush();
+                drop(err);
+                text.clear();
+                for done in flushed.drain(..) {
+                    let _ = done.send(());
                 }
             }
         });
