@@ -265,7 +265,26 @@ impl std::fmt::Display for Figures {
     }
 }
 
+/// This test's runtime; first lets this process open the sockets it needs
+/// (a default limit of 1024 files is fewer than one case's clients).
 fn runtime() -> tokio::runtime::Runtime {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let wanted = limit.maximum.map_or(8192, |max| max.min(8192));
+    if limit.current.is_some_and(|current| current < wanted) {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(wanted),
+                maximum: limit.maximum,
+            },
+        );
+    }
+    let files = getrlimit(Resource::Nofile).current;
+    assert!(
+        files.is_none_or(|n| n >= 4096),
+        "this test opens about 1300 sockets, and the server as many, but the limit on open files is {files:?}: raise the hard limit (`ulimit -Hn 8192` as root)"
+    );
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
