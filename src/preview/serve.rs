@@ -3,36 +3,53 @@
 //! size and the findings of `check` — and reloads itself when an input
 //! file changes.
 //!
-//! A small `std::net` server: 127.0.0.1 only, a thread per connection,
-//! `GET` only, requests bounded in size and time. Every page is rendered
-//! afresh from the files, so a broken file shows its error on the page and
-//! the next save recovers. A watcher thread polls the inputs' modification
-//! times and bumps a generation counter; open pages listen on `/events`
+//! On the shared HTTP layer ([`crate::http`]): 127.0.0.1 only, `GET` only,
+//! requests bounded in size and time. Pages are rendered from the files as
+//! they are, on a blocking thread, so a broken file shows its error on the
+//! page and the next save recovers. Requests for the same page that come
+//! while it is being rendered, or within a second of that, share that
+//! rendering, so a burst of them costs one. A watcher thread polls the
+//! inputs' modification times and bumps a generation counter (a new
+//! generation is always rendered afresh); open pages listen on `/events`
 //! (Server-Sent Events) and reload when it moves.
 
+use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use base64::Engine;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use tokio::sync::{OnceCell, Semaphore, watch};
 
 use super::{Composed, Preview, compose};
 use crate::check::{self, CheckRequest, Format};
 use crate::config::Config;
 use crate::finding::{Finding, Severity};
+use crate::http::{self, Channel, Limits, Reply, Settings};
 use crate::subscribers::{Status, SubscriberReader};
 
 /// The longest request head accepted; a preview needs far less.
 const MAX_REQUEST: usize = 8 * 1024;
-/// Connections served at once; more get 503.
-const MAX_CONNECTIONS: usize = 32;
+/// Connections served at once; more get a 503 at once. A waiting
+/// connection costs a few kilobytes.
+const MAX_CONNECTIONS: usize = 4096;
+/// Time a client has to send its request, and for the whole exchange.
+const REQUEST_TIME: Duration = Duration::from_secs(10);
+const EXCHANGE_TIME: Duration = Duration::from_secs(30);
+/// Pages rendered at once (each on a blocking thread).
+const RENDERS: usize = 2;
+/// How long a rendering serves further requests for the same view of the
+/// same files: a burst of requests costs one rendering a second.
+const REUSE: Duration = Duration::from_secs(1);
 /// How often the watcher looks at the inputs.
 const POLL: Duration = Duration::from_millis(250);
 /// How long an idle `/events` stream waits before a keep-alive comment.
@@ -48,54 +65,97 @@ const GMAIL_CLIP: usize = 102 * 1024;
 
 /// Serves the preview page until Ctrl-C; prints its address first.
 pub fn run(config: &Config, p: &Preview, port: u16) -> Result<ExitCode> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).with_context(|| {
-        format!(
-            "cannot listen on 127.0.0.1:{port} (is another preview running? `--port 0` picks a free port)"
-        )
-    })?;
-    let port = listener.local_addr()?.port();
-    let server = Arc::new(Server {
-        config: config.path.clone(),
-        issue: p.issue.clone(),
-        as_email: p.as_email.clone(),
-        subscribers: p.subscribers.clone(),
-        port,
-        generation: Mutex::new(1),
-        changed: Condvar::new(),
-        stop: AtomicBool::new(false),
-        connections: AtomicUsize::new(0),
-    });
-    server.stop_on_ctrl_c()?;
-    {
-        let mut out = io::stdout().lock();
-        writeln!(out, "http://127.0.0.1:{port}/")?;
-        out.flush()?;
-    }
-    eprintln!(
-        "Previewing `{}`; the page updates when you save a file. Ctrl-C stops.",
-        p.issue.display()
-    );
-    let watcher = Arc::clone(&server);
-    std::thread::spawn(move || watcher.watch());
-
-    for stream in listener.incoming() {
-        if server.stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let Ok(stream) = stream else { continue };
-        let Some(guard) = ConnectionGuard::enter(&server) else {
-            let _ = respond(stream, 503, "text/plain", b"too many connections\n");
-            continue;
-        };
-        let server = Arc::clone(&server);
-        std::thread::spawn(move || {
-            let _guard = guard;
-            // A client that goes away mid-answer is not worth reporting.
-            let _ = server.handle(stream);
+    let runtime = http::runtime().context("cannot start the preview server")?;
+    runtime.block_on(async {
+        let listener = http::listen((Ipv4Addr::LOCALHOST, port).into()).with_context(|| {
+                format!(
+                    "cannot listen on 127.0.0.1:{port} (is another preview running? `--port 0` picks a free port)"
+                )
+            })?;
+        let port = listener.local_addr()?.port();
+        // Ctrl-C is ours before the address is printed.
+        let stop = http::stop_on_signal()?;
+        let server = Arc::new(Server {
+            config: config.path.clone(),
+            issue: p.issue.clone(),
+            as_email: p.as_email.clone(),
+            subscribers: p.subscribers.clone(),
+            port,
+            generation: watch::Sender::new(1),
+            stop: stop.clone(),
+            rendering: Mutex::new(HashMap::new()),
+            renders: Arc::new(Semaphore::new(RENDERS)),
         });
-    }
+        {
+            let mut out = io::stdout().lock();
+            writeln!(out, "http://127.0.0.1:{port}/")?;
+            out.flush()?;
+        }
+        eprintln!(
+            "Previewing `{}`; the page updates when you save a file. Ctrl-C stops.",
+            p.issue.display()
+        );
+        let watcher = Arc::clone(&server);
+        std::thread::spawn(move || watcher.watch());
+        http::serve(listener, settings(), stop, move |request, _| {
+            Arc::clone(&server).handle(request)
+        })
+        .await;
+        anyhow::Ok(())
+    })?;
+    // A page still rendering is not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(500));
     eprintln!("Stopped.");
     Ok(ExitCode::SUCCESS)
+}
+
+fn settings() -> Settings {
+    let fixed = |name, value| (name, HeaderValue::from_static(value));
+    Settings {
+        limits: Limits {
+            connections: MAX_CONNECTIONS,
+            send_time: REQUEST_TIME,
+            total_time: EXCHANGE_TIME,
+            head_bytes: MAX_REQUEST,
+        },
+        headers: vec![
+            fixed(header::CACHE_CONTROL, "no-store"),
+            fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            fixed(header::REFERRER_POLICY, "no-referrer"),
+            fixed(header::CONTENT_SECURITY_POLICY, CSP),
+        ],
+        busy: "too many connections; try again in a moment",
+    }
+}
+
+/// What is rendered for a request: the page, or the email alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum View {
+    Page,
+    Email,
+}
+
+/// A rendering in progress or just done, shared by the requests for it.
+type Rendering = Arc<OnceCell<Rendered>>;
+/// What a rendering is of: the view, the generation and the subscriber.
+type RenderKey = (View, u64, Option<String>);
+
+/// A rendered answer.
+#[derive(Clone)]
+struct Rendered {
+    status: u16,
+    content_type: &'static str,
+    body: Bytes,
+}
+
+impl Rendered {
+    fn text(status: u16, text: &str) -> Rendered {
+        Rendered {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: Bytes::copy_from_slice(text.as_bytes()),
+        }
+    }
 }
 
 struct Server {
@@ -105,27 +165,13 @@ struct Server {
     subscribers: Option<PathBuf>,
     port: u16,
     /// Bumped whenever an input changes; pages reload when it moves.
-    generation: Mutex<u64>,
-    changed: Condvar,
-    stop: AtomicBool,
-    connections: AtomicUsize,
-}
-
-/// Counts a connection while it is being served.
-struct ConnectionGuard(Arc<Server>);
-
-impl ConnectionGuard {
-    fn enter(server: &Arc<Server>) -> Option<ConnectionGuard> {
-        let before = server.connections.fetch_add(1, Ordering::SeqCst);
-        let guard = ConnectionGuard(Arc::clone(server));
-        (before < MAX_CONNECTIONS).then_some(guard)
-    }
-}
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::SeqCst);
-    }
+    generation: watch::Sender<u64>,
+    /// True once Ctrl-C came.
+    stop: watch::Receiver<bool>,
+    /// Renderings in progress or just done, by view, generation and
+    /// subscriber, with when they started.
+    rendering: Mutex<HashMap<RenderKey, (Rendering, Instant)>>,
+    renders: Arc<Semaphore>,
 }
 
 /// A file's modification time and size, or `None` when it is missing.
@@ -138,7 +184,11 @@ fn stamp(path: &Path) -> Stamp {
 
 impl Server {
     fn generation(&self) -> u64 {
-        *self.generation.lock().unwrap_or_else(|e| e.into_inner())
+        *self.generation.borrow()
+    }
+
+    fn stopped(&self) -> bool {
+        *self.stop.borrow()
     }
 
     /// Polls the inputs and bumps the generation when any changes. The
@@ -148,7 +198,7 @@ impl Server {
         let mut inputs = vec![self.config.clone(), self.issue.clone()];
         let mut config_stamp = None;
         let mut last: Option<Vec<Stamp>> = None;
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.stopped() {
             let now = stamp(&self.config);
             if config_stamp != Some(now) {
                 config_stamp = Some(now);
@@ -166,114 +216,134 @@ impl Server {
             }
             let stamps: Vec<Stamp> = inputs.iter().map(|p| stamp(p)).collect();
             if last.as_ref().is_some_and(|last| *last != stamps) {
-                *self.generation.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-                self.changed.notify_all();
+                self.generation.send_modify(|generation| *generation += 1);
             }
             last = Some(stamps);
             std::thread::sleep(POLL);
         }
     }
 
-    /// Takes over Ctrl-C (SIGINT) now, so that it is ours before the
-    /// address is printed; when it comes, stops the accept loop (by
-    /// connecting to it) and the event streams.
-    fn stop_on_ctrl_c(self: &Arc<Self>) -> Result<()> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()?;
-        #[cfg(unix)]
-        let mut interrupt = runtime.block_on(async {
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        })?;
-        let server = Arc::clone(self);
-        std::thread::spawn(move || {
-            #[cfg(unix)]
-            let interrupted = runtime.block_on(interrupt.recv()).is_some();
-            #[cfg(not(unix))]
-            let interrupted = runtime.block_on(tokio::signal::ctrl_c()).is_ok();
-            if interrupted {
-                server.stop.store(true, Ordering::SeqCst);
-                server.changed.notify_all();
-                let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, server.port));
-            }
-        });
-        Ok(())
+    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Reply {
+        let path = request.uri().path().to_string();
+        let reply = self.answer(&request).await;
+        reply.note(path)
     }
 
-    fn handle(&self, mut stream: TcpStream) -> io::Result<()> {
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-        let request = match read_request(&mut stream)? {
-            Ok(request) => request,
-            Err((status, why)) => return respond(stream, status, "text/plain", why.as_bytes()),
-        };
+    async fn answer(self: &Arc<Self>, request: &Request<Incoming>) -> Reply {
         // Only pages opened as 127.0.0.1 or localhost: a web site that
         // rebinds its own name to 127.0.0.1 must not read subscribers.
-        let host_ok = request.host.as_deref().is_some_and(|host| {
-            host == format!("127.0.0.1:{}", self.port) || host == format!("localhost:{}", self.port)
-        });
+        let host_ok = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .is_some_and(|host| {
+                host == format!("127.0.0.1:{}", self.port)
+                    || host == format!("localhost:{}", self.port)
+            });
         if !host_ok {
-            return respond(stream, 421, "text/plain", b"wrong Host header\n");
+            return Reply::text(421, "wrong Host header\n");
         }
-        if request.method != "GET" {
-            return respond(stream, 405, "text/plain", b"only GET is served\n");
+        if request.method() != Method::GET {
+            return Reply::text(405, "only GET is served\n").header(header::ALLOW, "GET");
         }
-        let (path, query) = request
-            .target
-            .split_once('?')
-            .unwrap_or((&request.target, ""));
-        let as_email = query_value(query, "as").filter(|e| !e.trim().is_empty());
-        match path {
-            "/" => {
-                let page = self.page(as_email);
-                respond(stream, 200, "text/html; charset=utf-8", page.as_bytes())
-            }
-            "/email.html" => match self.compose(as_email) {
-                Ok(c) => respond(stream, 200, "text/html; charset=utf-8", c.html.as_bytes()),
-                Err(e) => respond(
-                    stream,
-                    500,
-                    "text/plain; charset=utf-8",
-                    error_text(&e).as_bytes(),
-                ),
+        let as_email = request
+            .uri()
+            .query()
+            .and_then(|query| query_value(query, "as"))
+            .filter(|e| !e.trim().is_empty());
+        let view = match request.uri().path() {
+            "/" => View::Page,
+            "/email.html" => View::Email,
+            "/events" => return self.events(),
+            _ => return Reply::text(404, "not found\n"),
+        };
+        let rendered = self.rendered(view, as_email).await;
+        Reply::new(rendered.status, rendered.content_type, rendered.body)
+    }
+
+    /// A view rendered from the files on a blocking thread. A request
+    /// that comes while the same view is being rendered, or within
+    /// [`REUSE`] of the start of its rendering, gets that rendering rather
+    /// than starting another.
+    async fn rendered(self: &Arc<Self>, view: View, as_email: Option<String>) -> Rendered {
+        let key = (view, self.generation(), as_email.clone());
+        let cell = {
+            let mut rendering = self.rendering.lock().unwrap_or_else(|e| e.into_inner());
+            let fresh = |(cell, started): &(Rendering, Instant)| {
+                !cell.initialized() || started.elapsed() < REUSE
+            };
+            rendering.retain(|_, entry| fresh(entry));
+            let entry = rendering
+                .entry(key)
+                .or_insert_with(|| (Rendering::default(), Instant::now()));
+            Arc::clone(&entry.0)
+        };
+        let server = Arc::clone(self);
+        cell.get_or_init(|| async move {
+            let Ok(slot) = Arc::clone(&server.renders).acquire_owned().await else {
+                return Rendered::text(503, "stopping\n");
+            };
+            let render = Arc::clone(&server);
+            tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                render.render(view, as_email)
+            })
+            .await
+            .unwrap_or_else(|_| Rendered::text(500, "the page could not be rendered\n"))
+        })
+        .await
+        .clone()
+    }
+
+    fn render(&self, view: View, as_email: Option<String>) -> Rendered {
+        let html = |body: String| Rendered {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            body: body.into(),
+        };
+        match view {
+            View::Page => html(self.page(as_email)),
+            View::Email => match self.compose(as_email) {
+                Ok(c) => html(c.html),
+                Err(e) => Rendered::text(500, &error_text(&e)),
             },
-            "/events" => self.events(stream),
-            _ => respond(stream, 404, "text/plain", b"not found\n"),
         }
     }
 
     /// A Server-Sent Events stream of the generation: the current one at
-    /// once, then each new one.
-    fn events(&self, mut stream: TcpStream) -> io::Result<()> {
-        write!(
-            stream,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: close\r\n\r\nretry: 500\n\n"
-        )?;
-        let mut sent = None;
-        let mut generation = self.generation.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if self.stop.load(Ordering::SeqCst) {
-                return Ok(());
+    /// once, then each new one, and a comment when nothing happened for a
+    /// while (which finds out whether the page is still there).
+    fn events(&self) -> Reply {
+        let (mut sender, body) = Channel::new(1);
+        let mut generation = self.generation.subscribe();
+        let mut stop = self.stop.clone();
+        tokio::spawn(async move {
+            if sender
+                .send_data(Bytes::from_static(b"retry: 500\n\n"))
+                .await
+                .is_err()
+            {
+                return;
             }
-            let current = *generation;
-            drop(generation);
-            if sent != Some(current) {
-                write!(stream, "data: {current}\n\n")?;
+            let mut sent = None;
+            loop {
+                let current = *generation.borrow_and_update();
+                let event = match sent == Some(current) {
+                    true => Bytes::from_static(b": still here\n\n"),
+                    false => Bytes::from(format!("data: {current}\n\n")),
+                };
                 sent = Some(current);
-            } else {
-                // Finds out whether the page is still there.
-                stream.write_all(b": still here\n\n")?;
+                if sender.send_data(event).await.is_err() {
+                    return;
+                }
+                tokio::select! {
+                    changed = generation.changed() => if changed.is_err() { return },
+                    _ = tokio::time::sleep(KEEP_ALIVE) => {}
+                    () = http::stopped(&mut stop) => return,
+                }
             }
-            stream.flush()?;
-            generation = self.generation.lock().unwrap_or_else(|e| e.into_inner());
-            if *generation == current && !self.stop.load(Ordering::SeqCst) {
-                generation = self
-                    .changed
-                    .wait_timeout(generation, KEEP_ALIVE)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-        }
+        });
+        Reply::stream("text/event-stream", body)
     }
 
     fn compose(&self, as_email: Option<String>) -> Result<Composed> {
@@ -529,25 +599,34 @@ fn encoded_word(s: &str) -> Option<(Vec<u8>, usize)> {
         "b" | "B" => base64::engine::general_purpose::STANDARD
             .decode(text)
             .ok()?,
-        "q" | "Q" => percent_decode(&text.replace('_', " "), b'=')?,
+        "q" | "Q" => q_decode(text)?,
         _ => return None,
     };
     Some((bytes, 2 + charset.len() + 1 + encoding.len() + 1 + end + 2))
 }
 
-/// Decodes `MARK` followed by two hex digits; `None` on a bad escape.
-fn percent_decode(text: &str, mark: u8) -> Option<Vec<u8>> {
+/// Decodes the `=XX` escapes of an RFC 2047 Q-encoded word; `None` on a
+/// bad escape.
+fn q_decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == mark {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+        match bytes[i] {
+            b'=' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let digit = |b: u8| char::from(b).to_digit(16);
+                out.push((digit(hex[0])? * 16 + digit(hex[1])?) as u8);
+                i += 3;
+            }
+            b'_' => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
         }
     }
     Some(out)
@@ -555,85 +634,9 @@ fn percent_decode(text: &str, mark: u8) -> Option<Vec<u8>> {
 
 /// A query parameter, form-decoded.
 fn query_value(query: &str, key: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == key).then(|| {
-            let bytes = percent_decode(&v.replace('+', " "), b'%').unwrap_or_default();
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    })
-}
-
-struct Request {
-    method: String,
-    target: String,
-    host: Option<String>,
-}
-
-/// Reads a request head; an `Err` inside is the status and reason to send.
-fn read_request(stream: &mut TcpStream) -> io::Result<Result<Request, (u16, &'static str)>> {
-    let mut head = Vec::new();
-    let mut chunk = [0u8; 1024];
-    let end = loop {
-        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
-        }
-        if head.len() > MAX_REQUEST {
-            return Ok(Err((431, "request too large\n")));
-        }
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(Err((400, "incomplete request\n")));
-        }
-        head.extend_from_slice(&chunk[..n]);
-    };
-    let Ok(head) = std::str::from_utf8(&head[..end]) else {
-        return Ok(Err((400, "request is not UTF-8\n")));
-    };
-    let mut lines = head.split("\r\n");
-    let mut parts = lines.next().unwrap_or_default().split(' ');
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Ok(Err((400, "bad request line\n")));
-    };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
-        return Ok(Err((400, "bad request line\n")));
-    }
-    let host = lines.find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.trim()
-            .eq_ignore_ascii_case("host")
-            .then(|| value.trim().to_string())
-    });
-    Ok(Ok(Request {
-        method: method.to_string(),
-        target: target.to_string(),
-        host,
-    }))
-}
-
-fn respond(mut stream: TcpStream, status: u16, content_type: &str, body: &[u8]) -> io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        421 => "Misdirected Request",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        _ => "Service Unavailable",
-    };
-    let mut head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nContent-Security-Policy: {CSP}\r\nConnection: close\r\n",
-        body.len()
-    );
-    if status == 405 {
-        head.push_str("Allow: GET\r\n");
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Inline styles and scripts only; images from anywhere (as a mail app

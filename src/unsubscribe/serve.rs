@@ -9,26 +9,33 @@
 //! the log.
 
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use hyper::header::{self, HeaderValue};
+use tokio::sync::oneshot;
 
 use crate::config::{Config, List};
+use crate::http::{self, Limits, Settings};
 use crate::token::Signer;
-use crate::unsubscribe::http::{self, Request, Response};
-use crate::unsubscribe::link;
 use crate::unsubscribe::log::Log;
-use crate::unsubscribe::pages;
 
-/// Connections served at once; more get 503.
-const MAX_CONNECTIONS: usize = 32;
-/// How long Ctrl-C waits for requests in progress.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Connections served at once; more get a 503 at once. A waiting
+/// connection costs a few kilobytes and is closed when its request has not
+/// come in [`REQUEST_TIME`], so slow clients need thousands at once to fill
+/// this.
+const MAX_CONNECTIONS: usize = 4096;
+/// Largest request head (request line and headers).
+const MAX_HEAD: usize = 8 * 1024;
+/// Time a client has to send its whole request.
+const REQUEST_TIME: Duration = Duration::from_secs(10);
+/// Time a whole exchange may take, the answer included.
+const EXCHANGE_TIME: Duration = Duration::from_secs(15);
 
 /// What `serve` was asked for.
 #[derive(Debug, Clone)]
@@ -75,20 +82,25 @@ impl Route {
         )
     }
 
-    /// The token of a request on this route (maybe empty); None for another path.
-    pub fn token(&self, request: &Request) -> Option<String> {
+    /// The token of a request for `path` and `query` on this route (maybe
+    /// empty); None for another path.
+    pub fn token(&self, path: &str, query: &str) -> Option<String> {
         match self {
             Route::InPath { prefix, suffix } => {
-                let middle = request.path().strip_prefix(prefix.as_str())?;
+                let middle = path.strip_prefix(prefix.as_str())?;
                 let middle = middle.strip_suffix(suffix.as_str())?;
                 let middle = match suffix.is_empty() {
                     true => middle.strip_suffix('/').unwrap_or(middle),
                     false => middle,
                 };
-                (!middle.contains('/')).then(|| link::percent_decode(middle))
+                (!middle.contains('/')).then(|| {
+                    percent_encoding::percent_decode_str(middle)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
             }
-            Route::InQuery { path, key } => (request.path() == path)
-                .then(|| http::form_value(request.query(), key).unwrap_or_default()),
+            Route::InQuery { path: on, key } => (path == on)
+                .then(|| super::http::form_value(query.as_bytes(), key).unwrap_or_default()),
         }
     }
 
@@ -101,13 +113,38 @@ impl Route {
     }
 }
 
-struct Server {
-    list: List,
-    signer: Signer,
-    route: Route,
-    log: Log,
-    stop: AtomicBool,
-    connections: AtomicUsize,
+/// What the answers need.
+pub struct Endpoint {
+    pub list: List,
+    pub signer: Signer,
+    pub route: Route,
+    recorder: mpsc::Sender<(String, oneshot::Sender<Result<(), String>>)>,
+}
+
+impl Endpoint {
+    /// Appends `address` to the log and syncs it, on the log's own thread
+    /// (so that a slow disk holds up no other connection).
+    pub async fn record(&self, address: &str) -> Result<(), String> {
+        let (done, result) = oneshot::channel();
+        self.recorder
+            .send((address.to_string(), done))
+            .map_err(|_| "the unsubscribe log is closed".to_string())?;
+        result
+            .await
+            .map_err(|_| "the unsubscribe log is closed".to_string())?
+    }
+}
+
+/// The thread that writes the log: one line, synced, per request, in the
+/// order they come.
+fn recorder(log: Log) -> mpsc::Sender<(String, oneshot::Sender<Result<(), String>>)> {
+    let (jobs, queue) = mpsc::channel::<(String, oneshot::Sender<Result<(), String>>)>();
+    std::thread::spawn(move || {
+        for (address, done) in queue {
+            let _ = done.send(log.record(&address).map_err(|e| format!("{e:#}")));
+        }
+    });
+    jobs
 }
 
 /// Serves until Ctrl-C (or SIGTERM); the first line printed is the address.
@@ -124,192 +161,60 @@ pub fn run(config: &Config, signer: Signer, options: &ServeOptions) -> Result<Ex
         .clone()
         .unwrap_or_else(|| config.paths.unsubscribe_log.clone());
     let log = Log::open(&log_path)?;
-    let listener = TcpListener::bind(bind).with_context(|| {
-        format!("cannot listen on {bind}: is another server using it? (`--bind 127.0.0.1:0` picks a free port)")
-    })?;
-    let local = listener.local_addr()?;
-    {
-        let mut out = io::stdout().lock();
-        writeln!(out, "http://{local}{}", route.shown())?;
-        out.flush()?;
-    }
-    eprintln!(
-        "Serving `{}` on http://{local}; unsubscribes go to `{}`. Ctrl-C stops.",
-        config.list.unsubscribe_url,
-        log.path().display()
-    );
-    let server = Arc::new(Server {
-        list: config.list.clone(),
-        signer,
-        route,
-        log,
-        stop: AtomicBool::new(false),
-        connections: AtomicUsize::new(0),
-    });
-    let signal = Arc::clone(&server);
-    std::thread::spawn(move || signal.stop_on_signal(local));
-
-    for stream in listener.incoming() {
-        if server.stop.load(Ordering::SeqCst) {
-            break;
+    let runtime = http::runtime().context("cannot start the server")?;
+    runtime.block_on(async {
+        let listener = http::listen(bind).with_context(|| {
+            format!("cannot listen on {bind}: is another server using it? (`--bind 127.0.0.1:0` picks a free port)")
+        })?;
+        let local = listener.local_addr()?;
+        let stop = http::stop_on_signal()?;
+        {
+            let mut out = io::stdout().lock();
+            writeln!(out, "http://{local}{}", route.shown())?;
+            out.flush()?;
         }
-        let Ok(stream) = stream else { continue };
-        if server.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            server.connections.fetch_sub(1, Ordering::SeqCst);
-            let _ = Response::text(503, "busy; try again in a minute\n").send(stream, true);
-            continue;
-        }
-        let server = Arc::clone(&server);
-        std::thread::spawn(move || {
-            server.handle(stream);
-            server.connections.fetch_sub(1, Ordering::SeqCst);
+        eprintln!(
+            "Serving `{}` on http://{local}; unsubscribes go to `{}`. Ctrl-C stops.",
+            config.list.unsubscribe_url,
+            log.path().display()
+        );
+        let endpoint = Arc::new(Endpoint {
+            list: config.list.clone(),
+            signer,
+            route,
+            recorder: recorder(log),
         });
-    }
-    let waited = Instant::now();
-    while server.connections.load(Ordering::SeqCst) > 0 && waited.elapsed() < STOP_GRACE {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        http::serve(listener, settings(), stop, move |request, send_by| {
+            super::http::answer(Arc::clone(&endpoint), request, send_by)
+        })
+        .await;
+        anyhow::Ok(())
+    })?;
+    runtime.shutdown_timeout(Duration::from_secs(1));
     eprintln!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }
 
-impl Server {
-    /// Waits for Ctrl-C or SIGTERM, then wakes the accept loop to stop it.
-    fn stop_on_signal(&self, local: SocketAddr) {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-        else {
-            return;
-        };
-        let stopped = runtime.block_on(async {
-            #[cfg(unix)]
-            {
-                use tokio::signal::unix::{SignalKind, signal};
-                let Ok(mut term) = signal(SignalKind::terminate()) else {
-                    return tokio::signal::ctrl_c().await.is_ok();
-                };
-                tokio::select! {
-                    result = tokio::signal::ctrl_c() => result.is_ok(),
-                    _ = term.recv() => true,
-                }
-            }
-            #[cfg(not(unix))]
-            {
-                tokio::signal::ctrl_c().await.is_ok()
-            }
-        });
-        if stopped {
-            self.stop.store(true, Ordering::SeqCst);
-            let wake = match local.ip() {
-                IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
-                IpAddr::V6(ip) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
-                ip => ip,
-            };
-            let _ = TcpStream::connect_timeout(&SocketAddr::new(wake, local.port()), STOP_GRACE);
-        }
-    }
+/// Styles inline only, forms only to this site, no framing.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-    /// Answers one connection and writes its access log line: method,
-    /// status and the verified address only.
-    fn handle(&self, mut stream: TcpStream) {
-        let mut address = None;
-        let mut method = "-".to_string();
-        let mut head_only = false;
-        let response = match http::read(&mut stream, |request| {
-            // Only a POST on the route has a body worth reading.
-            request.method == "POST" && self.route.token(request).is_some()
-        }) {
-            Ok(request) => {
-                method = request.method.clone();
-                head_only = request.method == "HEAD";
-                self.answer(&request, &mut address)
-            }
-            Err(refusal) if refusal.status == http::SILENT => return,
-            Err(refusal) => {
-                method = refusal.method.unwrap_or(method);
-                let status = refusal.status;
-                Response::text(status, &format!("{}\n", short_reason(status)))
-            }
-        };
-        eprintln!(
-            "{method} {} {}",
-            response.status,
-            address.as_deref().unwrap_or("-")
-        );
-        // A client that goes away mid-answer is not worth reporting.
-        let _ = response.send(stream, !head_only);
-    }
-
-    fn answer(&self, request: &Request, verified: &mut Option<String>) -> Response {
-        let Some(token) = self.route.token(request) else {
-            return Response::text(404, "not found\n");
-        };
-        if !matches!(request.method.as_str(), "GET" | "HEAD" | "POST") {
-            return Response::text(405, "only GET and POST are answered here\n");
-        }
-        let address = match link::check(&self.signer, &token) {
-            Ok(address) => address,
-            Err(_) => return Response::html(400, pages::invalid(&self.list)),
-        };
-        *verified = Some(address.clone());
-        if request.method != "POST" {
-            return Response::html(200, pages::confirm(&self.list, &address));
-        }
-        match one_click(request) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Response::text(
-                    400,
-                    "this request did not ask to unsubscribe: send `List-Unsubscribe=One-Click` in the body\n",
-                );
-            }
-            Err(status) => return Response::text(status, "send the body as a form\n"),
-        }
-        if let Err(error) = self.log.record(&address) {
-            eprintln!("error: {error:#}");
-            return Response::html(500, pages::failed(&self.list));
-        }
-        let browser = request
-            .header("accept")
-            .is_some_and(|accept| accept.contains("text/html"));
-        if browser {
-            Response::html(200, pages::done(&self.list, &address))
-        } else {
-            Response::text(200, "You are unsubscribed.\n")
-        }
-    }
-}
-
-/// Whether a POST body says `List-Unsubscribe=One-Click` (RFC 8058), as a
-/// URL-encoded or multipart form; `Err` for another content type (415).
-fn one_click(request: &Request) -> Result<bool, u16> {
-    let content_type = request.header("content-type").unwrap_or_default();
-    let kind = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let value = match kind.as_str() {
-        "" | "application/x-www-form-urlencoded" => {
-            http::form_value(&String::from_utf8_lossy(&request.body), "List-Unsubscribe")
-        }
-        "multipart/form-data" => {
-            http::multipart_value(&request.body, content_type, "List-Unsubscribe")
-        }
-        _ => return Err(415),
-    };
-    Ok(value.is_some_and(|v| v.trim().eq_ignore_ascii_case("One-Click")))
-}
-
-fn short_reason(status: u16) -> &'static str {
-    match status {
-        408 => "the request took too long",
-        411 => "send a Content-Length",
-        413 => "the request body is too large",
-        431 => "the request headers are too large",
-        _ => "bad request",
+fn settings() -> Settings {
+    let fixed = |name, value| (name, HeaderValue::from_static(value));
+    Settings {
+        limits: Limits {
+            connections: MAX_CONNECTIONS,
+            send_time: REQUEST_TIME,
+            total_time: EXCHANGE_TIME,
+            head_bytes: MAX_HEAD,
+        },
+        headers: vec![
+            fixed(header::CACHE_CONTROL, "no-store"),
+            fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            fixed(header::REFERRER_POLICY, "no-referrer"),
+            fixed(header::HeaderName::from_static("x-robots-tag"), "noindex"),
+            fixed(header::CONTENT_SECURITY_POLICY, CSP),
+        ],
+        busy: "busy; try again in a minute",
     }
 }
 
@@ -337,5 +242,27 @@ mod tests {
             }
         );
         assert!(Route::parse("https://news.example.org/u#{token}").is_err());
+    }
+
+    #[test]
+    fn tokens_from_requests() {
+        let route = Route::parse("https://news.example.org/unsubscribe/{token}").unwrap();
+        assert_eq!(
+            route.token("/unsubscribe/em9l.c2ln%2D", "").as_deref(),
+            Some("em9l.c2ln-")
+        );
+        assert_eq!(
+            route.token("/unsubscribe/em9l/", "").as_deref(),
+            Some("em9l")
+        );
+        assert_eq!(route.token("/unsubscribe/a/b", ""), None);
+        assert_eq!(route.token("/other/em9l", ""), None);
+        let route = Route::parse("https://news.example.org/u?list=a&t={token}").unwrap();
+        assert_eq!(
+            route.token("/u", "list=a&t=em9l%2Ec").as_deref(),
+            Some("em9l.c")
+        );
+        assert_eq!(route.token("/u", "list=a").as_deref(), Some(""));
+        assert_eq!(route.token("/v", "t=em9l"), None);
     }
 }
