@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::finding::{self, Finding, Severity};
 use crate::issue::Issue;
 use crate::render::markdown::{Link, Markdown};
-use crate::render::{self, Rendered, SlotValues, text};
+use crate::render::{self, Rendered, text};
 use crate::subscribers::{self, Columns, RowProblem};
 use crate::theme::Theme;
 use crate::toml_file::Source;
@@ -518,12 +518,8 @@ fn lint_rendered(
 ) {
     let file = &issue.source.path;
     let unsubscribe = "https://unsubscribe.check.invalid/token";
-    let greeting = rendered.greeting.fill(|name| sample.field(columns, name));
-    let values = SlotValues {
-        greeting: &greeting,
-        unsubscribe_url: unsubscribe,
-        email: &sample.email,
-    };
+    let personal = rendered.personal(|name| sample.field(columns, name));
+    let values = personal.values(unsubscribe, &sample.email);
     let html = rendered.html.fill(&values);
     let txt = rendered.text.fill(&values);
 

@@ -105,6 +105,7 @@ mod tests {
             greeting: "Zoë <&>",
             unsubscribe_url: &format!("https://example.org/u/{}", "t".repeat(120)),
             email: "z@example.org",
+            merge: &[],
         };
         let qp = QpTemplate::new(&template).fill(&values);
         let text = String::from_utf8(qp.clone()).unwrap();
