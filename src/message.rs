@@ -226,12 +226,16 @@ const MAX_HEADER_WORD: usize = 900;
 /// that are not ASCII; an ASCII word too long for any line (a pasted blob)
 /// would make a line longer than servers accept, so such a subject is
 /// written as RFC 2047 encoded words instead, which may be split anywhere
-/// and are joined again by whoever reads them.
+/// and are joined again by whoever reads them. So is a subject with `=?` in
+/// it: lettre passes ASCII words through, and a merge value written like an
+/// encoded word (`=?utf-8?b?…?=`) would be decoded by the reader into
+/// something else.
 fn subject_header(subject: String) -> HeaderValue {
     let name = HeaderName::new_from_ascii_str("Subject");
-    if subject
-        .split_whitespace()
-        .all(|word| word.len() <= MAX_HEADER_WORD)
+    if !subject.contains("=?")
+        && subject
+            .split_whitespace()
+            .all(|word| word.len() <= MAX_HEADER_WORD)
     {
         return HeaderValue::new(name, subject);
     }

@@ -102,9 +102,14 @@ impl Rendered {
         }
     }
 
-    /// The subject for one message, on one line.
+    /// The subject for one message, on one line, with single spaces (lettre
+    /// would lose a run of spaces between two encoded words).
     pub fn subject_for(&self, values: &SlotValues) -> String {
-        self.subject_template.fill(values).trim().to_string()
+        let filled = self.subject_template.fill(values);
+        if filled.contains("  ") || filled.trim().len() != filled.len() {
+            return filled.split_whitespace().collect::<Vec<_>>().join(" ");
+        }
+        filled
     }
 
     /// The preheader for one message.
