@@ -219,7 +219,7 @@ impl Template {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(s) => out.push_str(s),
-                Piece::Hole(slot) => out.push_str(&self.value(*slot, values)),
+                Piece::Hole(slot) => self.value_into(*slot, values, &mut out),
             }
         }
         out
@@ -241,12 +241,18 @@ impl Template {
     /// The value a hole takes for one subscriber, escaped as the part needs.
     pub fn value(&self, slot: Slot, values: &SlotValues) -> String {
         let mut out = String::new();
+        self.value_into(slot, values, &mut out);
+        out
+    }
+
+    /// [`Template::value`], appended to `out`.
+    pub fn value_into(&self, slot: Slot, values: &SlotValues, out: &mut String) {
         if let Slot::Text(hole) = slot {
             if let Some(block) = self.blocks.get(hole.index as usize) {
-                out = block.fill(values.merge);
+                block.fill_into(out, values.merge);
             }
         } else if self.html {
-            escape_html(values.get(slot), &mut out);
+            escape_html(values.get(slot), out);
         } else if slot == Slot::Greeting {
             // The greeting stands on its own line; a long name must not
             // push it past the text part's line limit.
@@ -256,7 +262,6 @@ impl Template {
         } else {
             out.push_str(values.get(slot));
         }
-        out
     }
 
     /// Whether a hole for `slot` exists.

@@ -26,10 +26,14 @@ pub struct TextWriter {
 }
 
 /// A block of the text part that holds merge fields, wrapped per message.
+///
+/// Its words are split and measured once, when the issue is rendered; a
+/// message only measures the words its values make.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextBlock {
     layout: Layout,
-    pieces: Vec<BlockPiece>,
+    /// The block's lines (split at its hard line breaks), as words.
+    lines: Vec<Vec<Word>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +45,15 @@ enum Layout {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+enum Word {
+    /// A word of the issue's own text, with its display width.
+    Fixed(String, usize),
+    /// A word with merge fields in it, perhaps joined to text (`{{a}},`); a
+    /// value with spaces in it makes several words, an empty one none.
+    Merged(Vec<BlockPiece>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
 enum BlockPiece {
     Text(String),
     Field(usize),
@@ -48,41 +61,119 @@ enum BlockPiece {
 
 impl TextBlock {
     fn new(text: &str, layout: Layout) -> TextBlock {
-        let pieces = merge::segments(text)
-            .into_iter()
-            .map(|s| match s {
-                Segment::Text(t) => BlockPiece::Text(t.to_string()),
-                Segment::Field(i) => BlockPiece::Field(i),
-            })
-            .collect();
-        TextBlock { layout, pieces }
+        let word = |w: &str| {
+            if merge::has_placeholder(w) {
+                Word::Merged(
+                    merge::segments(w)
+                        .into_iter()
+                        .map(|s| match s {
+                            Segment::Text(t) => BlockPiece::Text(t.to_string()),
+                            Segment::Field(i) => BlockPiece::Field(i),
+                        })
+                        .collect(),
+                )
+            } else {
+                Word::Fixed(w.to_string(), width(w))
+            }
+        };
+        let lines = match layout {
+            // A heading is folded onto one line first.
+            Layout::Heading(_) => vec![text.split_whitespace().map(word).collect()],
+            Layout::Wrapped { .. } => text
+                .split('\n')
+                .map(|line| line.split_whitespace().map(word).collect())
+                .collect(),
+        };
+        TextBlock { layout, lines }
     }
 
     /// The block for one subscriber: the values put in and wrapped, without
     /// the final line break. A value missing from `values` is empty.
     pub fn fill(&self, values: &[Cow<str>]) -> String {
-        let mut text = String::new();
-        for piece in &self.pieces {
-            match piece {
-                BlockPiece::Text(t) => text.push_str(t),
-                BlockPiece::Field(i) => text.push_str(values.get(*i).map_or("", |v| v)),
+        let mut out = String::new();
+        self.fill_into(&mut out, values);
+        out
+    }
+
+    /// [`TextBlock::fill`], appended to `out`.
+    pub fn fill_into(&self, out: &mut String, values: &[Cow<str>]) {
+        // The words the values make, in one buffer: (start, end, width).
+        let mut merged = String::new();
+        let mut spans: Vec<(usize, usize, usize)> = Vec::new();
+        // For each merged word in order, its range in `spans`.
+        let mut merged_words: Vec<(usize, usize)> = Vec::new();
+        for word in self.lines.iter().flatten() {
+            if let Word::Merged(pieces) = word {
+                let start = merged.len();
+                for piece in pieces {
+                    match piece {
+                        BlockPiece::Text(t) => merged.push_str(t),
+                        BlockPiece::Field(i) => {
+                            merged.push_str(values.get(*i).map_or("", |v| v.as_ref()))
+                        }
+                    }
+                }
+                let first_span = spans.len();
+                let base = merged.as_ptr() as usize;
+                for part in merged[start..].split_whitespace() {
+                    let offset = part.as_ptr() as usize - base;
+                    spans.push((offset, offset + part.len(), width(part)));
+                }
+                merged_words.push((first_span, spans.len()));
             }
         }
-        let mut out = String::with_capacity(text.len() + 16);
+        let mut next = 0;
         match &self.layout {
-            Layout::Wrapped { first, rest } => wrap_lines(&mut out, &text, first, rest),
-            Layout::Heading(level) => write_heading(&mut out, &text, *level),
+            Layout::Wrapped { first, rest } => {
+                for (i, line) in self.lines.iter().enumerate() {
+                    let prefix = if i == 0 { first } else { rest };
+                    let words = line_words(line, &merged, &spans, &merged_words, &mut next);
+                    wrap_words(out, words.into_iter(), prefix, rest);
+                }
+            }
+            Layout::Heading(level) => {
+                let line = self.lines.first().map_or(&[][..], |l| l);
+                let words = line_words(line, &merged, &spans, &merged_words, &mut next);
+                let text_width =
+                    words.iter().map(|(_, w)| w).sum::<usize>() + words.len().saturating_sub(1);
+                wrap_words(out, words.into_iter(), "", "");
+                push_underline(out, text_width, *level);
+            }
         }
         if out.ends_with('\n') {
             out.pop();
         }
-        out
     }
 
     /// Bytes that change when the block changes, for a hole's digest.
     pub fn describe(&self) -> String {
         format!("{self:?}")
     }
+}
+
+/// The words of one line with their widths: its own, and those its merged
+/// words made (taken in order from `spans`).
+fn line_words<'a>(
+    line: &'a [Word],
+    merged: &'a str,
+    spans: &[(usize, usize, usize)],
+    merged_words: &[(usize, usize)],
+    next_merged: &mut usize,
+) -> Vec<(&'a str, usize)> {
+    let mut words = Vec::with_capacity(line.len() + 4);
+    for word in line {
+        match word {
+            Word::Fixed(text, w) => words.push((text.as_str(), *w)),
+            Word::Merged(_) => {
+                let (from, to) = merged_words[*next_merged];
+                *next_merged += 1;
+                for &(a, b, w) in &spans[from..to] {
+                    words.push((&merged[a..b], w));
+                }
+            }
+        }
+    }
+    words
 }
 
 impl TextWriter {
@@ -166,41 +257,76 @@ fn wrap_lines(out: &mut String, text: &str, first: &str, rest: &str) {
 fn write_heading(out: &mut String, text: &str, level: u8) {
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     wrap_lines(out, &text, "", "");
-    let width = text.width().min(WIDTH);
+    push_underline(out, text.width(), level);
+}
+
+fn push_underline(out: &mut String, text_width: usize, level: u8) {
     let underline = if level <= 1 { "=" } else { "-" };
-    out.push_str(&underline.repeat(width.max(3)));
+    out.push_str(&underline.repeat(text_width.clamp(3, WIDTH)));
     out.push('\n');
+}
+
+/// Display width, with a shortcut for printable ASCII.
+fn width(text: &str) -> usize {
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        text.len()
+    } else {
+        text.width()
+    }
 }
 
 /// Greedy word wrap. Words are never split; a word wider than the line
 /// (a long URL) gets a line of its own.
 fn wrap_into(out: &mut String, text: &str, first: &str, rest: &str) {
-    let mut line = String::from(first);
-    let mut line_width = first.width();
+    wrap_words(
+        out,
+        text.split_whitespace().map(|w| (w, width(w))),
+        first,
+        rest,
+    );
+}
+
+/// Greedy wrap of words with their widths, the first line after `first`,
+/// the others after `rest`; each line ends in a line break.
+fn wrap_words<'w>(
+    out: &mut String,
+    words: impl Iterator<Item = (&'w str, usize)>,
+    first: &str,
+    rest: &str,
+) {
+    let mut line_start = out.len();
+    out.push_str(first);
+    let mut line_width = width(first);
     let mut has_word = false;
-    for word in text.split_whitespace() {
-        let w = word.width();
+    for (word, w) in words {
         if has_word && line_width + 1 + w > WIDTH {
-            out.push_str(line.trim_end());
+            trim_end_from(out, line_start);
             out.push('\n');
-            line = String::from(rest);
-            line_width = rest.width();
+            line_start = out.len();
+            out.push_str(rest);
+            line_width = width(rest);
             has_word = false;
         }
         if has_word {
-            line.push(' ');
+            out.push(' ');
             line_width += 1;
         }
-        line.push_str(word);
+        out.push_str(word);
         line_width += w;
         has_word = true;
     }
     if has_word || !first.trim().is_empty() {
-        out.push_str(line.trim_end());
-        out.push('\n');
+        trim_end_from(out, line_start);
     } else {
-        out.push('\n');
+        out.truncate(line_start);
     }
+    out.push('\n');
+}
+
+/// Removes trailing white space of the line that starts at `start`.
+fn trim_end_from(out: &mut String, start: usize) {
+    let keep = start + out[start..].trim_end().len();
+    out.truncate(keep);
 }
 
 /// True when a text line is within the limit or is one lone URL.
