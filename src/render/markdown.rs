@@ -453,6 +453,31 @@ mod tests {
     }
 
     #[test]
+    fn merge_fields_are_not_markdown_and_urls_keep_them_as_written() {
+        let mut fields = Fields::default();
+        let source = "Hi _{{a_b}}_ and {{c_d|x_y}} [see](https://x.example/?u={{a_b}})";
+        let protected = fields.protect(source).unwrap();
+        let mut out = String::new();
+        Markdown::parse_protected(&protected.text, &fields).to_html(
+            &HtmlStyle {
+                link_colour: "#000000",
+                rule_colour: "#cccccc",
+                heading_offset: 1,
+            },
+            &mut out,
+        );
+        let (a, c) = (merge::placeholder(0), merge::placeholder(1));
+        assert!(out.contains(&format!("<em>{a}</em> and {c} ")), "{out}");
+        assert!(
+            out.contains("href=\"https://x.example/?u={{a_b}}\""),
+            "{out}"
+        );
+        let links = Markdown::links(source);
+        assert_eq!(links[0].url, "https://x.example/?u={{a_b}}");
+        assert_eq!(links[0].offset, source.find("[see]").unwrap());
+    }
+
+    #[test]
     fn finds_links_with_offsets() {
         let links = Markdown::links("a [b](https://x.example/) c");
         assert_eq!(links.len(), 1);

@@ -315,4 +315,53 @@ mod tests {
         assert!(t.has(Slot::Greeting));
         assert!(!t.has(Slot::Email));
     }
+
+    #[test]
+    fn merge_placeholders_become_escaped_holes_that_know_their_field() {
+        let template = |fallback: &str| {
+            let mut fields = Fields::default();
+            let marked = fields
+                .protect(&format!(
+                    "<h1>{{{{first_name|{fallback}}}}}</h1><p>Hi {{{{city}}}}!</p>"
+                ))
+                .unwrap()
+                .text;
+            (
+                Template::with_fields(&marked, true, &fields, Vec::new()),
+                fields,
+            )
+        };
+        let (t, fields) = template("Friend");
+        let merge: Vec<Cow<str>> = fields.values(|name| match name {
+            "first_name" => Some("<b>Zoë</b>"),
+            _ => None,
+        });
+        let values = SlotValues {
+            greeting: "",
+            unsubscribe_url: "",
+            email: "",
+            merge: &merge,
+        };
+        assert_eq!(
+            t.fill(&values),
+            "<h1>&lt;b&gt;Zoë&lt;/b&gt;</h1><p>Hi !</p>"
+        );
+        let holes = |t: &Template| -> Vec<Slot> {
+            t.parts()
+                .filter_map(|p| match p {
+                    Part::Hole(slot) => Some(slot),
+                    Part::Literal(_) => None,
+                })
+                .collect()
+        };
+        let (other, _) = template("Supporter");
+        let (a, b) = (holes(&t), holes(&other));
+        assert!(matches!(a[0], Slot::Merge(Hole { index: 0, .. })));
+        assert_ne!(a[0], b[0], "a changed fallback changes the hole");
+        assert_eq!(a[1], b[1]);
+        // Plain text gets the value as it is.
+        let plain =
+            Template::with_fields(&crate::merge::placeholder(0), false, &fields, Vec::new());
+        assert_eq!(plain.fill(&values), "<b>Zoë</b>");
+    }
 }

@@ -360,6 +360,59 @@ mod tests {
         assert!(out.contains(&url));
     }
 
+    /// A block with merge fields, filled per message, reads exactly as the
+    /// same text written with the values in it.
+    #[test]
+    fn a_block_with_fields_wraps_like_the_filled_text() {
+        let mut fields = crate::merge::Fields::default();
+        let source = format!(
+            "{{{{first_name|Friend}}}}, on 22 June {} ({{{{city}}}}),\nand then {}",
+            "the government introduced its Bill of Rights ".repeat(3),
+            "more words ".repeat(12)
+        );
+        let protected = fields.protect(&source).unwrap().text;
+        for values in [
+            vec!["Zoë", "Leeds"],
+            vec!["", ""],
+            vec![
+                "María de los Ángeles Fernández-Castillo de la Vega",
+                "a b  c",
+            ],
+            vec![&"x".repeat(100)[..], "李伟"],
+        ] {
+            let values: Vec<Cow<str>> = fields
+                .iter()
+                .zip(&values)
+                .map(|(f, v)| crate::merge::resolve(Some(v), &f.fallback))
+                .collect();
+            let plain = source
+                .replace("{{first_name|Friend}}", &values[0])
+                .replace("{{city}}", &values[1]);
+            for (first, rest) in [("", ""), ("  * ", "    "), ("> ", "> ")] {
+                let mut w = TextWriter::default();
+                w.wrapped(&protected, first, rest);
+                let (marked, blocks) = w.finish_with_blocks();
+                assert_eq!(marked, "<!--slot:text-0-->\n");
+                let mut direct = TextWriter::default();
+                direct.wrapped(&plain, first, rest);
+                assert_eq!(
+                    blocks[0].fill(&values),
+                    direct.finish().trim_end_matches('\n'),
+                    "{values:?} {first:?}"
+                );
+            }
+            let mut w = TextWriter::default();
+            w.heading(&protected, 2);
+            let (_, blocks) = w.finish_with_blocks();
+            let mut direct = TextWriter::default();
+            direct.heading(&plain, 2);
+            assert_eq!(
+                blocks[0].fill(&values),
+                direct.finish().trim_end_matches('\n')
+            );
+        }
+    }
+
     #[test]
     fn hanging_indent_for_bullets() {
         let mut w = TextWriter::default();
