@@ -66,7 +66,7 @@ pub fn scan(text: &str) -> Result<Vec<FieldAt>, MergeError> {
             return Err(MergeError {
                 offset: open,
                 message: format!(
-                    "`{}` has no closing `}}}}`; write a merge field like `{{{{first_name|Supporter}}}}`",
+                    "`{{{{` without a closing `}}}}` in `{}`; write a merge field like `{{{{first_name|Supporter}}}}`",
                     excerpt(&text[open..])
                 ),
             });
@@ -446,7 +446,11 @@ mod tests {
 
     #[test]
     fn rejects_unclosed_and_empty_fields() {
-        assert!(MergeText::parse("Dear {{first_name").is_err());
+        let unclosed = MergeText::parse("Dear {{first_name").unwrap_err().to_string();
+        assert!(
+            unclosed.contains("without a closing `}}` in `{{first_name`"),
+            "{unclosed}"
+        );
         assert!(MergeText::parse("Dear {{|x}}").is_err());
         assert!(MergeText::parse("Dear {{a<b}}").is_err());
         assert!(MergeText::parse("Dear {{a|b\nc}}").is_err());
