@@ -446,7 +446,9 @@ mod tests {
 
     #[test]
     fn rejects_unclosed_and_empty_fields() {
-        let unclosed = MergeText::parse("Dear {{first_name").unwrap_err().to_string();
+        let unclosed = MergeText::parse("Dear {{first_name")
+            .unwrap_err()
+            .to_string();
         assert!(
             unclosed.contains("without a closing `}}` in `{{first_name`"),
             "{unclosed}"
