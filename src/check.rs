@@ -14,8 +14,9 @@ use crate::archive::Archive;
 use crate::config::Config;
 use crate::finding::{self, Finding, Severity};
 use crate::issue::Issue;
+use crate::merge;
 use crate::render::markdown::{Link, Markdown};
-use crate::render::{self, Rendered, SlotValues, text};
+use crate::render::{self, Rendered, text, value_line};
 use crate::subscribers::{self, Columns, RowProblem};
 use crate::theme::Theme;
 use crate::toml_file::Source;
@@ -346,6 +347,8 @@ fn lint_issue(
         }
     }
 
+    broken |= lint_merge_fields(issue, columns, findings);
+
     let unknown = render::unknown_references(issue, archive);
     broken |= !unknown.is_empty();
     findings.extend(unknown);
@@ -411,21 +414,112 @@ fn lint_issue(
     lint_rendered(config, issue, &rendered, columns, sample, findings);
 }
 
-/// The line in the file of a byte offset inside a string value.
-fn value_line(source: &Source, value: &Spanned<String>, offset: usize) -> usize {
-    let span = value.span();
-    let raw = source.text.get(span.clone()).unwrap_or("");
-    let mut start = span.start;
-    if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
-        start += 3;
-        if raw[3..].starts_with('\n') || raw[3..].starts_with("\r\n") {
-            start += if raw[3..].starts_with('\n') { 1 } else { 2 };
-        }
-    } else {
-        start += 1;
+/// Merge fields outside the greeting: each text a reader sees may use them
+/// (`invalid-merge-field`, `unknown-merge-field` on the field's line); a URL
+/// may not (`merge-field-in-url`). True when one does not parse, so the
+/// issue cannot be rendered.
+fn lint_merge_fields(issue: &Issue, columns: &Columns, findings: &mut Vec<Finding>) -> bool {
+    let source = &issue.source;
+    let c = &issue.content;
+    let mut texts: Vec<(String, &Spanned<String>)> = vec![("subject".into(), &c.subject)];
+    texts.extend(c.preheader.as_ref().map(|p| ("preheader".into(), p)));
+    texts.push(("letter".into(), &c.letter));
+    for (i, section) in c.sections.iter().enumerate() {
+        let n = i + 1;
+        texts.push((format!("heading of section {n}"), &section.heading));
+        texts.extend(
+            section
+                .body
+                .as_ref()
+                .map(|b| (format!("body of section {n}"), b)),
+        );
     }
-    let before = value.get_ref().get(..offset).unwrap_or("");
-    source.line(start) + before.matches('\n').count()
+    if let Some(cta) = &c.call_to_action {
+        texts.extend(
+            cta.intro
+                .as_ref()
+                .map(|i| ("call-to-action intro".into(), i)),
+        );
+        texts.push(("call-to-action text".into(), &cta.text));
+    }
+    let columns_list = || {
+        columns
+            .names()
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut broken = false;
+    for (what, value) in &texts {
+        match merge::scan(value.get_ref()) {
+            Err(error) => {
+                findings.push(render::merge_error(source, what, value, &error));
+                broken = true;
+            }
+            Ok(fields) => {
+                for field in fields.iter().filter(|f| !columns.has(&f.name)) {
+                    findings.push(
+                        Finding::error(
+                            "unknown-merge-field",
+                            &source.path,
+                            format!(
+                                "the {what} uses `{{{{{}}}}}` but the subscriber file has no `{}` column; its columns are {}",
+                                field.name,
+                                field.name,
+                                columns_list()
+                            ),
+                        )
+                        .at_line(value_line(source, value, field.offset)),
+                    );
+                }
+            }
+        }
+    }
+
+    let mut markdowns: Vec<(&str, &Spanned<String>)> = vec![("letter", &c.letter)];
+    markdowns.extend(
+        c.sections
+            .iter()
+            .filter_map(|s| s.body.as_ref().map(|b| ("section body", b))),
+    );
+    if let Some(cta) = &c.call_to_action {
+        markdowns.extend(cta.intro.as_ref().map(|i| ("call-to-action intro", i)));
+    }
+    for (what, md) in markdowns {
+        for link in Markdown::links_and_images(md.get_ref()) {
+            if link.url.contains("{{") {
+                findings.push(merge_in_url(
+                    &format!("a link in the {what}"),
+                    &link.url,
+                    value_line(source, md, link.offset),
+                    &source.path,
+                ));
+            }
+        }
+    }
+    if let Some(cta) = &c.call_to_action
+        && let Some(at) = cta.url.get_ref().find("{{")
+    {
+        findings.push(merge_in_url(
+            "the call-to-action url",
+            cta.url.get_ref().trim(),
+            value_line(source, &cta.url, at),
+            &source.path,
+        ));
+    }
+    broken
+}
+
+fn merge_in_url(what: &str, url: &str, line: usize, file: &Path) -> Finding {
+    Finding::error(
+        "merge-field-in-url",
+        file,
+        format!(
+            "{what} has a merge field in its URL `{url}`; links are the same for everyone (a personalised link is a tracking decision, not one to make by accident): link to a page without `{{{{…}}}}`"
+        ),
+    )
+    .at_line(line)
 }
 
 fn lint_link(source: &Source, md: &Spanned<String>, link: &Link, findings: &mut Vec<Finding>) {
@@ -518,12 +612,8 @@ fn lint_rendered(
 ) {
     let file = &issue.source.path;
     let unsubscribe = "https://unsubscribe.check.invalid/token";
-    let greeting = rendered.greeting.fill(|name| sample.field(columns, name));
-    let values = SlotValues {
-        greeting: &greeting,
-        unsubscribe_url: unsubscribe,
-        email: &sample.email,
-    };
+    let personal = rendered.personal(|name| sample.field(columns, name));
+    let values = personal.values(unsubscribe, &sample.email);
     let html = rendered.html.fill(&values);
     let txt = rendered.text.fill(&values);
 

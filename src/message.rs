@@ -15,7 +15,7 @@ use lettre::message::dkim::{
 
 use crate::config::{Config, Dkim, DkimAlgorithm};
 use crate::qp::QpTemplate;
-use crate::render::{Rendered, SlotValues};
+use crate::render::{Personal, Rendered};
 use crate::subscribers::{Columns, Subscriber};
 use crate::token::Signer;
 
@@ -136,19 +136,30 @@ impl<'a> Composer<'a> {
         )
     }
 
+    /// The greeting and merge-field values of one subscriber.
+    pub fn personal<'s>(&'s self, subscriber: &'s Subscriber) -> Personal<'s> {
+        self.rendered
+            .personal(|name| subscriber.field(self.columns, name))
+    }
+
+    /// The HTML and text parts for one subscriber, as they read (not
+    /// encoded), for a preview.
+    pub fn parts(&self, subscriber: &Subscriber) -> (String, String) {
+        let personal = self.personal(subscriber);
+        let url = self.unsubscribe_url(&subscriber.email);
+        let values = personal.values(&url, &subscriber.email);
+        (
+            self.rendered.html.fill(&values),
+            self.rendered.text.fill(&values),
+        )
+    }
+
     /// Builds the message for one subscriber.
     pub fn build(&self, subscriber: &Subscriber) -> Result<Built> {
         let list = &self.config.list;
-        let greeting = self
-            .rendered
-            .greeting
-            .fill(|name| subscriber.field(self.columns, name));
+        let personal = self.personal(subscriber);
         let unsubscribe_url = self.unsubscribe_url(&subscriber.email);
-        let values = SlotValues {
-            greeting: &greeting,
-            unsubscribe_url: &unsubscribe_url,
-            email: &subscriber.email,
-        };
+        let values = personal.values(&unsubscribe_url, &subscriber.email);
         let address = subscriber.email.parse().with_context(|| {
             format!(
                 "line {}: `{}` is not a valid address",
@@ -163,7 +174,8 @@ impl<'a> Composer<'a> {
             .to(to)
             .raw_header(subject_header(format!(
                 "{}{}",
-                self.subject_prefix, self.rendered.subject
+                self.subject_prefix,
+                self.rendered.subject_for(&values)
             )))
             .date_now()
             .message_id(Some(message_id.clone()))
@@ -214,12 +226,16 @@ const MAX_HEADER_WORD: usize = 900;
 /// that are not ASCII; an ASCII word too long for any line (a pasted blob)
 /// would make a line longer than servers accept, so such a subject is
 /// written as RFC 2047 encoded words instead, which may be split anywhere
-/// and are joined again by whoever reads them.
+/// and are joined again by whoever reads them. So is a subject with `=?` in
+/// it: lettre passes ASCII words through, and a merge value written like an
+/// encoded word (`=?utf-8?b?…?=`) would be decoded by the reader into
+/// something else.
 fn subject_header(subject: String) -> HeaderValue {
     let name = HeaderName::new_from_ascii_str("Subject");
-    if subject
-        .split_whitespace()
-        .all(|word| word.len() <= MAX_HEADER_WORD)
+    if !subject.contains("=?")
+        && subject
+            .split_whitespace()
+            .all(|word| word.len() <= MAX_HEADER_WORD)
     {
         return HeaderValue::new(name, subject);
     }

@@ -111,20 +111,11 @@ pub fn compose(config: &Config, p: &Preview) -> Result<Composed> {
     );
     let composer = Composer::new(config, &loaded.rendered, &columns, signer, "")?;
     let built = composer.build(&subscriber)?;
-    let greeting = loaded
-        .rendered
-        .greeting
-        .fill(|name| subscriber.field(&columns, name));
-    let url = composer.unsubscribe_url(&subscriber.email);
-    let values = crate::render::SlotValues {
-        greeting: &greeting,
-        unsubscribe_url: &url,
-        email: &subscriber.email,
-    };
+    let (html, text) = composer.parts(&subscriber);
     Ok(Composed {
         issue_id: loaded.issue.id.clone(),
-        html: loaded.rendered.html.fill(&values),
-        text: loaded.rendered.text.fill(&values),
+        html,
+        text,
         message: built.message.formatted(),
     })
 }

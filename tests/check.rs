@@ -422,6 +422,127 @@ fn invalid_merge_field() {
 }
 
 #[test]
+fn merge_fields_everywhere_a_reader_sees_text_are_clean() {
+    let project = Project::example();
+    project
+        .edit(
+            ISSUE,
+            "subject = \"Rwanda,",
+            "subject = \"{{first_name|Friend}}: Rwanda,",
+        )
+        .edit(
+            ISSUE,
+            "preheader = \"The Bill",
+            "preheader = \"{{first_name|Friend}}, the Bill",
+        )
+        .edit(ISSUE, "On 22 June", "{{First Name|Friend}}, on 22 June")
+        .edit(
+            ISSUE,
+            "heading = \"Refugee Week events\"",
+            "heading = \"Refugee Week events in {{city|your town}}\"",
+        )
+        .edit(
+            ISSUE,
+            "For Refugee Week 2022 we ran",
+            "For Refugee Week 2022 *{{first_name}}* we ran",
+        )
+        .edit(
+            ISSUE,
+            "Please make a donation",
+            "{{first_name|Friend}}, make a donation",
+        )
+        .edit(
+            ISSUE,
+            "text = \"Donate today\"",
+            "text = \"Donate today, {{first_name|friend}}\"",
+        );
+    expect_only_clean(&project);
+}
+
+#[test]
+fn unknown_merge_field_in_the_letter() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "As the Conservative Party looks",
+        "As {{nickname|you}} know, the Conservative Party looks",
+    );
+    let found = expect_only(&project, "unknown-merge-field", Error, ISSUE, Some(line));
+    let message = found["message"].as_str().unwrap();
+    assert!(
+        message.contains("nickname") && message.contains("letter"),
+        "{found}"
+    );
+}
+
+#[test]
+fn unknown_merge_field_in_the_subject() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda,",
+        "subject = \"{{nickname}}: Rwanda,",
+    );
+    expect_only(&project, "unknown-merge-field", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn invalid_merge_field_in_a_section_body() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "The next session of our series is free to attend and online.",
+        "The next session of our series is free to attend, {{first_name.",
+    );
+    let found = expect_only(&project, "invalid-merge-field", Error, ISSUE, Some(line));
+    assert!(
+        found["message"].as_str().unwrap().contains("section"),
+        "{found}"
+    );
+}
+
+#[test]
+fn merge_field_in_a_link_url() {
+    let project = Project::example();
+    let line = line_of(&project, ISSUE, BRIEFING);
+    project.edit(
+        ISSUE,
+        BRIEFING,
+        "[briefing](https://www.renecassin.org/briefings/human-rights-act/?for={{first_name}})",
+    );
+    let found = expect_only(&project, "merge-field-in-url", Error, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains("?for={{first_name}}"),
+        "{found}"
+    );
+}
+
+#[test]
+fn merge_field_in_an_image_url() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "The next session of our series is free to attend and online.",
+        "![Our logo](https://www.renecassin.org/logo.png?u={{email}})",
+    );
+    expect_only(&project, "merge-field-in-url", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn merge_field_in_the_call_to_action_url() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "url = \"https://www.renecassin.org/donate/\"",
+        "url = \"https://www.renecassin.org/donate/?name={{first_name|}}\"",
+    );
+    expect_only(&project, "merge-field-in-url", Error, ISSUE, Some(line));
+}
+
+#[test]
 fn unknown_post() {
     let project = Project::example();
     let line = edit_issue(

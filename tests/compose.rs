@@ -390,6 +390,262 @@ fn greeting_falls_back_when_first_name_is_empty() {
     assert!(text.contains("\nDear Supporter\n"), "text greeting");
 }
 
+// ---------------------------------------------------------------- merge fields
+
+/// The example issue with a merge field (and a fallback) in every text a
+/// reader sees, and a subscriber file of awkward values.
+fn merge_project() -> Project {
+    let project = Project::example();
+    project
+        .edit(
+            ISSUE,
+            "subject = \"Rwanda,",
+            "subject = \"{{first_name|Friend}}: Rwanda,",
+        )
+        .edit(
+            ISSUE,
+            "preheader = \"The Bill",
+            "preheader = \"For {{first_name|you}}: the Bill",
+        )
+        .edit(ISSUE, "On 22 June", "{{first_name|Friend}}, on 22 June")
+        .edit(
+            ISSUE,
+            "heading = \"Refugee Week events\"",
+            "heading = \"Refugee Week events for {{first_name|you}}\"",
+        )
+        .edit(
+            ISSUE,
+            "For Refugee Week 2022 we ran",
+            "For Refugee Week 2022, {{first_name|friend}}, we ran",
+        )
+        .edit(
+            ISSUE,
+            "Please make a donation",
+            "{{first_name|Friend}}, please make a donation",
+        )
+        .edit(
+            ISSUE,
+            "text = \"Donate today\"",
+            "text = \"Donate today, {{first_name|friend}}\"",
+        )
+        .write(
+            "merge.csv",
+            "email,first_name,last_name,status\n\
+             zoe@example.org,Zoë-Łucja 李,Brightman,subscribed\n\
+             anon@example.org,,,subscribed\n\
+             long@example.org,María de los Ángeles Fernández-Castillo de la Vega y Montenegro-Álvarez,X,subscribed\n\
+             script@example.org,<script>alert(1)</script>,X,subscribed\n\
+             eve@example.org,\"Eve\r\nBcc: victim@evil.example\r\n\r\n<html>\",X,subscribed\n",
+        );
+    project
+}
+
+/// One previewed message: the decoded Subject, the raw header block, the
+/// HTML and text parts as sent; checks index.html/index.txt are those parts.
+struct Sent {
+    subject: String,
+    headers: String,
+    html: String,
+    text: String,
+}
+
+fn preview_merged(project: &Project, email: &str) -> Sent {
+    let (html, text) = preview(
+        project,
+        ISSUE,
+        &["--subscribers", "merge.csv", "--as", email],
+    );
+    let raw = fs::read(project.path("out/message.eml")).unwrap();
+    let message = MessageParser::default()
+        .parse(&raw)
+        .expect("message.eml parses");
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let sent = Sent {
+        subject: message.subject().unwrap_or_default().to_string(),
+        headers: String::from_utf8(raw[..end].to_vec()).unwrap(),
+        html: message.body_html(0).unwrap().replace("\r\n", "\n"),
+        text: message.body_text(0).unwrap().replace("\r\n", "\n"),
+    };
+    assert_eq!(sent.text, text, "index.txt is the text part that is sent");
+    assert_eq!(sent.html, html, "index.html is the HTML part that is sent");
+    for (part, body) in [("text", &sent.text), ("html", &sent.html)] {
+        assert!(
+            !body.contains("{{"),
+            "a merge field left in the {part} part"
+        );
+        assert!(
+            !body.contains("<!--slot:"),
+            "an unfilled hole in the {part} part"
+        );
+        assert!(
+            !body.contains(|c| ('\u{FDD0}'..='\u{FDEF}').contains(&c)),
+            "a placeholder left in the {part} part"
+        );
+    }
+    assert_lines_fit(&sent.text);
+    check_nesting(&sent.html).unwrap_or_else(|e| panic!("{email}: {e}"));
+    sent
+}
+
+/// Words of a text with runs of white space as one space (the text part
+/// wraps lines anywhere).
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn merge_fields_are_filled_everywhere_with_fallbacks() {
+    let project = merge_project();
+    for (email, name, fallback_cap, fallback) in [
+        (
+            "zoe@example.org",
+            "Zoë-Łucja 李",
+            "Zoë-Łucja 李",
+            "Zoë-Łucja 李",
+        ),
+        ("anon@example.org", "", "Friend", "friend"),
+    ] {
+        let sent = preview_merged(&project, email);
+        let you = if name.is_empty() { "you" } else { name };
+        let subject = format!("{fallback_cap}: Rwanda, Refugees, and Our Rights under threat");
+        assert_eq!(sent.subject, subject, "decoded Subject for {email}");
+        let raw_subject = sent
+            .headers
+            .split("\r\n")
+            .find(|l| l.starts_with("Subject:"))
+            .unwrap();
+        assert!(
+            raw_subject.is_ascii(),
+            "Subject is not encoded: {raw_subject}"
+        );
+        assert_eq!(
+            !name.is_empty(),
+            raw_subject.contains("=?"),
+            "encoded words only for non-ASCII: {raw_subject}"
+        );
+
+        let html = &sent.html;
+        let text = flat(&sent.text);
+        let expected = [
+            // The preheader is in the HTML only.
+            (format!("For {you}: the Bill of Rights"), false),
+            (format!("{fallback_cap}, on 22 June the government"), true),
+            (format!("Refugee Week events for {you}"), true),
+            (format!("For Refugee Week 2022, {fallback}, we ran"), true),
+            (format!("{fallback_cap}, please make a donation"), true),
+            (format!("Donate today, {fallback}"), true),
+        ];
+        for (wanted, in_text) in &expected {
+            assert!(
+                html.contains(wanted.as_str()),
+                "HTML for {email} lacks `{wanted}`"
+            );
+            if *in_text {
+                assert!(
+                    text.contains(wanted.as_str()),
+                    "text for {email} lacks `{wanted}`"
+                );
+            }
+        }
+        assert!(
+            html.contains(&format!("<title>{subject}</title>")),
+            "HTML title for {email}"
+        );
+        assert!(
+            html.contains(&format!(">{subject}</h1>")),
+            "HTML heading for {email}"
+        );
+        assert!(text.contains(&subject), "text heading for {email}");
+        assert!(
+            html.contains("href=\"https://www.renecassin.org/donate/\""),
+            "the button's link is the same for everyone"
+        );
+
+        // A heading with a field is underlined to its filled width.
+        let lines: Vec<&str> = sent.text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("Refugee Week events for"))
+            .unwrap();
+        assert_eq!(
+            lines[at + 1],
+            "-".repeat(lines[at].width()),
+            "underline of {:?}",
+            lines[at]
+        );
+    }
+}
+
+#[test]
+fn a_long_value_is_wrapped_in_the_text_part() {
+    let project = merge_project();
+    let name = "María de los Ángeles Fernández-Castillo de la Vega y Montenegro-Álvarez";
+    let sent = preview_merged(&project, "long@example.org");
+    assert_eq!(
+        sent.subject,
+        format!("{name}: Rwanda, Refugees, and Our Rights under threat")
+    );
+    let text = flat(&sent.text);
+    assert!(
+        text.contains(&format!("{name}, on 22 June the government")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Refugee Week events for {name}")),
+        "{text}"
+    );
+    // The subject, underlined as the issue title, wraps too.
+    assert!(
+        sent.text.lines().any(|l| l.starts_with("==")),
+        "{}",
+        sent.text
+    );
+}
+
+#[test]
+fn merge_values_are_escaped_in_html_and_cannot_break_the_subject() {
+    let project = merge_project();
+    let sent = preview_merged(&project, "script@example.org");
+    assert!(!sent.html.contains("<script"), "a value became a tag");
+    assert!(
+        sent.html
+            .contains("&lt;script&gt;alert(1)&lt;/script&gt;, on 22 June"),
+        "the value is shown as text in the HTML"
+    );
+    assert!(
+        flat(&sent.text).contains("<script>alert(1)</script>, on 22 June"),
+        "the text part shows it as it is"
+    );
+    assert_eq!(
+        sent.subject,
+        "<script>alert(1)</script>: Rwanda, Refugees, and Our Rights under threat"
+    );
+
+    let sent = preview_merged(&project, "eve@example.org");
+    assert!(
+        sent.subject
+            .starts_with("Eve Bcc: victim@evil.example <html>: Rwanda"),
+        "{:?}",
+        sent.subject
+    );
+    let names: Vec<String> = sent
+        .headers
+        .split("\r\n")
+        .filter(|l| !l.starts_with([' ', '\t']))
+        .map(|l| l.split(':').next().unwrap().to_ascii_lowercase())
+        .collect();
+    assert!(!names.contains(&"bcc".to_string()), "{}", sent.headers);
+    assert_eq!(
+        names.iter().filter(|n| *n == "subject").count(),
+        1,
+        "{}",
+        sent.headers
+    );
+    for line in sent.headers.split("\r\n") {
+        assert!(!line.contains(['\r', '\n']), "{line:?}");
+    }
+}
+
 // ---------------------------------------------------------------- parse errors
 
 #[test]

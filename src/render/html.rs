@@ -17,12 +17,10 @@ pub fn render(model: &Model) -> String {
     let theme = model.theme;
     let list = &model.config.list;
     let c = &model.issue.content;
-    let preheader = c
-        .preheader
-        .as_ref()
-        .map(|p| p.get_ref().trim())
-        .unwrap_or("");
-    let subject = c.subject.get_ref().trim();
+    // Merge fields in these are placeholders, which escaping leaves alone
+    // and the template turns into holes.
+    let preheader = model.preheader.as_str();
+    let subject = model.subject.as_str();
     let font = format!("font-family:{};", theme.font_stack);
     let heading_font = format!("font-family:{};", theme.heading_font_stack);
     let link = format!("color:{};text-decoration:underline;", theme.accent_colour);

@@ -8,6 +8,7 @@ use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use super::template::escape_html;
 use super::text::TextWriter;
+use crate::merge::{self, Fields};
 
 /// Parsed Markdown, ready to be written in either form.
 #[derive(Debug, Clone)]
@@ -41,34 +42,103 @@ pub fn safe_url(url: &str) -> bool {
 
 impl Markdown {
     pub fn parse(source: &str) -> Markdown {
+        Markdown::parse_protected(source, &Fields::default())
+    }
+
+    /// Parses Markdown whose merge fields were protected by `fields`
+    /// ([`Fields::protect`]): placeholders in the text stay, to become holes;
+    /// in a link or image URL (or title) they are put back as written, since
+    /// a URL is never personalised (`check` reports `merge-field-in-url`).
+    pub fn parse_protected(source: &str, fields: &Fields) -> Markdown {
+        let restore = |s: CowStr<'static>| -> CowStr<'static> {
+            if merge::has_placeholder(&s) {
+                fields.restore(&s).into()
+            } else {
+                s
+            }
+        };
         let events = Parser::new_ext(source, Options::ENABLE_STRIKETHROUGH)
             .map(Event::into_static)
+            .map(|event| match event {
+                Event::Start(Tag::Link {
+                    link_type,
+                    dest_url,
+                    title,
+                    id,
+                }) => Event::Start(Tag::Link {
+                    link_type,
+                    dest_url: restore(dest_url),
+                    title: restore(title),
+                    id,
+                }),
+                Event::Start(Tag::Image {
+                    link_type,
+                    dest_url,
+                    title,
+                    id,
+                }) => Event::Start(Tag::Image {
+                    link_type,
+                    dest_url: restore(dest_url),
+                    title: restore(title),
+                    id,
+                }),
+                other => other,
+            })
             .collect();
         Markdown { events }
     }
 
-    /// Every link and image with its text and offset, for the checks.
+    /// Every link with its text and offset, for the checks. Merge fields are
+    /// read as fields, not Markdown, and shown as written.
     pub fn links(source: &str) -> Vec<Link> {
+        Markdown::destinations(source, false)
+    }
+
+    /// Every link and image (its alt text as the text), for the checks.
+    pub fn links_and_images(source: &str) -> Vec<Link> {
+        Markdown::destinations(source, true)
+    }
+
+    fn destinations(source: &str, images: bool) -> Vec<Link> {
+        let mut fields = Fields::default();
+        let protected = fields.protect(source).ok();
+        let parsed = protected.as_ref().map_or(source, |p| p.text.as_str());
         let mut links = Vec::new();
-        let mut open: Option<(String, usize, String)> = None;
+        // Open links (and images): URL, offset, text so far.
+        let mut open: Vec<(String, usize, String)> = Vec::new();
         for (event, range) in
-            Parser::new_ext(source, Options::ENABLE_STRIKETHROUGH).into_offset_iter()
+            Parser::new_ext(parsed, Options::ENABLE_STRIKETHROUGH).into_offset_iter()
         {
             match event {
                 Event::Start(Tag::Link { dest_url, .. }) => {
-                    open = Some((dest_url.to_string(), range.start, String::new()));
+                    open.push((dest_url.to_string(), range.start, String::new()));
+                }
+                Event::Start(Tag::Image { dest_url, .. }) if images => {
+                    open.push((dest_url.to_string(), range.start, String::new()));
                 }
                 Event::Text(t) | Event::Code(t) => {
-                    if let Some((_, _, text)) = &mut open {
+                    for (_, _, text) in &mut open {
                         text.push_str(&t);
                     }
                 }
                 Event::End(TagEnd::Link) => {
-                    if let Some((url, offset, text)) = open.take() {
+                    if let Some((url, offset, text)) = open.pop() {
+                        links.push(Link { text, url, offset });
+                    }
+                }
+                Event::End(TagEnd::Image) if images => {
+                    if let Some((url, offset, text)) = open.pop() {
                         links.push(Link { text, url, offset });
                     }
                 }
                 _ => {}
+            }
+        }
+        if let Some(protected) = &protected {
+            for link in &mut links {
+                link.text = fields.restore(&link.text);
+                link.url = fields.restore(&link.url);
+                link.offset = protected.original_offset(link.offset);
             }
         }
         links
@@ -380,6 +450,31 @@ mod tests {
         assert!(t.contains("Title\n-----"), "{t}");
         assert!(t.contains("* one\n* two"), "{t}");
         assert!(t.contains("1. first\n2. second"), "{t}");
+    }
+
+    #[test]
+    fn merge_fields_are_not_markdown_and_urls_keep_them_as_written() {
+        let mut fields = Fields::default();
+        let source = "Hi _{{a_b}}_ and {{c_d|x_y}} [see](https://x.example/?u={{a_b}})";
+        let protected = fields.protect(source).unwrap();
+        let mut out = String::new();
+        Markdown::parse_protected(&protected.text, &fields).to_html(
+            &HtmlStyle {
+                link_colour: "#000000",
+                rule_colour: "#cccccc",
+                heading_offset: 1,
+            },
+            &mut out,
+        );
+        let (a, c) = (merge::placeholder(0), merge::placeholder(1));
+        assert!(out.contains(&format!("<em>{a}</em> and {c} ")), "{out}");
+        assert!(
+            out.contains("href=\"https://x.example/?u={{a_b}}\""),
+            "{out}"
+        );
+        let links = Markdown::links(source);
+        assert_eq!(links[0].url, "https://x.example/?u={{a_b}}");
+        assert_eq!(links[0].offset, source.find("[see]").unwrap());
     }
 
     #[test]

@@ -3,6 +3,13 @@
 //! One resolved model feeds both the HTML and the text part, and each piece of
 //! Markdown is parsed once for both. The result has holes for the few
 //! per-subscriber values, so sending fills templates instead of rendering.
+//!
+//! Merge fields outside the greeting (subject, preheader, letter, section
+//! headings and bodies, call-to-action intro and text) are protected as
+//! placeholders before anything is parsed ([`crate::merge`]) and become
+//! holes of the templates: [`Slot::Merge`] in the HTML part (the value,
+//! HTML-escaped) and in the subject and preheader, [`Slot::Text`] in the
+//! text part (the block holding the field, filled and wrapped per message).
 
 mod html;
 pub mod markdown;
@@ -10,16 +17,20 @@ mod plain;
 pub mod template;
 pub mod text;
 
+use std::borrow::Cow;
+
 use anyhow::Result;
+use toml::Spanned;
 
 use crate::archive::{Archive, Event, Post};
 use crate::config::Config;
 use crate::finding::Finding;
 use crate::issue::Issue;
-use crate::merge::MergeText;
+use crate::merge::{Fields, MergeText};
 use crate::theme::Theme;
+use crate::toml_file::Source;
 use markdown::Markdown;
-pub use template::{Slot, SlotValues, Template};
+pub use template::{Hole, Slot, SlotValues, Template};
 
 /// Everything about an issue that both parts show, resolved and parsed.
 pub struct Model<'a> {
@@ -29,6 +40,9 @@ pub struct Model<'a> {
     pub web_url: String,
     /// The root of the static site (`newsletter web build`), ending in `/`.
     pub site_base: String,
+    /// The subject and preheader, merge fields as placeholders.
+    pub subject: String,
+    pub preheader: String,
     pub letter: Markdown,
     pub sections: Vec<ModelSection<'a>>,
     pub call_to_action: Option<ModelCta>,
@@ -54,12 +68,66 @@ pub struct ModelCta {
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub issue_id: String,
+    /// The subject as written (merge fields and all).
     pub subject: String,
+    /// The preheader as written.
     pub preheader: String,
     pub greeting: MergeText,
     pub web_url: String,
     pub html: Template,
     pub text: Template,
+    /// The distinct merge fields outside the greeting; [`Slot::Merge`] and
+    /// [`SlotValues::merge`] index them.
+    pub fields: Fields,
+    /// The subject and the preheader with holes for their merge fields.
+    pub subject_template: Template,
+    pub preheader_template: Template,
+}
+
+/// What one subscriber's message has of its own, apart from the address and
+/// unsubscribe link: the greeting and the merge fields' values.
+#[derive(Debug, Clone)]
+pub struct Personal<'a> {
+    pub greeting: String,
+    pub merge: Vec<Cow<'a, str>>,
+}
+
+impl Rendered {
+    /// The greeting and merge values for a subscriber; `lookup` gives a
+    /// column's value (None or empty: the fallback).
+    pub fn personal<'a>(&'a self, lookup: impl Fn(&str) -> Option<&'a str>) -> Personal<'a> {
+        Personal {
+            greeting: self.greeting.fill(&lookup),
+            merge: self.fields.values(&lookup),
+        }
+    }
+
+    /// The subject for one message, on one line, with single spaces (lettre
+    /// would lose a run of spaces between two encoded words).
+    pub fn subject_for(&self, values: &SlotValues) -> String {
+        let filled = self.subject_template.fill(values);
+        if filled.contains("  ") || filled.trim().len() != filled.len() {
+            return filled.split_whitespace().collect::<Vec<_>>().join(" ");
+        }
+        filled
+    }
+
+    /// The preheader for one message.
+    pub fn preheader_for(&self, values: &SlotValues) -> String {
+        self.preheader_template.fill(values).trim().to_string()
+    }
+}
+
+impl<'a> Personal<'a> {
+    /// The slot values with this subscriber's address and unsubscribe URL.
+    pub fn values(&'a self, unsubscribe_url: &'a str, email: &'a str) -> SlotValues<'a> {
+        SlotValues {
+            greeting: &self.greeting,
+            unsubscribe_url,
+            email,
+            merge: &self.merge,
+        }
+    }
 }
 
 /// Renders an issue; fails on a dangling post or event id, naming the
@@ -70,13 +138,15 @@ pub fn render(
     issue: &Issue,
     archive: &Archive,
 ) -> Result<Rendered> {
-    let model = resolve(config, theme, issue, archive)?;
+    let mut fields = Fields::default();
+    let model = resolve(config, theme, issue, archive, &mut fields)?;
     let greeting = MergeText::parse(issue.content.greeting.get_ref()).map_err(|e| {
         anyhow::anyhow!(
             "{}: `greeting`: {e:#}",
             issue.at(issue.content.greeting.span())
         )
     })?;
+    let (text, blocks) = plain::render(&model);
     Ok(Rendered {
         issue_id: issue.id.clone(),
         subject: issue.content.subject.get_ref().trim().to_string(),
@@ -87,10 +157,59 @@ pub fn render(
             .map(|p| p.get_ref().trim().to_string())
             .unwrap_or_default(),
         greeting,
-        html: Template::from_marked(&html::render(&model), true),
-        text: Template::from_marked(&plain::render(&model), false),
+        html: Template::with_fields(&html::render(&model), true, &fields, Vec::new()),
+        text: Template::with_fields(&text, false, &fields, blocks),
+        subject_template: Template::with_fields(&model.subject, false, &fields, Vec::new()),
+        preheader_template: Template::with_fields(&model.preheader, false, &fields, Vec::new()),
         web_url: model.web_url,
+        fields,
     })
+}
+
+/// Protects the merge fields of an issue's text; a field that is not one
+/// is an `invalid-merge-field` error on its line.
+fn protect(
+    source: &Source,
+    fields: &mut Fields,
+    key: &str,
+    value: &Spanned<String>,
+) -> Result<String> {
+    fields
+        .protect(value.get_ref())
+        .map(|p| p.text)
+        .map_err(|e| merge_error(source, key, value, &e).into())
+}
+
+/// An `invalid-merge-field` finding for a merge syntax error in a value.
+pub fn merge_error(
+    source: &Source,
+    key: &str,
+    value: &Spanned<String>,
+    error: &crate::merge::MergeError,
+) -> Finding {
+    Finding::error(
+        "invalid-merge-field",
+        &source.path,
+        format!("`{key}`: {error}"),
+    )
+    .at_line(value_line(source, value, error.offset))
+}
+
+/// The line in the file of a byte offset inside a string value.
+pub fn value_line(source: &Source, value: &Spanned<String>, offset: usize) -> usize {
+    let span = value.span();
+    let raw = source.text.get(span.clone()).unwrap_or("");
+    let mut start = span.start;
+    if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+        start += 3;
+        if raw[3..].starts_with('\n') || raw[3..].starts_with("\r\n") {
+            start += if raw[3..].starts_with('\n') { 1 } else { 2 };
+        }
+    } else {
+        start += 1;
+    }
+    let before = value.get_ref().get(..offset).unwrap_or("");
+    source.line(start) + before.matches('\n').count()
 }
 
 fn resolve<'a>(
@@ -98,11 +217,22 @@ fn resolve<'a>(
     theme: &'a Theme,
     issue: &'a Issue,
     archive: &'a Archive,
+    fields: &mut Fields,
 ) -> Result<Model<'a>> {
     if let Some(first) = unknown_references(issue, archive).into_iter().next() {
         return Err(first.into());
     }
     let c = &issue.content;
+    let source = &issue.source;
+    let subject = protect(source, fields, "subject", &c.subject)?
+        .trim()
+        .to_string();
+    let preheader = match &c.preheader {
+        Some(p) => protect(source, fields, "preheader", p)?.trim().to_string(),
+        None => String::new(),
+    };
+    let letter = protect(source, fields, "letter", &c.letter)?;
+    let letter = Markdown::parse_protected(&letter, fields);
     let mut sections = Vec::new();
     for section in &c.sections {
         let posts = section
@@ -115,28 +245,52 @@ fn resolve<'a>(
             .iter()
             .filter_map(|id| archive.event(id.get_ref()))
             .collect();
+        let heading = protect(source, fields, "section.heading", &section.heading)?;
+        let body = match &section.body {
+            Some(b) => {
+                let body = protect(source, fields, "section.body", b)?;
+                Some(Markdown::parse_protected(&body, fields))
+            }
+            None => None,
+        };
         sections.push(ModelSection {
-            heading: section.heading.get_ref().trim().to_string(),
+            heading: heading.trim().to_string(),
             past_events: section.past_events,
-            body: section.body.as_ref().map(|b| Markdown::parse(b.get_ref())),
+            body,
             events,
             posts,
         });
     }
-    let call_to_action = c.call_to_action.as_ref().map(|cta| ModelCta {
-        intro: cta.intro.as_ref().map(|i| Markdown::parse(i.get_ref())),
-        text: cta.text.get_ref().trim().to_string(),
-        // Like a Markdown link, an unsafe URL loses its link (`check`
-        // reports it as `unsafe-link`).
-        url: Some(cta.url.get_ref().trim().to_string()).filter(|u| markdown::safe_url(u)),
-    });
+    let call_to_action = match &c.call_to_action {
+        Some(cta) => {
+            let intro = match &cta.intro {
+                Some(i) => {
+                    let intro = protect(source, fields, "call-to-action.intro", i)?;
+                    Some(Markdown::parse_protected(&intro, fields))
+                }
+                None => None,
+            };
+            let text = protect(source, fields, "call-to-action.text", &cta.text)?;
+            Some(ModelCta {
+                intro,
+                text: text.trim().to_string(),
+                // Like a Markdown link, an unsafe URL loses its link (`check`
+                // reports it as `unsafe-link`). A merge field in it stays as
+                // written (`check` reports `merge-field-in-url`).
+                url: Some(cta.url.get_ref().trim().to_string()).filter(|u| markdown::safe_url(u)),
+            })
+        }
+        None => None,
+    };
     Ok(Model {
         config,
         theme,
         issue,
         web_url: config.list.web_version_url.replace("{issue}", &issue.id),
         site_base: crate::ics::site_base(&config.list.web_version_url),
-        letter: Markdown::parse(c.letter.get_ref()),
+        subject,
+        preheader,
+        letter,
         sections,
         call_to_action,
     })

@@ -2,10 +2,11 @@
 //! with every link written out in full.
 
 use super::template::{Slot, Template};
-use super::text::TextWriter;
+use super::text::{TextBlock, TextWriter};
 use super::{Model, byline, event_when, long_date};
 
-pub fn render(model: &Model) -> String {
+/// The text part with holes, and its blocks that hold merge fields.
+pub fn render(model: &Model) -> (String, Vec<TextBlock>) {
     let list = &model.config.list;
     let c = &model.issue.content;
     let mut w = TextWriter::default();
@@ -17,7 +18,7 @@ pub fn render(model: &Model) -> String {
     );
     w.blank_line();
     w.wrapped(&clean(&list.name).to_uppercase(), "", "");
-    w.heading(&clean(c.subject.get_ref()), 1);
+    w.heading(&clean(&model.subject), 1);
     w.raw_line(&long_date(model.issue.date));
     w.blank_line();
     w.raw_line(&Template::marker(Slot::Greeting));
@@ -110,7 +111,7 @@ pub fn render(model: &Model) -> String {
         "",
         "",
     );
-    w.finish()
+    w.finish_with_blocks()
 }
 
 /// Data text with line breaks folded and template markers neutralised.

@@ -26,7 +26,6 @@ use crate::cli::{WebAction, WebArgs};
 use crate::config::Config;
 use crate::ics;
 use crate::new_issue::issue_files;
-use crate::render::SlotValues;
 
 /// What the per-subscriber holes show on the public page.
 const GENERIC_EMAIL: &str = "you";
@@ -79,12 +78,10 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
             )
         })?;
         let r = &loaded.rendered;
-        let greeting = r.greeting.fill(|_| None);
-        let html = r.html.fill(&SlotValues {
-            greeting: &greeting,
-            unsubscribe_url: UNSUBSCRIBE_FROM_ISSUE,
-            email: GENERIC_EMAIL,
-        });
+        // No personal data: every merge field takes its fallback.
+        let personal = r.personal(|_| None);
+        let values = personal.values(UNSUBSCRIBE_FROM_ISSUE, GENERIC_EMAIL);
+        let html = r.html.fill(&values);
         // The calendar files are on this site: link them relatively, so the
         // pages work before upload too.
         let html = html.replace(
@@ -100,8 +97,8 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
         )?;
         entries.push(Entry {
             id: r.issue_id.clone(),
-            subject: r.subject.clone(),
-            preheader: r.preheader.clone(),
+            subject: r.subject_for(&values),
+            preheader: r.preheader_for(&values),
             date: loaded.issue.date,
         });
     }
