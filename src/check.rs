@@ -353,6 +353,24 @@ fn lint_issue(
     broken |= !unknown.is_empty();
     findings.extend(unknown);
 
+    // The same post or event twice in one issue is shown twice.
+    let mut seen = std::collections::HashSet::new();
+    for section in &c.sections {
+        let refs = section.posts.iter().map(|id| ("post", id));
+        for (kind, id) in refs.chain(section.events.iter().map(|id| ("event", id))) {
+            if !seen.insert((kind, id.get_ref().as_str())) {
+                findings.push(source.warning_at(
+                    "duplicate-reference",
+                    id.span().start,
+                    format!(
+                        "{kind} `{}` is already in this issue, so readers would see it twice; remove one",
+                        id.get_ref()
+                    ),
+                ));
+            }
+        }
+    }
+
     for section in c.sections.iter().filter(|s| !s.past_events) {
         for id in &section.events {
             if let Some(event) = archive.event(id.get_ref())

@@ -561,6 +561,25 @@ fn unknown_post() {
 }
 
 #[test]
+fn duplicate_reference() {
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "    \"hands-off-our-human-rights-act\",\n",
+        "    \"hands-off-our-human-rights-act\",\n    \"hands-off-our-human-rights-act\",  # again\n",
+    );
+    let line = line_of(&project, ISSUE, "\"hands-off-our-human-rights-act\",  # again");
+    let found = expect_only(&project, "duplicate-reference", Warning, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains("post `hands-off-our-human-rights-act` is already in this issue"),
+        "{found}"
+    );
+}
+
+#[test]
 fn unknown_event() {
     let project = Project::example();
     let line = edit_issue(
