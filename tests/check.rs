@@ -568,7 +568,11 @@ fn duplicate_reference() {
         "    \"hands-off-our-human-rights-act\",\n",
         "    \"hands-off-our-human-rights-act\",\n    \"hands-off-our-human-rights-act\",  # again\n",
     );
-    let line = line_of(&project, ISSUE, "\"hands-off-our-human-rights-act\",  # again");
+    let line = line_of(
+        &project,
+        ISSUE,
+        "\"hands-off-our-human-rights-act\",  # again",
+    );
     let found = expect_only(&project, "duplicate-reference", Warning, ISSUE, Some(line));
     assert!(
         found["message"]
