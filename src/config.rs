@@ -288,7 +288,7 @@ impl Config {
                         path.display()
                     );
                 };
-                Transport::Smtp(resolve_smtp(smtp, &base, path)?)
+                Transport::Smtp(resolve_smtp(smtp, &base, path, &source.text)?)
             }
         };
         let config = Config {
@@ -314,7 +314,6 @@ impl Config {
             Some(line) => format!("{}:{line}", self.path.display()),
             None => self.path.display().to_string(),
         };
-        let file = self.path.display();
         for (key, value) in [
             ("list.site-url", &self.list.site_url),
             ("list.post-url", &self.list.post_url),
@@ -323,7 +322,10 @@ impl Config {
             ("list.unsubscribe-url", &self.list.unsubscribe_url),
         ] {
             if !value.starts_with("https://") {
-                bail!("{file}: `{key}` is `{value}`; it must be an absolute https:// URL");
+                bail!(
+                    "{}: `{key}` is `{value}`; it must be an absolute https:// URL",
+                    at(key)
+                );
             }
         }
         for (key, value, placeholder) in [
@@ -340,7 +342,10 @@ impl Config {
             ),
         ] {
             if !value.contains(placeholder) {
-                bail!("{file}: `{key}` must contain `{placeholder}`, which is replaced per item");
+                bail!(
+                    "{}: `{key}` must contain `{placeholder}`, which is replaced per item",
+                    at(key)
+                );
             }
         }
         if self.list.id.is_empty()
@@ -351,7 +356,8 @@ impl Config {
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
         {
             bail!(
-                "{file}: `list.id` is `{}`; use a domain-like id such as `supporters.example.org`",
+                "{}: `list.id` is `{}`; use a domain-like id such as `supporters.example.org`",
+                at("list.id"),
                 self.list.id
             );
         }
@@ -362,25 +368,40 @@ impl Config {
             .is_err()
         {
             bail!(
-                "{file}: `list.unsubscribe-mailto` is `{}`, which is not an email address",
+                "{}: `list.unsubscribe-mailto` is `{}`, which is not an email address",
+                at("list.unsubscribe-mailto"),
                 self.list.unsubscribe_mailto
             );
         }
         let s = &self.sending;
         if s.connections == 0 || s.connections > 64 {
-            bail!("{file}: `sending.connections` must be between 1 and 64");
+            bail!(
+                "{}: `sending.connections` must be between 1 and 64",
+                at("sending.connections")
+            );
         }
         let valid = |v: f64| v.is_finite() && v >= 0.0;
         if !valid(s.per_second) || !valid(s.batch_pause_seconds) {
             bail!(
-                "{file}: `sending.per-second` and `sending.batch-pause-seconds` must be zero or more"
+                "{}: `sending.per-second` and `sending.batch-pause-seconds` must be zero or more",
+                at(if valid(s.per_second) {
+                    "sending.batch-pause-seconds"
+                } else {
+                    "sending.per-second"
+                })
             );
         }
         if s.retries == 0 {
-            bail!("{file}: `sending.retries` must be at least 1 (it counts attempts)");
+            bail!(
+                "{}: `sending.retries` must be at least 1 (it counts attempts)",
+                at("sending.retries")
+            );
         }
         if s.max_consecutive_failures == 0 {
-            bail!("{file}: `sending.max-consecutive-failures` must be at least 1");
+            bail!(
+                "{}: `sending.max-consecutive-failures` must be at least 1",
+                at("sending.max-consecutive-failures")
+            );
         }
         self.validate_header_values(&at)?;
         self.validate_numbers(&at)
@@ -495,8 +516,12 @@ impl Config {
     }
 }
 
-fn resolve_smtp(raw: RawSmtp, base: &Path, path: &Path) -> Result<Smtp> {
+fn resolve_smtp(raw: RawSmtp, base: &Path, path: &Path, text: &str) -> Result<Smtp> {
     let file = path.display();
+    let at = |key: &str| match key_line(text, key) {
+        Some(line) => format!("{file}:{line}"),
+        None => file.to_string(),
+    };
     if raw.password.is_some() {
         return Err(Finding::error(
             "password-in-file",
@@ -536,14 +561,18 @@ fn resolve_smtp(raw: RawSmtp, base: &Path, path: &Path) -> Result<Smtp> {
         && !is_host_name(name)
     {
         bail!(
-            "{file}: `smtp.hello-name` is `{}`; it is sent in the SMTP greeting, so it must be a host name like `mail.example.org` (letters, digits, `-` and `.`) or an address literal like `[192.0.2.1]`",
+            "{}: `smtp.hello-name` is `{}`; it is sent in the SMTP greeting, so it must be a host name like `mail.example.org` (letters, digits, `-` and `.`) or an address literal like `[192.0.2.1]`",
+            at("smtp.hello-name"),
             name.escape_debug()
         );
     }
     if let Some(seconds) = raw.timeout_seconds
         && !(1..=3600).contains(&seconds)
     {
-        bail!("{file}: `smtp.timeout-seconds` is {seconds}; use 1 to 3600");
+        bail!(
+            "{}: `smtp.timeout-seconds` is {seconds}; use 1 to 3600",
+            at("smtp.timeout-seconds")
+        );
     }
     let port = raw.port.unwrap_or(match raw.tls {
         Tls::Implicit => 465,

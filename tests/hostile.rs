@@ -1335,7 +1335,7 @@ fn file_cases() -> Vec<Case> {
             "site-url = \"http://www.renecassin.org\"",
             SEND,
             refused(&[
-                "newsletter.toml: `list.site-url` is `http://www.renecassin.org`; it must be an absolute https:// URL",
+                "newsletter.toml:10: `list.site-url` is `http://www.renecassin.org`; it must be an absolute https:// URL",
             ]),
         ),
         edit(
@@ -1345,7 +1345,7 @@ fn file_cases() -> Vec<Case> {
             "id = \"supporters list\\r\\nBcc: x@evil.example\"",
             SEND,
             refused(&[
-                "newsletter.toml: `list.id` is `supporters list",
+                "newsletter.toml:7: `list.id` is `supporters list",
                 "use a domain-like id",
             ]),
         ),
@@ -1356,7 +1356,7 @@ fn file_cases() -> Vec<Case> {
             "per-second = -1 ",
             SEND,
             refused(&[
-                "newsletter.toml: `sending.per-second` and `sending.batch-pause-seconds` must be zero or more",
+                "newsletter.toml:49: `sending.per-second` and `sending.batch-pause-seconds` must be zero or more",
             ]),
         ),
         edit(
@@ -1401,13 +1401,13 @@ fn file_cases() -> Vec<Case> {
             "configuration: a line break in hello-name",
             "[transport]\nkind = \"smtp\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"none\"\nhello-name = \"client.example.org\\r\\nRSET\\r\\nNOOP\"",
             refused(&[
-                "newsletter.toml: `smtp.hello-name` is `client.example.org\\r\\nRSET\\r\\nNOOP`; it is sent in the SMTP greeting, so it must be a host name",
+                "newsletter.toml:41: `smtp.hello-name` is `client.example.org\\r\\nRSET\\r\\nNOOP`; it is sent in the SMTP greeting, so it must be a host name",
             ]),
         ),
         transport(
             "configuration: a time-out of a year",
             "[transport]\nkind = \"smtp\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"none\"\ntimeout-seconds = 31536000",
-            refused(&["newsletter.toml: `smtp.timeout-seconds` is 31536000; use 1 to 3600"]),
+            refused(&["newsletter.toml:41: `smtp.timeout-seconds` is 31536000; use 1 to 3600"]),
         ),
         edit(
             "configuration: zero connections",
@@ -1415,7 +1415,7 @@ fn file_cases() -> Vec<Case> {
             "connections = 4 ",
             "connections = 0 ",
             SEND,
-            refused(&["newsletter.toml: `sending.connections` must be between 1 and 64"]),
+            refused(&["newsletter.toml:54: `sending.connections` must be between 1 and 64"]),
         ),
         edit(
             "configuration: unknown transport",
