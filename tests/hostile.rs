@@ -345,33 +345,6 @@ fn run_case(case: &Case) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs every case (each in its own project) and reports all failures.
-fn run_all(cases: Vec<Case>) {
-    let mut names = BTreeMap::new();
-    for case in &cases {
-        assert!(
-            names.insert(case.name, ()).is_none(),
-            "two cases named {}",
-            case.name
-        );
-    }
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|case| {
-            run_case(case)
-                .err()
-                .map(|e| format!("case `{}`: {e}", case.name))
-        })
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} case(s) failed:\n\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
-}
-
 // ---------------------------------------------------------------------------
 // Helpers for checks
 // ---------------------------------------------------------------------------
@@ -958,11 +931,6 @@ fn subscriber_cases() -> Vec<Case> {
     ]
 }
 
-#[test]
-fn hostile_subscriber_files() {
-    run_all(subscriber_cases());
-}
-
 // ---------------------------------------------------------------------------
 // The issue, the archive and the configuration
 // ---------------------------------------------------------------------------
@@ -1499,12 +1467,6 @@ fn file_cases() -> Vec<Case> {
     ]
 }
 
-#[test]
-fn hostile_issues_archives_and_configurations() {
-    run_all(file_cases());
-}
-
-#[test]
 fn a_password_in_the_file_is_never_echoed() {
     let case = transport(
         "password echo",
@@ -1527,9 +1489,8 @@ fn a_password_in_the_file_is_never_echoed() {
 /// same way: a `javascript:` URL loses its link in what a test send writes,
 /// and a real send refuses (`check` reports it as `unsafe-link`).
 /// Regression test: it once reached the button's `href`.
-#[test]
-fn a_javascript_call_to_action_is_neutralised() {
-    run_all(vec![
+fn call_to_action_cases() -> Vec<Case> {
+    vec![
         edit(
             "issue: javascript: as the call-to-action URL",
             ISSUE,
@@ -1558,11 +1519,77 @@ fn a_javascript_call_to_action_is_neutralised() {
                 );
             }),
         ),
-    ]);
+    ]
 }
 
-#[test]
 fn the_corpus_is_large_enough() {
     let n = subscriber_cases().len() + file_cases().len();
     assert!(n >= 60, "only {n} cases");
+}
+
+fn case_names_are_unique() {
+    let mut names = BTreeMap::new();
+    for list in LISTS {
+        for case in (list.1)() {
+            assert!(
+                names.insert(case.name, ()).is_none(),
+                "two cases named {}",
+                case.name
+            );
+        }
+    }
+}
+
+/// Builds a list of cases.
+type Cases = fn() -> Vec<Case>;
+
+/// The lists of cases, each with the prefix of its tests' names.
+const LISTS: [(&str, Cases); 3] = [
+    ("subscriber file", subscriber_cases),
+    ("issue, archive or configuration", file_cases),
+    ("call to action", call_to_action_cases),
+];
+
+/// One test per case (so a case can be run alone), and the others.
+fn main() -> std::process::ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let mut trials = Vec::new();
+    for (prefix, cases) in LISTS {
+        for case in cases() {
+            let name = case.name;
+            trials.push(libtest_mimic::Trial::test(
+                format!("{prefix}: {name}"),
+                move || {
+                    // Cases hold closures that are not `Send`: each test
+                    // builds its list again and runs its own case.
+                    let case = cases()
+                        .into_iter()
+                        .find(|c| c.name == name)
+                        .ok_or("the case is gone")?;
+                    run_case(&case).map_err(|e| format!("case `{name}`: {e}").into())
+                },
+            ));
+        }
+    }
+    let plain: [(&str, fn()); 3] = [
+        (
+            "a_password_in_the_file_is_never_echoed",
+            a_password_in_the_file_is_never_echoed,
+        ),
+        ("the_corpus_is_large_enough", the_corpus_is_large_enough),
+        ("case_names_are_unique", case_names_are_unique),
+    ];
+    for (name, test) in plain {
+        trials.push(libtest_mimic::Trial::test(name, move || {
+            std::panic::catch_unwind(test).map_err(|panic| {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "panicked".into());
+                message.into()
+            })
+        }));
+    }
+    libtest_mimic::run(&args, trials).exit_code()
 }
