@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mail_parser::MessageParser;
 use serde_json::json;
 use support::project::{Output, Project, SECRET};
-use support::smtp::{ServerOptions, SmtpServer};
+use support::smtp::{ServerOptions, SmtpServer, assert_exactly_once, per_recipient};
 
 const ISSUE: &str = "issues/2022-07-13.toml";
 const ISSUE_ID: &str = "2022-07-13";
@@ -120,39 +120,6 @@ fn now_unix() -> f64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64()
-}
-
-/// How many accepted messages each envelope recipient got (lowercased).
-fn per_recipient(server: &SmtpServer) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for a in server.arrivals() {
-        assert_eq!(a.rcpt_tos.len(), 1, "one recipient per message: {a:?}");
-        *counts.entry(a.rcpt_tos[0].to_lowercase()).or_insert(0) += 1;
-    }
-    counts
-}
-
-/// Asserts every address got exactly one message and nobody else got any.
-#[track_caller]
-fn assert_exactly_once(server: &SmtpServer, addresses: &[String]) {
-    let counts = per_recipient(server);
-    let extra: Vec<&String> = counts
-        .keys()
-        .filter(|k| !addresses.iter().any(|a| a == *k))
-        .collect();
-    assert!(
-        extra.is_empty(),
-        "messages to unexpected recipients: {extra:?}"
-    );
-    let wrong: Vec<(&String, usize)> = addresses
-        .iter()
-        .map(|a| (a, counts.get(a).copied().unwrap_or(0)))
-        .filter(|(_, n)| *n != 1)
-        .collect();
-    assert!(
-        wrong.is_empty(),
-        "recipients without exactly one message (address, count): {wrong:?}"
-    );
 }
 
 /// Asserts that nobody got two messages.

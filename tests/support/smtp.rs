@@ -10,6 +10,7 @@
 //! Needs `python3` with aiosmtpd: run `scripts/setup-test-deps` once.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -500,4 +501,37 @@ fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Vec<T> {
             })
         })
         .collect()
+}
+
+/// How many accepted messages each envelope recipient got (lowercased).
+pub fn per_recipient(server: &SmtpServer) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for a in server.arrivals() {
+        assert_eq!(a.rcpt_tos.len(), 1, "one recipient per message: {a:?}");
+        *counts.entry(a.rcpt_tos[0].to_lowercase()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Asserts every address got exactly one message and nobody else got any.
+#[track_caller]
+pub fn assert_exactly_once(server: &SmtpServer, addresses: &[String]) {
+    let counts = per_recipient(server);
+    let extra: Vec<&String> = counts
+        .keys()
+        .filter(|k| !addresses.iter().any(|a| a == *k))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "messages to unexpected recipients: {extra:?}"
+    );
+    let wrong: Vec<(&String, usize)> = addresses
+        .iter()
+        .map(|a| (a, counts.get(a).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n != 1)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "recipients without exactly one message (address, count): {wrong:?}"
+    );
 }
