@@ -98,6 +98,13 @@ pub struct PreviewArgs {
 /// Every outcome is written to the issue's journal before it counts, so
 /// running the same command again after a crash, Ctrl-C or the daily limit
 /// continues where it stopped and never mails anyone twice.
+///
+/// Only one run sends an issue at a time (a second one stops and says who
+/// is sending). What `newsletter check` calls an error is never sent. An
+/// unsubscribe applied to the subscriber file, or logged by `unsubscribe
+/// serve`, while the run goes is honoured before the next message. A
+/// journal that is damaged or belongs to another issue stops the run; so
+/// does an issue changed after some were sent, unless --accept-changes.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   newsletter send issues/2022-07-13.toml --dry-run
@@ -149,9 +156,17 @@ pub struct SendArgs {
 }
 
 /// Show how far the sending of an issue has got.
+///
+/// The counts come from the journal alone: accepted, failed, uncertain
+/// (a message in flight when a run stopped), deferred, and possibly twice
+/// (two attempts that may each have delivered), with the uncertain and
+/// possibly-twice recipients listed. `pending` compares the journal with
+/// the subscriber file its first run used (or --subscribers), named.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:
-  newsletter status issues/2022-07-13.toml --failed-csv failed.csv")]
+#[command(after_help = "Examples:
+  newsletter status issues/2022-07-13.toml --failed-csv failed.csv
+  newsletter status issues/2022-07-13.toml --records
+  newsletter status issues/2022-07-13.toml --journal moved-aside.journal --records")]
 pub struct StatusArgs {
     /// The issue file, e.g. `issues/2022-07-13.toml`.
     pub issue: PathBuf,
