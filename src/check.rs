@@ -144,6 +144,7 @@ pub fn check(config_path: &Path, req: &CheckRequest) -> Result<Vec<Finding>> {
             theme,
             archive,
             &issue,
+            None,
             &survey.columns,
             &sample,
             &mut findings,
@@ -170,6 +171,7 @@ pub fn findings_for_send(
         &loaded.theme,
         &loaded.archive,
         &loaded.issue,
+        Some(&loaded.rendered),
         columns,
         sample,
         &mut findings,
@@ -280,6 +282,7 @@ fn lint_issue(
     theme: &Theme,
     archive: &Archive,
     issue: &Issue,
+    rendered: Option<&Rendered>,
     columns: &Columns,
     sample: &subscribers::Subscriber,
     findings: &mut Vec<Finding>,
@@ -418,18 +421,26 @@ fn lint_issue(
     if broken {
         return;
     }
-    let rendered = match render::render(config, theme, issue, archive) {
-        Ok(rendered) => rendered,
-        Err(error) => {
-            findings.push(Finding::error(
-                "render-failed",
-                &source.path,
-                format!("{error:#}"),
-            ));
-            return;
-        }
+    // `send` has rendered the issue already; `check` renders it here.
+    let owned;
+    let rendered = match rendered {
+        Some(rendered) => rendered,
+        None => match render::render(config, theme, issue, archive) {
+            Ok(rendered) => {
+                owned = rendered;
+                &owned
+            }
+            Err(error) => {
+                findings.push(Finding::error(
+                    "render-failed",
+                    &source.path,
+                    format!("{error:#}"),
+                ));
+                return;
+            }
+        },
     };
-    lint_rendered(config, issue, &rendered, columns, sample, findings);
+    lint_rendered(config, issue, rendered, columns, sample, findings);
 }
 
 /// Merge fields outside the greeting: each text a reader sees may use them

@@ -15,6 +15,7 @@ pub mod consent;
 mod external_sort;
 pub mod feed_import;
 pub mod finding;
+pub mod hint;
 pub mod http;
 pub mod ics;
 pub mod issue;

@@ -85,8 +85,7 @@ impl Lock {
         on_wait: impl FnOnce(&Holder),
     ) -> Result<std::result::Result<Lock, Holder>> {
         let file = open(path)?;
-        let waiting = Instant::now();
-        let deadline = waiting + patience;
+        let deadline = Instant::now() + patience;
         let mut on_wait = Some(on_wait);
         let mut pause = Duration::from_millis(1);
         loop {
@@ -96,13 +95,8 @@ impl Lock {
                     if Instant::now() >= deadline {
                         return Ok(Err(read_holder(path)));
                     }
-                    if on_wait.is_some() {
-                        let holder = read_holder(path);
-                        if (holder.is_complete() || waiting.elapsed() >= RECORD_GRACE)
-                            && let Some(f) = on_wait.take()
-                        {
-                            f(&holder);
-                        }
+                    if let Some(f) = on_wait.take() {
+                        f(&settled_holder(path));
                     }
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(50));
@@ -159,7 +153,9 @@ fn open(path: &Path) -> Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600).custom_flags(libc_o_nofollow());
+        options
+            .mode(0o600)
+            .custom_flags(open_flags(rustix::fs::OFlags::NOFOLLOW));
     }
     options.open(path).with_context(|| {
         format!(
@@ -169,17 +165,10 @@ fn open(path: &Path) -> Result<File> {
     })
 }
 
-/// `O_NOFOLLOW` on Linux (the value differs on other systems).
+/// Open flags of this platform, for `OpenOptionsExt::custom_flags`.
 #[cfg(unix)]
-pub(crate) const fn libc_o_nofollow() -> i32 {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        0o400000
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        0x0100
-    }
+pub(crate) fn open_flags(flags: rustix::fs::OFlags) -> i32 {
+    flags.bits() as i32
 }
 
 /// The holder's record once it is written: a process that has only just

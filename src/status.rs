@@ -7,7 +7,7 @@
 //! run's summary loses nothing here.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -92,7 +92,7 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
         list: &config.list.id,
     };
     let inspect =
-        crate::send::Hint::new(&config.path).command("status", &[req.issue.display().to_string()]);
+        crate::hint::Hint::new(&config.path).command("status", &[req.issue.display().to_string()]);
     let mut replay = journal::replay(
         &journal_path,
         req.journal.is_none().then_some(expect),
@@ -129,7 +129,7 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
             error.get_or_insert(e);
         }
     };
-    let (one_click, _) = crate::send::read_unsubscribe_log(&config.paths.unsubscribe_log)?;
+    let (one_click, _) = crate::unsubscribe::log::read_all(&config.paths.unsubscribe_log)?;
     let mut pending = 0;
     let mut one_click_pending = 0;
     let mut not_in_file = 0;
@@ -340,21 +340,16 @@ fn print_records(path: &Path) -> Result<()> {
     };
     let now = journal::now();
     let mut out = std::io::stdout().lock();
-    let mut reader = BufReader::new(file);
-    let mut raw = Vec::new();
-    let mut number = 0u64;
-    loop {
-        raw.clear();
-        if reader
-            .read_until(b'\n', &mut raw)
-            .with_context(|| format!("cannot read `{}`", path.display()))?
-            == 0
-        {
-            break;
-        }
-        number += 1;
-        let complete = raw.last() == Some(&b'\n');
-        let body = raw.strip_suffix(b"\n").unwrap_or(&raw);
+    let mut lines = journal::RawLines::new(file);
+    while let Some(journal::RawLine {
+        number,
+        body,
+        complete,
+        ..
+    }) = lines
+        .next_line()
+        .with_context(|| format!("cannot read `{}`", path.display()))?
+    {
         match Line::decode(body, now) {
             Ok(line) => writeln!(out, "{number:>6}  {}", describe(&line))?,
             Err(why) => writeln!(

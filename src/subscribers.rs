@@ -890,7 +890,7 @@ pub fn open_list(path: &Path) -> Result<File> {
     {
         use std::os::unix::fs::OpenOptionsExt;
         // A named pipe must not block the open before it can be refused.
-        options.custom_flags(0o4000); // O_NONBLOCK
+        options.custom_flags(crate::lock::open_flags(rustix::fs::OFlags::NONBLOCK));
     }
     let file = options
         .open(path)

@@ -16,7 +16,9 @@ mod replay;
 mod writer;
 
 pub use format::{Fingerprint, Header, Kind, Line, Stage};
-pub use replay::{Entry, Expect, Final, Lookup, Replay, Settled, open_checked, replay};
+pub use replay::{
+    Entry, Expect, Final, Lookup, RawLine, RawLines, Replay, Settled, open_checked, replay,
+};
 pub use writer::{Handle, Writer};
 
 use std::path::{Path, PathBuf};

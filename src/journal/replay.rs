@@ -59,13 +59,16 @@ pub fn open_checked(path: &Path, create: bool) -> Result<Option<File>> {
         use std::os::unix::fs::OpenOptionsExt;
         options
             .mode(0o600)
-            .custom_flags(crate::lock::libc_o_nofollow() | 0o4000); // O_NONBLOCK: a FIFO must not hang us
+            // A FIFO must not hang the open before it can be refused.
+            .custom_flags(crate::lock::open_flags(
+                rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK,
+            ));
     }
     let shown = path.display();
     let file = match options.open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(40) => {
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
             return Err(anyhow::Error::new(NotAFile("it is a symbolic link")))
                 .with_context(|| format!("the journal `{shown}` must be a plain file"));
         }
@@ -83,6 +86,55 @@ pub fn open_checked(path: &Path, create: bool) -> Result<Option<File>> {
         .with_context(|| format!("the journal `{shown}` must be a plain file"));
     }
     Ok(Some(file))
+}
+
+/// A journal's lines as they are in the file, damaged ones included.
+pub struct RawLines {
+    reader: BufReader<File>,
+    buf: Vec<u8>,
+    number: u64,
+    offset: u64,
+}
+
+/// One line of [`RawLines`].
+pub struct RawLine<'a> {
+    /// 1-based.
+    pub number: u64,
+    /// Byte offset of its start.
+    pub at: u64,
+    /// Without its line end.
+    pub body: &'a [u8],
+    /// It has its line end (a line cut short by a crash has not).
+    pub complete: bool,
+}
+
+impl RawLines {
+    pub fn new(file: File) -> RawLines {
+        RawLines {
+            reader: BufReader::with_capacity(64 * 1024, file),
+            buf: Vec::new(),
+            number: 0,
+            offset: 0,
+        }
+    }
+
+    pub fn next_line(&mut self) -> std::io::Result<Option<RawLine<'_>>> {
+        self.buf.clear();
+        let read = self.reader.read_until(b'\n', &mut self.buf)?;
+        if read == 0 {
+            return Ok(None);
+        }
+        self.number += 1;
+        let at = self.offset;
+        self.offset += read as u64;
+        let complete = self.buf.last() == Some(&b'\n');
+        Ok(Some(RawLine {
+            number: self.number,
+            at,
+            body: self.buf.strip_suffix(b"\n").unwrap_or(&self.buf),
+            complete,
+        }))
+    }
 }
 
 /// The replayed journal: what it is bound to and, once read, where each
@@ -162,24 +214,14 @@ pub fn replay(path: &Path, expect: Option<Expect>, keep: usize, inspect: &str) -
     let read_error = || format!("cannot read the journal `{}`", path.display());
     let mut sorter = ExternalSorter::new(SORT_CHUNK);
     let mut recent: VecDeque<f64> = VecDeque::new();
-    let mut reader =
-        BufReader::with_capacity(64 * 1024, file.try_clone().with_context(read_error)?);
-    let mut raw = Vec::new();
-    let mut offset = 0u64;
-    let mut number = 0u64;
-    loop {
-        raw.clear();
-        let read = reader
-            .read_until(b'\n', &mut raw)
-            .with_context(read_error)?;
-        if read == 0 {
-            break;
-        }
-        number += 1;
-        let at = offset;
-        offset += read as u64;
-        let complete = raw.last() == Some(&b'\n');
-        let body = raw.strip_suffix(b"\n").unwrap_or(&raw);
+    let mut lines = RawLines::new(file.try_clone().with_context(read_error)?);
+    while let Some(RawLine {
+        number,
+        at,
+        body,
+        complete,
+    }) = lines.next_line().with_context(read_error)?
+    {
         let line = match Line::decode(body, now) {
             Ok(line) => line,
             // A crash can cut the last write short; its message never left

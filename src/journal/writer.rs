@@ -41,11 +41,13 @@ impl Journal {
         let mut journal = Journal {
             writer: BufWriter::with_capacity(64 * 1024, file),
         };
-        if empty || first.iter().any(|l| l.kind() != super::Kind::Journal) {
-            for line in first
-                .iter()
-                .filter(|l| empty || l.kind() != super::Kind::Journal)
-            {
+        // A header only starts an empty journal; other lines always go.
+        let lines: Vec<&Line> = first
+            .iter()
+            .filter(|l| empty || l.kind() != super::Kind::Journal)
+            .collect();
+        if !lines.is_empty() {
+            for line in lines {
                 journal.append(line)?;
             }
             journal.writer.flush().context("cannot write the journal")?;

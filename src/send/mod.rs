@@ -6,7 +6,6 @@
 //! mailed), [`confirm`], [`deliver::deliver`] (execute) and [`report`].
 
 mod deliver;
-mod hint;
 mod limiter;
 pub mod plan;
 mod suppress;
@@ -22,15 +21,14 @@ use anyhow::{Context, Result, bail};
 use crate::cli::SendArgs;
 use crate::config::{Config, Transport};
 use crate::finding::Severity;
+use crate::hint::Hint;
 use crate::message::Composer;
 use crate::preview::PREVIEW_SECRET;
 use crate::render::Rendered;
 use crate::subscribers::{Columns, Subscriber};
 use crate::token::Signer;
 use deliver::{Job, Report, Sender, Stop, runtime};
-pub use hint::Hint;
 use plan::{Plan, Policy};
-pub use suppress::read_log as read_unsubscribe_log;
 use transport::Outcome;
 
 /// What to send, resolved from the command line.
@@ -66,14 +64,20 @@ impl From<SendArgs> for SendRequest {
 }
 
 impl SendRequest {
+    /// `--subscribers FILE` as given, or nothing.
+    fn list_args(&self) -> Vec<String> {
+        self.subscribers
+            .iter()
+            .flat_map(|list| ["--subscribers".into(), list.display().to_string()])
+            .collect()
+    }
+
     /// The command that continues this run, for resume hints: the same
     /// configuration, subscriber file and choices, but never
     /// `--resend-uncertain` (that is a decision to take again).
     fn resume(&self, hint: &Hint) -> String {
         let mut args = vec![self.issue.display().to_string()];
-        if let Some(list) = &self.subscribers {
-            args.extend(["--subscribers".into(), list.display().to_string()]);
-        }
+        args.extend(self.list_args());
         for (on, flag) in [
             (self.skip_invalid, "--skip-invalid"),
             (self.retry_failed, "--retry-failed"),
@@ -92,9 +96,7 @@ impl SendRequest {
     /// `newsletter status` for this issue and file.
     fn status(&self, hint: &Hint, extra: &[&str]) -> String {
         let mut args = vec![self.issue.display().to_string()];
-        if let Some(list) = &self.subscribers {
-            args.extend(["--subscribers".into(), list.display().to_string()]);
-        }
+        args.extend(self.list_args());
         args.extend(extra.iter().map(|s| s.to_string()));
         hint.command("status", &args)
     }
@@ -355,9 +357,7 @@ fn summarise(
             "--from-file".to_string(),
             config.paths.unsubscribe_log.display().to_string(),
         ];
-        if let Some(list) = &req.subscribers {
-            args.extend(["--subscribers".into(), list.display().to_string()]);
-        }
+        args.extend(req.list_args());
         eprintln!(
             "note: {} address(es) unsubscribed with the one-click link (`{}`) are still `subscribed` in `{}`: they are not mailed. Apply them to the file with\n  {}",
             t.one_click,

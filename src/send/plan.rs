@@ -164,7 +164,8 @@ pub fn make(inputs: &Inputs) -> Result<Plan> {
         accept_changes,
     )?;
 
-    let (one_click, one_click_read) = super::suppress::read_log(&config.paths.unsubscribe_log)?;
+    let (one_click, one_click_read) =
+        crate::unsubscribe::log::read_all(&config.paths.unsubscribe_log)?;
     let (list_file, list_meta) = snapshot(list_path)?;
     let (settled, lookup) = replay.settled()?;
     let mut tally = Tally::default();
@@ -326,10 +327,12 @@ fn decide<'e>(
             other,
         } => {
             let entry = other.as_ref();
-            let wanted = policy.wants(entry);
+            // Unsubscribed with the one-click link, not in the file yet.
+            let clicked = policy.wants(entry) && one_click.contains(hash);
+            let wanted = policy.wants(entry) && !clicked;
             match entry.map(|e| e.state) {
-                None => tally.new += 1,
-                Some(Final::Deferred) => tally.deferred += 1,
+                None => tally.new += u64::from(!clicked),
+                Some(Final::Deferred) => tally.deferred += u64::from(!clicked),
                 Some(Final::Accepted) => tally.sent += 1,
                 Some(Final::Failed) => {
                     tally.failed += 1;
@@ -340,18 +343,7 @@ fn decide<'e>(
                     tally.uncertain_resent += u64::from(wanted);
                 }
             }
-            if wanted && one_click.contains(hash) {
-                tally.one_click += 1;
-                // Not counted as new or deferred after all.
-                match entry.map(|e| e.state) {
-                    None => tally.new -= 1,
-                    Some(Final::Deferred) => tally.deferred -= 1,
-                    Some(Final::Failed) => tally.failed_retried -= 1,
-                    Some(Final::Uncertain) => tally.uncertain_resent -= 1,
-                    Some(Final::Accepted) => {}
-                }
-                return (false, entry);
-            }
+            tally.one_click += u64::from(clicked);
             (wanted, entry)
         }
     }

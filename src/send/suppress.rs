@@ -13,7 +13,6 @@
 
 use std::collections::HashSet;
 use std::fs::Metadata;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -21,6 +20,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 
 use crate::subscribers::{KeyHash, Status, SubscriberReader};
+use crate::unsubscribe::log;
 
 /// What identifies a version of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,62 +64,6 @@ struct Inner {
     skipped: u64,
 }
 
-/// Reads the one-click log: the hashes of its addresses and its length.
-pub fn read_log(path: &Path) -> Result<(HashSet<KeyHash>, u64)> {
-    let mut set = HashSet::new();
-    let read = read_log_from(path, 0, &mut set)?;
-    Ok((set, read))
-}
-
-/// Adds the addresses of the log's complete lines from `from` on; returns
-/// where the last complete line ends. A missing log is an empty one.
-fn read_log_from(path: &Path, from: u64, set: &mut HashSet<KeyHash>) -> Result<u64> {
-    let shown = path.display();
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the unsubscribe log `{shown}`"));
-        }
-    };
-    let meta = file
-        .metadata()
-        .with_context(|| format!("cannot read the unsubscribe log `{shown}`"))?;
-    if !meta.is_file() {
-        anyhow::bail!("the unsubscribe log `{shown}` is not a plain file");
-    }
-    // A shorter log was replaced (rotated): read it from the start.
-    let from = if meta.len() < from { 0 } else { from };
-    file.seek(SeekFrom::Start(from))
-        .with_context(|| format!("cannot read the unsubscribe log `{shown}`"))?;
-    let mut reader = BufReader::new(file);
-    let mut line = Vec::new();
-    let mut at = from;
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("cannot read the unsubscribe log `{shown}`"))?;
-        if n == 0 || line.last() != Some(&b'\n') {
-            break;
-        }
-        at += n as u64;
-        let text = String::from_utf8_lossy(&line);
-        // `TIME<TAB>ADDRESS<TAB>how`; a bare address also counts.
-        let mut fields = text.trim_end().split('\t');
-        let address = match (fields.next(), fields.next()) {
-            (Some(_), Some(address)) => address,
-            (Some(address), None) => address,
-            _ => continue,
-        };
-        let key = address.trim().to_lowercase();
-        if key.contains('@') {
-            set.insert(KeyHash::of(&key));
-        }
-    }
-    Ok(at)
-}
-
 impl Suppressions {
     /// Starts watching from the surveyed version of the list and the log
     /// as read by the plan.
@@ -148,7 +92,8 @@ impl Suppressions {
     pub fn blocks(&self, key: &str) -> Result<bool, Unreadable> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.refresh()?;
-        let blocked = inner.blocked.contains(&KeyHash::of(key));
+        // Hashing the address is the cost of a lookup: none while nobody is blocked.
+        let blocked = !inner.blocked.is_empty() && inner.blocked.contains(&KeyHash::of(key));
         inner.skipped += u64::from(blocked);
         Ok(blocked)
     }
@@ -185,7 +130,7 @@ impl Inner {
             };
             let from = if same_file { self.log_read } else { 0 };
             self.log_read =
-                read_log_from(&self.log, from, &mut self.blocked).map_err(|error| Unreadable {
+                log::read_from(&self.log, from, &mut self.blocked).map_err(|error| Unreadable {
                     path: self.log.clone(),
                     error,
                 })?;
@@ -264,7 +209,7 @@ mod tests {
             "2026-01-01T00:00:00Z\ta@example.org\tone-click\n2026-01-01\tb@exa",
         )
         .unwrap();
-        let (set, read) = read_log(&log).unwrap();
+        let (set, read) = log::read_all(&log).unwrap();
         assert!(set.contains(&KeyHash::of("a@example.org")));
         assert_eq!(set.len(), 1);
         assert_eq!(read, 45);

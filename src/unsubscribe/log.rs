@@ -6,12 +6,15 @@
 //! verified before they were written, so `newsletter unsubscribe --from-file`
 //! applies them as they are.
 
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
+
+use crate::subscribers::KeyHash;
 
 /// How a request asked to unsubscribe, as written in the log.
 pub const ONE_CLICK: &str = "one-click";
@@ -84,6 +87,62 @@ pub fn address_in(line: &str) -> Option<&str> {
     let address = fields.next()?.trim();
     time.parse::<jiff::Timestamp>().ok()?;
     Some(address)
+}
+
+/// Reads the one-click log: the hashes of its addresses and its length.
+pub fn read_all(path: &Path) -> Result<(HashSet<KeyHash>, u64)> {
+    let mut set = HashSet::new();
+    let read = read_from(path, 0, &mut set)?;
+    Ok((set, read))
+}
+
+/// Adds the addresses of the log's complete lines from `from` on; returns
+/// where the last complete line ends. A missing log is an empty one.
+pub fn read_from(path: &Path, from: u64, set: &mut HashSet<KeyHash>) -> Result<u64> {
+    let shown = path.display();
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the unsubscribe log `{shown}`"));
+        }
+    };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read the unsubscribe log `{shown}`"))?;
+    if !meta.is_file() {
+        anyhow::bail!("the unsubscribe log `{shown}` is not a plain file");
+    }
+    // A shorter log was replaced (rotated): read it from the start.
+    let from = if meta.len() < from { 0 } else { from };
+    file.seek(SeekFrom::Start(from))
+        .with_context(|| format!("cannot read the unsubscribe log `{shown}`"))?;
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let mut at = from;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("cannot read the unsubscribe log `{shown}`"))?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        at += n as u64;
+        let text = String::from_utf8_lossy(&line);
+        // `TIME<TAB>ADDRESS<TAB>how`; a bare address also counts.
+        let mut fields = text.trim_end().split('\t');
+        let address = match (fields.next(), fields.next()) {
+            (Some(_), Some(address)) => address,
+            (Some(address), None) => address,
+            _ => continue,
+        };
+        let key = address.trim().to_lowercase();
+        if key.contains('@') {
+            set.insert(KeyHash::of(&key));
+        }
+    }
+    Ok(at)
 }
 
 #[cfg(test)]
