@@ -26,9 +26,11 @@ pub struct Lock {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder(pub String);
 
-/// How long [`Lock::acquire`] waits for a new holder to write its record
-/// before it reports the holder without one.
-pub const RECORD_GRACE: Duration = Duration::from_millis(200);
+/// How long a process that finds the lock held waits for the holder's
+/// record (a holder writes it right after taking the lock, but on a busy
+/// machine it can be descheduled in between) before it reports the holder
+/// without one. Only that rare moment waits; a written record is read at once.
+pub const RECORD_GRACE: Duration = Duration::from_secs(2);
 
 impl Holder {
     /// False when the record names a process of this machine that is gone
