@@ -100,7 +100,15 @@ pub fn read_all(path: &Path) -> Result<(HashSet<KeyHash>, u64)> {
 /// where the last complete line ends. A missing log is an empty one.
 pub fn read_from(path: &Path, from: u64, set: &mut HashSet<KeyHash>) -> Result<u64> {
     let shown = path.display();
-    let mut file = match std::fs::File::open(path) {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // A named pipe must not block the open before it can be refused.
+        options.custom_flags(crate::lock::open_flags(rustix::fs::OFlags::NONBLOCK));
+    }
+    let mut file = match options.open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => {
@@ -148,6 +156,19 @@ pub fn read_from(path: &Path, from: u64, set: &mut HashSet<KeyHash>) -> Result<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_pipe_as_the_log_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("unsubscribes.log");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = read_all(&path).unwrap_err().to_string();
+        assert!(err.contains("is not a plain file"), "{err}");
+    }
 
     #[test]
     fn lines_round_trip() {
