@@ -167,8 +167,47 @@ pub struct Smtp {
     pub username: Option<String>,
     pub password: PasswordSource,
     pub ca_file: Option<PathBuf>,
-    pub timeout: Duration,
+    /// `timeout-seconds`: one limit for every step instead of RFC 5321's.
+    pub timeout: Option<Duration>,
     pub hello_name: Option<String>,
+    /// Pipeline commands (RFC 2920) when the server offers it.
+    pub pipelining: bool,
+}
+
+/// How long to wait for each step of an SMTP conversation.
+///
+/// Without `timeout-seconds` these are RFC 5321 §4.5.3.2's minimums: a
+/// relay under load may take minutes to answer, and giving up on the
+/// end-of-data reply too early is how duplicates are made. With it, every
+/// step uses that one limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// The greeting, EHLO, STARTTLS, AUTH, RSET and QUIT.
+    pub greeting: Duration,
+    pub mail: Duration,
+    pub rcpt: Duration,
+    /// The reply to DATA (354).
+    pub data_start: Duration,
+    /// Writing one block of the message.
+    pub data_block: Duration,
+    /// The reply after the final dot.
+    pub data_end: Duration,
+}
+
+impl Smtp {
+    pub fn timeouts(&self) -> Timeouts {
+        let minutes = |m: u64| self.timeout.unwrap_or(Duration::from_secs(m * 60));
+        Timeouts {
+            connect: self.timeout.unwrap_or(Duration::from_secs(60)),
+            greeting: minutes(5),
+            mail: minutes(5),
+            rcpt: minutes(5),
+            data_start: minutes(2),
+            data_block: minutes(3),
+            data_end: minutes(10),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +245,7 @@ struct RawSmtp {
     ca_file: Option<PathBuf>,
     timeout_seconds: Option<u64>,
     hello_name: Option<String>,
+    pipelining: Option<bool>,
 }
 
 /// Limits that a send honours exactly. Zero or absent means no limit.
@@ -586,8 +626,9 @@ fn resolve_smtp(raw: RawSmtp, base: &Path, path: &Path, text: &str) -> Result<Sm
         username: raw.username,
         password,
         ca_file: raw.ca_file.map(|p| base.join(p)),
-        timeout: Duration::from_secs(raw.timeout_seconds.unwrap_or(60).max(1)),
+        timeout: raw.timeout_seconds.map(|s| Duration::from_secs(s.max(1))),
         hello_name: raw.hello_name,
+        pipelining: raw.pipelining.unwrap_or(true),
     })
 }
 

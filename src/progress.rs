@@ -18,6 +18,8 @@ struct Inner {
     total: u64,
     done: AtomicU64,
     started: Instant,
+    /// Why the run goes slower than configured, when it does.
+    message: std::sync::Mutex<String>,
 }
 
 impl Progress {
@@ -40,6 +42,7 @@ impl Progress {
                 total,
                 done: AtomicU64::new(0),
                 started: Instant::now(),
+                message: std::sync::Mutex::new(String::new()),
             }),
         }
     }
@@ -56,6 +59,21 @@ impl Progress {
         match &self.inner.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
+        }
+    }
+
+    /// Says beside the bar (or in the log line) why the run is slower
+    /// than configured; empty when it no longer is.
+    pub fn set_message(&self, message: &str) {
+        let mut current = self.inner.message.lock().unwrap_or_else(|e| e.into_inner());
+        if *current == message {
+            return;
+        }
+        *current = message.to_string();
+        match &self.inner.bar {
+            Some(bar) => bar.set_message(message.to_string()),
+            None if !message.is_empty() => eprintln!("{message}"),
+            None => {}
         }
     }
 
@@ -87,8 +105,14 @@ impl Progress {
         } else {
             "unknown".into()
         };
+        let message = self.inner.message.lock().unwrap_or_else(|e| e.into_inner());
+        let note = if message.is_empty() {
+            String::new()
+        } else {
+            format!(" · {message}")
+        };
         eprintln!(
-            "progress: {done}/{} sent · {rate:.1}/s · ETA {eta}",
+            "progress: {done}/{} sent · {rate:.1}/s · ETA {eta}{note}",
             self.inner.total
         );
     }

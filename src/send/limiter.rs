@@ -1,6 +1,12 @@
 //! Sending limits: a steady pace per second, sliding windows per second,
 //! hour and day, and pauses between batches. No window is ever exceeded.
 //!
+//! Under them, a pace learnt from the relay: a throttling reply halves the
+//! pace (at most once a second), which then climbs back quickly to 90% of
+//! the rate the relay was admitting when it throttled, then slowly up to
+//! it, probing — so a run settles just under a relay's hidden limit instead
+//! of bouncing off it. The configured limits stay the ceiling.
+//!
 //! The per-second window is kept as the server sees it: the server stamps a
 //! message somewhere between when we start the transaction and when its reply
 //! reaches us, so a send counts from its reservation until one second after
@@ -94,7 +100,28 @@ pub struct Limiter {
     batch_size: u64,
     batch_pause: Duration,
     in_batch: u64,
+    /// The pace learnt from throttling replies, if any.
+    learnt: Option<Learnt>,
+    /// When recent sends started and when recent accepted ones ended (the
+    /// last second of each), to know the rate at a throttling reply.
+    started: VecDeque<Instant>,
+    accepted: VecDeque<Instant>,
 }
+
+/// A pace below the configured one, because the relay asked for it.
+#[derive(Debug, Clone)]
+struct Learnt {
+    /// Messages per second now.
+    rate: f64,
+    /// The rate the relay admitted when it last throttled.
+    ceiling: f64,
+    cut_at: Instant,
+    raised_at: Instant,
+    why: String,
+}
+
+/// The slowest learnt pace: one message every five seconds.
+const SLOWEST: f64 = 0.2;
 
 /// What the caller should do.
 #[derive(Debug)]
@@ -159,12 +186,76 @@ impl Limiter {
             batch_size: s.batch_size,
             batch_pause: Duration::from_secs_f64(s.batch_pause_seconds),
             in_batch: 0,
+            learnt: None,
+            started: VecDeque::new(),
+            accepted: VecDeque::new(),
+        }
+    }
+
+    /// The relay said to slow down (`why` is its reply): halves the pace,
+    /// unless it was cut less than a second ago (replies to sends made
+    /// before that cut say nothing new). Returns the new pace when it cut.
+    pub fn throttled(&mut self, now: Instant, why: &str) -> Option<f64> {
+        if self
+            .learnt
+            .as_ref()
+            .is_some_and(|l| now.duration_since(l.cut_at) < Duration::from_secs(1))
+        {
+            return None;
+        }
+        let second = Duration::from_secs(1);
+        trim(&mut self.started, now, second);
+        trim(&mut self.accepted, now, second);
+        let sending = (self.started.len() as f64).max(1.0);
+        let current = self.pace().map_or(sending, |(rate, _)| rate.min(sending));
+        let admitted = self.accepted.len() as f64;
+        let rate = (current / 2.0).max(SLOWEST);
+        self.learnt = Some(Learnt {
+            rate,
+            ceiling: admitted.max(rate),
+            cut_at: now,
+            raised_at: now,
+            why: why.to_string(),
+        });
+        Some(rate)
+    }
+
+    /// The learnt pace, when it is below the configured one, and why.
+    pub fn pace(&self) -> Option<(f64, &str)> {
+        self.learnt.as_ref().map(|l| (l.rate, l.why.as_str()))
+    }
+
+    /// Climbs back after a cut: to 90% of the ceiling within about half a
+    /// second; then slowly (1% of it a second) up to the ceiling, where the
+    /// relay said no last time; past it by 10% a second, since the relay
+    /// takes more than it did. At twice the ceiling, or at the configured
+    /// pace, the learnt pace is dropped.
+    fn recover(&mut self, now: Instant, configured: Option<f64>) {
+        let Some(l) = &mut self.learnt else { return };
+        let dt = now.duration_since(l.raised_at).as_secs_f64();
+        if dt < 0.05 {
+            return;
+        }
+        l.raised_at = now;
+        let near = 0.9 * l.ceiling;
+        l.rate = if l.rate < near {
+            (l.rate + l.ceiling * dt).min(near)
+        } else if l.rate < l.ceiling {
+            l.rate + (l.ceiling * 0.01).max(0.2) * dt
+        } else {
+            l.rate * 1.1f64.powf(dt)
+        };
+        let free = l.rate >= 2.0 * l.ceiling || configured.is_some_and(|c| l.rate >= c);
+        if free {
+            self.learnt = None;
         }
     }
 
     /// Reserves the next send. The reservation counts at once, so several
     /// connections asking together get successive slots.
     pub fn reserve(&mut self, now: Instant) -> Permit {
+        let configured = self.interval.map(|i| 1.0 / i.as_secs_f64());
+        self.recover(now, configured);
         let mut at = now;
         if let Some(slot) = self.next_slot {
             at = at.max(slot);
@@ -198,7 +289,14 @@ impl Limiter {
         if let Some(second) = &mut self.second {
             second.in_flight += 1;
         }
-        let mut next = at + self.interval.unwrap_or_default();
+        let learnt = self
+            .learnt
+            .as_ref()
+            .map(|l| Duration::from_secs_f64(1.0 / l.rate));
+        let interval = self.interval.max(learnt).unwrap_or_default();
+        let mut next = at + interval;
+        self.started.push_back(at);
+        trim(&mut self.started, now, Duration::from_secs(1));
         self.in_batch += 1;
         if self.batch_size > 0 && self.in_batch >= self.batch_size {
             self.in_batch = 0;
@@ -215,6 +313,22 @@ impl Limiter {
         if let Some(second) = &mut self.second {
             second.finish(end);
         }
+    }
+
+    /// A send the server accepted ended at `end` (for the admitted rate).
+    pub fn accepted(&mut self, end: Instant) {
+        self.accepted.push_back(end);
+        trim(&mut self.accepted, end, Duration::from_secs(1));
+    }
+}
+
+/// Drops the times more than `len` before `now`.
+fn trim(times: &mut VecDeque<Instant>, now: Instant, len: Duration) {
+    while times
+        .front()
+        .is_some_and(|t| now.saturating_duration_since(*t) > len)
+    {
+        times.pop_front();
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod deliver;
 mod limiter;
+mod pipeline;
 pub mod plan;
 mod suppress;
 mod transport;
@@ -481,6 +482,12 @@ fn report(
                 retry.resume(hint)
             );
             ExitCode::from(1)
+        }
+        Some(Stop::RelayQuota(reply)) => {
+            eprintln!(
+                "The relay's daily sending quota is used up; it said:\n  {reply}\nNothing is lost: run the same command again tomorrow (or once the relay's quota is raised) to continue:\n  {resume}"
+            );
+            ExitCode::SUCCESS
         }
         Some(Stop::Unreadable { path, why }) => {
             eprintln!(

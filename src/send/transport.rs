@@ -19,7 +19,7 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParam
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
-use crate::config::{Smtp, Tls};
+use crate::config::{Smtp, Timeouts, Tls};
 use crate::journal::Stage;
 
 /// The result of handing over one message.
@@ -85,7 +85,8 @@ impl SmtpSettings {
     /// Opens, secures and authenticates one connection.
     pub async fn connect(&self) -> Result<AsyncSmtpConnection> {
         let s = &self.smtp;
-        let timeout = s.timeout;
+        let t = s.timeouts();
+        let timeout = t.connect;
         let mut conn = match s.tls {
             Tls::Implicit => {
                 let tls = self.tls.clone();
@@ -116,6 +117,7 @@ impl SmtpSettings {
                         .map_err(smtp_error)
                 })
                 .await?;
+                let timeout = t.greeting;
                 if s.tls == Tls::Starttls {
                     let Some(tls) = self.tls.clone() else {
                         bail!("TLS settings missing");
@@ -135,7 +137,7 @@ impl SmtpSettings {
             }
         };
         if let Some(credentials) = &self.credentials {
-            with_timeout(timeout, async {
+            with_timeout(t.greeting, async {
                 conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                     .await
                     .map_err(|e| anyhow::anyhow!("the server refused the login: {e}"))
@@ -145,8 +147,8 @@ impl SmtpSettings {
         Ok(conn)
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.smtp.timeout
+    pub fn timeouts(&self) -> Timeouts {
+        self.smtp.timeouts()
     }
 
     pub fn describe(&self) -> String {
@@ -208,7 +210,7 @@ pub async fn smtp_send(
     conn: &mut AsyncSmtpConnection,
     envelope: &Envelope,
     bytes: &[u8],
-    timeout: Duration,
+    t: Timeouts,
 ) -> (Outcome, After) {
     let mut options = Vec::new();
     let non_ascii = envelope
@@ -240,9 +242,10 @@ pub async fn smtp_send(
         }
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    let seconds = timeout.as_secs();
     macro_rules! step {
-        ($what:literal, $stage:expr, $future:expr) => {
+        ($what:literal, $stage:expr, $timeout:expr, $future:expr) => {
+            let timeout: Duration = $timeout;
+            let seconds = timeout.as_secs();
             match tokio::time::timeout(timeout, $future).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return refused(&e, $stage),
@@ -261,22 +264,25 @@ pub async fn smtp_send(
     step!(
         "MAIL FROM",
         Stage::Mail,
+        t.mail,
         conn.command(Mail::new(envelope.from().cloned(), options))
     );
     for to in envelope.to() {
         step!(
             "RCPT TO",
             Stage::Rcpt,
+            t.rcpt,
             conn.command(Rcpt::new(to.clone(), Vec::new()))
         );
     }
-    step!("DATA", Stage::Data, conn.command(Data));
+    step!("DATA", Stage::Data, t.data_start, conn.command(Data));
+    let seconds = t.data_end.as_secs();
     let written = AtomicBool::new(false);
     let body = WholeBody {
         bytes: Some(bytes),
         written: &written,
     };
-    match tokio::time::timeout(timeout, conn.message_iter(body)).await {
+    match tokio::time::timeout(t.data_end, conn.message_iter(body)).await {
         Ok(Ok(response)) => (
             Outcome::Accepted(reply_text(
                 response.code().to_string(),
