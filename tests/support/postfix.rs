@@ -681,6 +681,16 @@ fn tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// Whether `pid` is a process that has not exited (a zombie has).
+fn alive(pid: i32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) S ...": the state follows the last parenthesis.
+    let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+    !(state.starts_with('Z') || state.starts_with('X'))
+}
+
 /// Instances whose test binary died without dropping them (kill -9, a
 /// timeout): their owner pid is gone. Kill their master if it is still
 /// there (its cwd is that instance's queue directory) and remove the dir.
@@ -699,7 +709,7 @@ fn reap_stale_instances() {
         else {
             continue;
         };
-        if Path::new(&format!("/proc/{owner}")).exists() {
+        if alive(owner) {
             continue;
         }
         let queue = dir.join("queue");
