@@ -85,12 +85,8 @@ impl Delivered {
 
     /// The value of the first header called `name` (unfolded), if any.
     pub fn header(&self, name: &str) -> Option<String> {
-        let text = String::from_utf8_lossy(&self.raw);
-        let head = text
-            .split("\n\n")
-            .next()
-            .unwrap_or("")
-            .replace("\r\n", "\n");
+        let text = String::from_utf8_lossy(&self.raw).replace("\r\n", "\n");
+        let head = text.split("\n\n").next().unwrap_or("");
         let unfolded = head.replace("\n ", " ").replace("\n\t", " ");
         let prefix = format!("{}:", name.to_ascii_lowercase());
         unfolded
