@@ -59,6 +59,9 @@ pub struct PostfixOptions {
     /// Offer STARTTLS (`smtpd_tls_security_level = may`) with a leaf for
     /// localhost/127.0.0.1 signed by a throwaway CA ([`Postfix::ca_pem`]).
     pub starttls: bool,
+    /// Leave PIPELINING out of the EHLO reply
+    /// (`smtpd_discard_ehlo_keywords`), as a server without it does.
+    pub no_pipelining: bool,
     /// Offer AUTH PLAIN/LOGIN (Cyrus SASL, a sasldb with this one user in
     /// realm example.test), only after STARTTLS, and require it for every
     /// recipient as a submission relay does; needs `starttls`.
@@ -196,6 +199,10 @@ local_transport = error:no local delivery
 smtpd_relay_restrictions = reject_unauth_destination
 smtpd_recipient_restrictions = reject_unauth_destination
 smtpd_error_sleep_time = 0
+# Bytes sent ahead after a command that ends an RFC 2920 group (EHLO,
+# STARTTLS, AUTH, DATA before its 354, ...) are logged as 'improper command
+# pipelining' and DATA is refused, as on many real servers.
+smtpd_data_restrictions = reject_unauth_pipelining
 virtual_mailbox_domains = {DOMAIN}
 virtual_mailbox_base = {d}/mail
 virtual_uid_maps = static:{vuid}
@@ -220,6 +227,10 @@ maillog_file_prefixes = {d}
             "virtual_mailbox_maps = texthash:{}/vmailbox\n",
             config_dir.display()
         ));
+
+        if opts.no_pipelining {
+            main_cf.push_str("smtpd_discard_ehlo_keywords = pipelining\n");
+        }
 
         let mut ca_pem = None;
         if opts.starttls {
@@ -520,6 +531,46 @@ smtpd_sasl_authenticated_header = yes
             }
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Waits until every smtpd session has ended (as many "disconnect
+    /// from" lines as "connect from"), then asserts that Postfix logged no
+    /// "improper command pipelining" (bytes sent after EHLO, STARTTLS,
+    /// AUTH, DATA before its 354, or another command that ends a group).
+    #[track_caller]
+    pub fn assert_no_improper_pipelining(&self) {
+        let deadline = Instant::now() + DELIVERY_TIMEOUT;
+        let log = loop {
+            let log = self.log();
+            let smtpd: Vec<&str> = log.lines().filter(|l| l.contains("/smtpd[")).collect();
+            let opened = smtpd
+                .iter()
+                .filter(|l| l.contains(": connect from "))
+                .count();
+            let closed = smtpd
+                .iter()
+                .filter(|l| l.contains(": disconnect from "))
+                .count();
+            if opened == closed {
+                break log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Postfix: {opened} smtpd sessions, {closed} ended after {DELIVERY_TIMEOUT:?}; \
+                 maillog (last 40 lines):\n{}",
+                tail(&self.maillog, 40)
+            );
+            thread::sleep(Duration::from_millis(20));
+        };
+        let improper: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("improper command pipelining"))
+            .collect();
+        assert!(
+            improper.is_empty(),
+            "Postfix saw bytes sent ahead where RFC 2920 forbids it:\n{}",
+            improper.join("\n")
+        );
     }
 
     /// Its last `n` lines, for failure messages.
