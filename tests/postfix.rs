@@ -4,6 +4,10 @@
 //! client by construction; Postfix is an independent peer with its own
 //! PIPELINING, replies and queue, which the pipelining client (issue 14)
 //! must meet — with pipelining on and, through `pipelining = false`, off.
+//! Postfix also judges the client: it logs (and refuses DATA after) bytes
+//! sent ahead where RFC 2920 forbids it — after EHLO, STARTTLS or AUTH, or
+//! the message before the 354 to DATA — and every send test asserts that
+//! it logged none.
 //! Needs root and `scripts/setup-test-deps`.
 
 mod support;
@@ -186,6 +190,7 @@ fn send_to_twenty(smtp: &str) {
         again.stderr
     );
     assert_eq!(status(&p), (SUBSCRIBERS as u64, 0, 0, 0, 0));
+    mta.assert_no_improper_pipelining();
 }
 
 #[test]
@@ -197,6 +202,27 @@ fn twenty_subscribers_each_get_one_message_through_postfix() {
 #[test]
 fn twenty_subscribers_through_postfix_without_pipelining() {
     send_to_twenty("pipelining = false");
+}
+
+/// A server that does not offer PIPELINING (the client must take its
+/// lockstep path) still gets every message once. (Postfix 3.7 does not log
+/// MAIL or RCPT sent ahead here, only what follows EHLO, DATA and the other
+/// commands that end a group.)
+#[test]
+fn a_postfix_without_pipelining_gets_everything_once() {
+    let addresses = readers(SUBSCRIBERS);
+    let mta = Postfix::start_with(PostfixOptions {
+        mailboxes: addresses.clone(),
+        no_pipelining: true,
+        ..Default::default()
+    });
+    let p = project(mta.port, "tls = \"none\"", &addresses);
+    send(&mta, &p, &[], 0);
+    let delivered = mta.wait_for_delivery(SUBSCRIBERS);
+    assert_delivered_once(&delivered, &addresses);
+    assert_well_formed(&delivered);
+    assert_eq!(status(&p), (SUBSCRIBERS as u64, 0, 0, 0, 0));
+    mta.assert_no_improper_pipelining();
 }
 
 #[test]
@@ -245,6 +271,7 @@ fn an_address_postfix_refuses_at_rcpt_fails_alone() {
         1,
         "RCPT {bad} once (5xx is not retried); maillog:\n{log}"
     );
+    mta.assert_no_improper_pipelining();
 }
 
 /// Every message came over TLS: Postfix says so in its Received header
@@ -281,6 +308,7 @@ fn starttls_through_postfix_delivers() {
     assert_well_formed(&delivered);
     assert_received_over_tls(&delivered, "ESMTPS");
     assert_eq!(status(&p), (SUBSCRIBERS as u64, 0, 0, 0, 0));
+    mta.assert_no_improper_pipelining();
 }
 
 /// An instance that requires AUTH (after STARTTLS) for every recipient,
@@ -290,6 +318,7 @@ fn with_auth(addresses: &[String]) -> (Postfix, Project) {
         mailboxes: addresses.to_vec(),
         starttls: true,
         auth: Some((USER.into(), PASSWORD.into())),
+        ..Default::default()
     });
     let ca = mta.ca_pem.clone().unwrap();
     let p = project(
@@ -333,6 +362,7 @@ fn auth_plain_over_starttls_through_postfix_delivers() {
         "every message after AUTH PLAIN: {clients:#?}"
     );
     assert_eq!(status(&p), (SUBSCRIBERS as u64, 0, 0, 0, 0));
+    mta.assert_no_improper_pipelining();
 }
 
 /// Postfix, not our client, decides: a wrong password is answered 535 and
@@ -349,4 +379,53 @@ fn a_wrong_password_is_refused_by_postfix() {
     );
     assert!(!out.stderr.contains("Wrong-Pa55word"), "{}", out.stderr);
     assert!(mta.wait_for_delivery(0).is_empty());
+}
+
+/// The check is not vacuous: a client that sends the message before the
+/// 354 to DATA (RFC 2920 §3.1: DATA ends a group) is logged by Postfix and
+/// refused.
+#[test]
+fn postfix_catches_a_client_that_sends_ahead() {
+    use std::io::{BufRead, BufReader, Write};
+    let rcpt = readers(1).remove(0);
+    let mta = Postfix::start(std::slice::from_ref(&rcpt));
+    let stream = std::net::TcpStream::connect(mta.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    // The last line of each reply.
+    let mut reply = || loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "Postfix closed the connection");
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return line.trim_end().to_string();
+        }
+    };
+    assert!(reply().starts_with("220 "));
+    writer.write_all(b"EHLO client.example.org\r\n").unwrap();
+    assert!(reply().starts_with("250 "));
+    writer
+        .write_all(
+            format!(
+                "MAIL FROM:<{FROM}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\nSubject: early\r\n\r\nToo early.\r\n.\r\nQUIT\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let replies: Vec<String> = (0..3).map(|_| reply()).collect();
+    assert!(
+        replies[2].starts_with("503 5.5.0") && replies[2].contains("pipelining"),
+        "DATA with the message sent ahead: {replies:?}\n{}",
+        mta.log_tail(20)
+    );
+    drop(writer);
+    mta.wait_for_log("improper command pipelining after DATA", 1);
+    let check = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        mta.assert_no_improper_pipelining()
+    }));
+    assert!(check.is_err(), "assert_no_improper_pipelining let it pass");
+    assert!(mta.wait_for_delivery(0).is_empty(), "delivered anyway");
 }
