@@ -1,2 +1,3 @@
+pub mod postfix;
 pub mod project;
 pub mod smtp;
