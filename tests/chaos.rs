@@ -554,6 +554,9 @@ struct Round {
     restart: bool,
     /// Replies delayed past the client's time-out.
     delays: bool,
+    /// The server offers PIPELINING (the client then pipelines); without
+    /// it the client goes one command at a time.
+    pipelining: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -723,7 +726,8 @@ fn chaos_round(round: Round) -> Result<Totals, String> {
     let addresses: Vec<String> = (1..=round.recipients)
         .map(|i| format!("r{i:05}.s{}@chaos.example.org", round.seed % 1000))
         .collect();
-    let plan = fault_plan(&mut rng, &addresses, round.delays);
+    let mut plan = fault_plan(&mut rng, &addresses, round.delays);
+    plan["advertise_pipelining"] = round.pipelining.into();
     let mut server = ChaosServer::start(&plan);
     let p = chaos_project(server.port, &addresses);
     let mut totals = Totals {
@@ -972,6 +976,7 @@ fn two_thousand_recipients_through_faults_delays_and_a_server_restart() {
         kills: 0,
         restart: true,
         delays: true,
+        pipelining: true,
     })
     .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{totals:?}");
@@ -988,6 +993,22 @@ fn kill_9_at_random_moments_and_resume_miss_nobody() {
         kills: 3,
         restart: false,
         delays: true,
+        pipelining: true,
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("{totals:?}");
+    assert_eq!(totals.kills, 3);
+}
+
+#[test]
+fn kill_9_at_random_moments_and_resume_miss_nobody_one_command_at_a_time() {
+    let totals = chaos_round(Round {
+        seed: 9_115,
+        recipients: 1000,
+        kills: 3,
+        restart: false,
+        delays: true,
+        pipelining: false,
     })
     .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{totals:?}");
@@ -1019,6 +1040,7 @@ fn soak() {
             kills: rng.between(0, 3) as usize,
             restart: rng.unit() < 0.5,
             delays: rng.unit() < 0.7,
+            pipelining: rng.unit() < 0.7,
         };
         let started = Instant::now();
         match chaos_round(round) {

@@ -271,8 +271,9 @@ fn ca_line(path: &Path) -> String {
 // Delivered
 // ---------------------------------------------------------------------------
 
-#[test]
-fn starttls_with_the_private_ca_delivers() {
+/// Sends the example over STARTTLS with the private CA; `extra` lines go
+/// into [smtp].
+fn starttls_delivers(extra: &str) {
     let server = SmtpServer::start_with(ServerOptions {
         tls: TlsMode::RequireStartTls,
         ..Default::default()
@@ -280,22 +281,28 @@ fn starttls_with_the_private_ca_delivers() {
     let ca = server.ca_pem.clone().unwrap();
     let p = project(
         server.port,
-        &format!("host = \"127.0.0.1\"\ntls = \"starttls\"\n{}", ca_line(&ca)),
+        &format!(
+            "host = \"127.0.0.1\"\ntls = \"starttls\"\n{extra}{}",
+            ca_line(&ca)
+        ),
     );
     assert_delivered_over_tls(&server, &send(&p));
 }
 
-#[test]
-fn implicit_tls_with_the_private_ca_delivers() {
+/// Sends the example over implicit TLS, by name this time: the certificate
+/// is for localhost and 127.0.0.1.
+fn implicit_tls_delivers(extra: &str) {
     let server = SmtpServer::start_with(ServerOptions {
         tls: TlsMode::Implicit,
         ..Default::default()
     });
     let ca = server.ca_pem.clone().unwrap();
-    // By name this time: the certificate is for localhost and 127.0.0.1.
     let p = project(
         server.port,
-        &format!("host = \"localhost\"\ntls = \"implicit\"\n{}", ca_line(&ca)),
+        &format!(
+            "host = \"localhost\"\ntls = \"implicit\"\n{extra}{}",
+            ca_line(&ca)
+        ),
     );
     let out = send(&p);
     out.expect_code(0);
@@ -304,6 +311,27 @@ fn implicit_tls_with_the_private_ca_delivers() {
     // aiosmtpd does not see implicit TLS (it is the socket's), so ask the
     // client's side: it would have refused to speak in clear to port 465.
     assert!(out.stderr.contains("(implicit TLS)"), "{}", out.stderr);
+}
+
+#[test]
+fn starttls_with_the_private_ca_delivers() {
+    starttls_delivers("");
+}
+
+#[test]
+fn implicit_tls_with_the_private_ca_delivers() {
+    implicit_tls_delivers("");
+}
+
+/// The same two without pipelining: lettre's client, over our own socket.
+#[test]
+fn starttls_one_command_at_a_time_delivers() {
+    starttls_delivers("pipelining = false\n");
+}
+
+#[test]
+fn implicit_tls_one_command_at_a_time_delivers() {
+    implicit_tls_delivers("pipelining = false\n");
 }
 
 // ---------------------------------------------------------------------------

@@ -1238,3 +1238,51 @@ fn failure(shared: &Shared, reply: String) {
         shared.halt(Stop::TooManyFailures(reply));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_replies_are_told_apart() {
+        let cases = [
+            (
+                "454 Throttling failure: Maximum sending rate exceeded.",
+                Some(Throttle::Rate),
+            ),
+            (
+                "454 Throttling failure: Daily message quota exceeded.",
+                Some(Throttle::Quota),
+            ),
+            (
+                "cannot connect: 421 4.7.0 Too many connections, try again later",
+                Some(Throttle::Connections),
+            ),
+            (
+                "421 4.7.28 Our system has detected an unusual rate of unsolicited mail",
+                Some(Throttle::Rate),
+            ),
+            (
+                "451 4.7.500 Server busy, too many messages",
+                Some(Throttle::Rate),
+            ),
+            ("451 4.3.0 Random temporary failure", None),
+            ("550 5.7.1 rate limit", None),
+            ("the server closed the connection", None),
+        ];
+        for (reply, want) in cases {
+            assert_eq!(throttling(reply), want, "{reply}");
+        }
+    }
+
+    #[test]
+    fn a_burst_is_mostly_temporary_failures() {
+        let few = Recent::default();
+        for i in 0..100 {
+            assert!(!few.push(i % 5 == 0), "one in five is not a burst");
+        }
+        let many = Recent::default();
+        let bursts = (0..12).filter(|_| many.push(true)).count();
+        assert_eq!(bursts, 1);
+    }
+}

@@ -2,7 +2,8 @@
 //! hour and day, and pauses between batches. No window is ever exceeded.
 //!
 //! Under them, a pace learnt from the relay: a throttling reply halves the
-//! pace (at most once a second), which then climbs back quickly to 90% of
+//! pace (at most once a second; straight to 90% of what the relay was
+//! admitting, when that is lower), which then climbs back quickly to 90% of
 //! the rate the relay was admitting when it throttled, then slowly up to
 //! it, probing — so a run settles just under a relay's hidden limit instead
 //! of bouncing off it. The configured limits stay the ceiling.
@@ -208,11 +209,17 @@ impl Limiter {
         trim(&mut self.accepted, now, second);
         let sending = (self.started.len() as f64).max(1.0);
         let current = self.pace().map_or(sending, |(rate, _)| rate.min(sending));
+        // At least half, and no faster than the relay was admitting: a
+        // run far above the relay's rate need not halve its way down.
         let admitted = self.accepted.len() as f64;
-        let rate = (current / 2.0).max(SLOWEST);
+        let mut rate = current / 2.0;
+        if admitted >= 1.0 {
+            rate = rate.min(0.9 * admitted);
+        }
+        let rate = rate.max(SLOWEST);
         self.learnt = Some(Learnt {
             rate,
-            ceiling: admitted.max(rate),
+            ceiling: if admitted >= 1.0 { admitted } else { rate },
             cut_at: now,
             raised_at: now,
             why: why.to_string(),
@@ -461,5 +468,85 @@ mod tests {
         let mut l = Limiter::new(&s, history.into_iter(), t0);
         assert_eq!(reserve(&mut l, t0).0, t0);
         assert!(matches!(l.reserve(t0), Permit::DailyLimit(_)));
+    }
+
+    /// Sends at `rate` from `t0` for `seconds`, all accepted, the relay
+    /// throttling any above `relay` in the last second; returns the pace
+    /// at the end and the sends per second of the last half.
+    fn against_relay(configured: f64, relay: usize, seconds: u64) -> (Option<f64>, f64) {
+        let mut l = Limiter::new(&sending(configured), std::iter::empty(), Instant::now());
+        let t0 = Instant::now();
+        let end = t0 + Duration::from_secs(seconds);
+        let mut admitted: VecDeque<Instant> = VecDeque::new();
+        let mut late = 0usize;
+        let mut now = t0;
+        while now < end {
+            let (at, ticket) = reserve(&mut l, now);
+            now = at.max(now) + Duration::from_millis(1);
+            trim(&mut admitted, now, Duration::from_secs(1));
+            l.finish(ticket, now);
+            if admitted.len() < relay {
+                admitted.push_back(now);
+                l.accepted(now);
+                if now > t0 + Duration::from_secs(seconds / 2) {
+                    late += 1;
+                }
+            } else {
+                l.throttled(
+                    now,
+                    "454 Throttling failure: Maximum sending rate exceeded.",
+                );
+            }
+        }
+        let rate = late as f64 / (seconds / 2) as f64;
+        (l.pace().map(|(r, _)| r), rate)
+    }
+
+    #[test]
+    fn a_throttled_run_settles_just_under_the_relays_rate() {
+        let (pace, rate) = against_relay(0.0, 40, 60);
+        assert!(pace.is_some(), "still paced by the relay");
+        assert!((36.0..=40.0).contains(&rate), "{rate} accepted a second");
+    }
+
+    #[test]
+    fn the_learnt_pace_never_exceeds_the_configured_one() {
+        let (_, rate) = against_relay(30.0, 40, 20);
+        assert!(rate <= 30.0 + 0.5, "{rate}");
+    }
+
+    #[test]
+    fn a_throttling_reply_halves_the_pace_once_a_second() {
+        let t0 = Instant::now();
+        let mut l = Limiter::new(&sending(100.0), std::iter::empty(), t0);
+        for i in 0..50 {
+            let (at, ticket) = reserve(&mut l, t0 + Duration::from_millis(i * 10));
+            l.finish(ticket, at);
+        }
+        let now = t0 + Duration::from_millis(500);
+        let cut = l.throttled(now, "454 Throttling failure").expect("a cut");
+        assert!(cut <= 50.0, "{cut}");
+        assert_eq!(l.throttled(now + Duration::from_millis(500), "454"), None);
+        assert!(
+            l.throttled(now + Duration::from_millis(1001), "454")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn the_pace_recovers_and_is_dropped_when_the_relay_stops_throttling() {
+        let t0 = Instant::now();
+        let mut l = Limiter::new(&sending(0.0), std::iter::empty(), t0);
+        let (at, ticket) = reserve(&mut l, t0);
+        l.finish(ticket, at);
+        l.accepted(at);
+        assert!(l.throttled(t0, "421 4.7.0 rate").is_some());
+        let mut now = t0;
+        for _ in 0..2000 {
+            now += Duration::from_millis(100);
+            let (_, ticket) = reserve(&mut l, now);
+            l.finish(ticket, now);
+        }
+        assert!(l.pace().is_none(), "back to no limit: {:?}", l.pace());
     }
 }

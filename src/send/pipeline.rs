@@ -189,13 +189,7 @@ impl Settings {
     pub async fn connect(&self) -> Result<Connection> {
         let s = &self.smtp;
         let t = self.timeouts;
-        let tcp = within(t.connect, "connecting", async {
-            TcpStream::connect((s.host.as_str(), s.port))
-                .await
-                .map_err(anyhow::Error::from)
-        })
-        .await?;
-        tcp.set_nodelay(true)?;
+        let tcp = open_socket(&s.host, s.port, t.connect).await?;
         let stream = match s.tls {
             Tls::Implicit => Stream::Tls(Box::new(self.secure(tcp).await?)),
             Tls::Starttls | Tls::None => Stream::Plain(tcp),
@@ -236,21 +230,44 @@ impl Settings {
         let Some(config) = &self.tls else {
             bail!("TLS settings missing");
         };
-        let name = rustls::pki_types::ServerName::try_from(self.smtp.host.clone())
-            .with_context(|| format!("`{}` is not a host name TLS can check", self.smtp.host))?;
-        let connector = tokio_rustls::TlsConnector::from(config.clone());
-        within(self.timeouts.greeting, "the TLS handshake", async {
-            connector
-                .connect(name, tcp)
-                .await
-                .map_err(|e| anyhow::anyhow!("TLS: {e}"))
-        })
-        .await
+        handshake(config, &self.smtp.host, tcp, self.timeouts.greeting).await
     }
 }
 
+/// A TCP connection to the relay, with TCP_NODELAY: a message's last
+/// small write must not wait for the server's delayed ACK.
+pub(super) async fn open_socket(host: &str, port: u16, limit: Duration) -> Result<TcpStream> {
+    let tcp = within(limit, "connecting", async {
+        TcpStream::connect((host, port))
+            .await
+            .map_err(anyhow::Error::from)
+    })
+    .await?;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
+}
+
+/// TLS over `tcp`, checking the certificate against `host`.
+pub(super) async fn handshake(
+    config: &Arc<rustls::ClientConfig>,
+    host: &str,
+    tcp: TcpStream,
+    limit: Duration,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .with_context(|| format!("`{host}` is not a host name TLS can check"))?;
+    let connector = tokio_rustls::TlsConnector::from(config.clone());
+    within(limit, "the TLS handshake", async {
+        connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| anyhow::anyhow!("TLS: {e}"))
+    })
+    .await
+}
+
 /// TLS as lettre sets it up: the web's root certificates, plus `ca-file`.
-fn tls_config(smtp: &Smtp) -> Result<rustls::ClientConfig> {
+pub(super) fn tls_config(smtp: &Smtp) -> Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(ca) = &smtp.ca_file {

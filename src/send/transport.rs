@@ -9,6 +9,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParam
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
+use super::pipeline::{handshake, open_socket};
 use crate::config::{Smtp, Timeouts, Tls};
 use crate::journal::Stage;
 
@@ -47,6 +49,8 @@ pub struct SmtpSettings {
     smtp: Smtp,
     credentials: Option<Credentials>,
     tls: Option<TlsParameters>,
+    /// Implicit TLS (port 465) over a socket we open.
+    implicit: Option<Arc<rustls::ClientConfig>>,
     hello: ClientId,
 }
 
@@ -74,10 +78,15 @@ impl SmtpSettings {
             Some(name) => ClientId::Domain(name.clone()),
             None => ClientId::default(),
         };
+        let implicit = match smtp.tls {
+            Tls::Implicit => Some(Arc::new(super::pipeline::tls_config(smtp)?)),
+            _ => None,
+        };
         Ok(SmtpSettings {
             smtp: smtp.clone(),
             credentials,
             tls,
+            implicit,
             hello,
         })
     }
@@ -89,14 +98,16 @@ impl SmtpSettings {
         let timeout = t.connect;
         let mut conn = match s.tls {
             Tls::Implicit => {
-                let tls = self.tls.clone();
-                with_timeout(timeout, async {
-                    AsyncSmtpConnection::connect_tokio1(
-                        (s.host.as_str(), s.port),
-                        Some(timeout),
+                // Our own socket, so that it has TCP_NODELAY too.
+                let stream = open_socket(&s.host, s.port, timeout).await?;
+                let Some(config) = &self.implicit else {
+                    bail!("TLS settings missing");
+                };
+                let tls = handshake(config, &s.host, stream, t.greeting).await?;
+                with_timeout(t.greeting, async {
+                    AsyncSmtpConnection::connect_with_transport(
+                        Box::new(Implicit(tls)),
                         &self.hello,
-                        tls,
-                        None,
                     )
                     .await
                     .map_err(smtp_error)
@@ -104,13 +115,7 @@ impl SmtpSettings {
                 .await?
             }
             Tls::Starttls | Tls::None => {
-                let stream = with_timeout(timeout, async {
-                    tokio::net::TcpStream::connect((s.host.as_str(), s.port))
-                        .await
-                        .map_err(smtp_error)
-                })
-                .await?;
-                stream.set_nodelay(true)?;
+                let stream = open_socket(&s.host, s.port, timeout).await?;
                 let mut conn = with_timeout(timeout, async {
                     AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
                         .await
@@ -158,6 +163,51 @@ impl SmtpSettings {
             self.smtp.port,
             self.smtp.tls.describe()
         )
+    }
+}
+
+/// A TLS connection as lettre's transport: lettre's own implicit TLS opens
+/// a socket without TCP_NODELAY.
+#[derive(Debug)]
+struct Implicit(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
+
+impl tokio::io::AsyncRead for Implicit {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Implicit {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl lettre::transport::smtp::client::AsyncTokioStream for Implicit {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
     }
 }
 

@@ -114,6 +114,19 @@ pub struct Event {
     /// DATA: sequence number of the stored message, if stored.
     #[serde(default)]
     pub seq: Option<u64>,
+    /// RCPT: the MAIL before it came with more commands in the same burst
+    /// (the client pipelined it; see smtp_server.py).
+    #[serde(default)]
+    pub mail_pipelined: bool,
+    /// DATA: the next transaction had already arrived with the final dot.
+    #[serde(default)]
+    pub next_pipelined: bool,
+    /// DATA: the transaction had no accepted recipient (a 354 anyway).
+    #[serde(default)]
+    pub no_rcpt: bool,
+    /// The fault that made the reply (`throttle`, `quota`).
+    #[serde(default)]
+    pub fault: Option<String>,
 }
 
 impl Event {
