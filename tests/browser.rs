@@ -511,6 +511,8 @@ struct Served {
     url: String,
     port: u16,
     stderr: Arc<Mutex<String>>,
+    /// The thread copying the child's stderr into `stderr`.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Served {
@@ -524,7 +526,7 @@ impl Served {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut pipe = child.stderr.take().unwrap();
         let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = pipe.read(&mut buf) {
                 if n == 0 {
@@ -556,7 +558,17 @@ impl Served {
             url,
             port,
             stderr,
+            reader: Some(reader),
         }
+    }
+
+    /// All the server wrote to stderr, once it has exited: waits for the
+    /// copying thread to reach the end of the pipe.
+    fn stderr_at_exit(&mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        self.stderr.lock().unwrap().clone()
     }
 
     #[track_caller]
@@ -945,11 +957,7 @@ fn preview_server_answers_get_on_127_0_0_1_only_and_stops_on_ctrl_c() {
     assert!(status.success());
     let status = wait_for_exit(&mut served.child, Duration::from_secs(10))
         .expect("the server did not stop on SIGINT");
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "stderr: {}",
-        served.stderr.lock().unwrap()
-    );
-    assert!(served.stderr.lock().unwrap().contains("Stopped."));
+    let stderr = served.stderr_at_exit();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert!(stderr.contains("Stopped."), "{stderr}");
 }
