@@ -775,6 +775,11 @@ fn clip(text: &str) -> String {
 
 /// The opening tags `<name …>` in HTML.
 fn tags<'a>(html: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    tags_at(html, name).map(|(_, tag)| tag)
+}
+
+/// Every opening `<name …>` tag with the offset it starts at.
+fn tags_at<'a>(html: &'a str, name: &'a str) -> impl Iterator<Item = (usize, &'a str)> + 'a {
     let open = format!("<{name}");
     html.match_indices(open.clone().as_str())
         .map(|(i, _)| i)
@@ -786,7 +791,7 @@ fn tags<'a>(html: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a 
             if !matches!(after, Some(b' ' | b'>' | b'/' | b'\n')) {
                 return None;
             }
-            rest.find('>').map(|end| &rest[..=end])
+            rest.find('>').map(|end| (i, &rest[..=end]))
         })
 }
 
@@ -809,12 +814,13 @@ fn attributes<'a>(html: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// The inner HTML of every `<name …>…</name>`.
+/// The inner HTML of every `<name …>…</name>`, each from its own tag
+/// (identical tags are found at their own places, not the first one's).
 fn elements(html: &str, name: &str) -> Vec<String> {
     let close = format!("</{name}>");
-    tags(html, name)
-        .filter_map(|tag| {
-            let start = html.find(tag)? + tag.len();
+    tags_at(html, name)
+        .filter_map(|(at, tag)| {
+            let start = at + tag.len();
             let end = html[start..].find(&close)?;
             Some(html[start..start + end].to_string())
         })
@@ -947,6 +953,12 @@ fn gh_property(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identical_tags_each_yield_their_own_content() {
+        let html = r#"<h2 class="s">From the blog</h2><p>x</p><h2 class="s">Coming up</h2>"#;
+        assert_eq!(elements(html, "h2"), ["From the blog", "Coming up"]);
+    }
 
     #[test]
     fn finds_tags_and_attributes() {
