@@ -3,7 +3,7 @@
 
 Listens on 127.0.0.1 only.  Usage:
 
-    smtp_server.py --port 0 --dir DIR [--faults FAULTS.json]
+    smtp_server.py --port 0 --dir DIR [--faults FAULTS.json] [--no-pipelining]
                    [--starttls --cert C --key K [--require-starttls]]
                    [--implicit-tls --cert C --key K]
                    [--auth USER:PASS]
@@ -27,9 +27,45 @@ is appended to ``DIR/arrivals.jsonl``:
 ``DIR/events.jsonl`` gets one line per RCPT answer and per DATA outcome
 (including rejections and dropped connections), so tests can count retries:
 
-    {"t":..., "session":n, "event":"rcpt", "addr":"...", "reply":"451 ..."}
+    {"t":..., "session":n, "event":"rcpt", "addr":"...", "reply":"451 ...",
+     "mail_pipelined":bool, "pipelined":bool}
     {"t":..., "session":n, "event":"data", "rcpt_tos":[...],
-     "reply":"250 ..."|null, "dropped":bool, "seq":n|null}
+     "reply":"250 ..."|null, "dropped":bool, "seq":n|null,
+     "next_pipelined":bool}
+
+plus, only when the fault that causes them is configured (see below):
+
+    {"event":"rcpt", ..., "reply":null, "dropped":true}         # drop_at_rcpt
+    {"event":"rcpt"|"data", ..., "reply":"454 ...", "fault":"throttle"|"quota"}
+    {"event":"mail", "addr":"...", "reply":"454 ...", "fault":"throttle"|"quota"}
+    {"event":"connection", "refused":true, "reply":"421 ...", "live":k}
+    {"event":"data", "rcpt_tos":[], "reply":"554 5.5.1 ...", "no_rcpt":true, ...}
+
+and, with ``"log_mail": true`` in the faults file, one line per MAIL:
+
+    {"t":..., "session":n, "event":"mail", "addr":"...", "reply":"250 OK",
+     "pipelined":bool}
+
+(MAIL lines are opt-in because existing tests count events.jsonl lines.)
+
+PIPELINING (RFC 2920) is advertised in the EHLO reply unless --no-pipelining
+is given or the faults file says ``"advertise_pipelining": false``.  aiosmtpd
+reads commands one line at a time from its StreamReader, so pipelined input
+is answered in order whether or not it is advertised.  The pipelining flags
+above say whether the client had already sent more bytes when a command was
+handled: ``mail_pipelined`` (on each RCPT event: bytes beyond the MAIL line
+were buffered when MAIL was handled), ``pipelined`` (on RCPT and MAIL:
+bytes beyond this line were buffered), ``next_pipelined`` (on DATA: bytes
+beyond the final dot, i.e. the next transaction, were buffered when the dot
+was read).  This is a heuristic: it inspects aiosmtpd's StreamReader buffer,
+so it sees only what had arrived at that moment.  A lockstep client can
+never make it true (it waits for each reply before writing again); a
+pipelining client makes it true as long as its group arrived together, which
+on loopback means "in one write" (a group split across TCP segments can read
+as false, never the reverse).  Data that arrive before the DATA command's
+354 reply are allowed by RFC 2920 but not expected from our client;
+``data_cmd_pipelined`` on the DATA event records it (bytes after the DATA
+line, buffered before the 354 was sent).
 
 Faults (JSON file, every key optional, re-read whenever the file changes; all
 attempt counters restart when its content changes; address keys are
@@ -43,7 +79,34 @@ case-insensitive and the key "*" matches any address not listed):
      "drop_after_data": {"a@x": 1},      # close without reply, first N times;
                                          # the message is NOT stored
      "delay_data_reply_seconds": {"a@x": 5.0},  # message stored, reply late
-     "random": {"seed": 1, "p_4xx": 0.0, "p_5xx": 0.0, "p_drop": 0.0}}
+     "random": {"seed": 1, "p_4xx": 0.0, "p_5xx": 0.0, "p_drop": 0.0},
+     "drop_at_rcpt": {"a@x": 1},         # close without reply when RCPT for
+                                         # a@x arrives, first N times (e.g.
+                                         # in the middle of a pipelined group)
+     "throttle": {"rate": 40, "at": "data",
+                  "reply": "454 Throttling failure: Maximum sending rate exceeded."},
+     "quota": {"max": 200, "at": "data",
+               "reply": "454 Throttling failure: Daily message quota exceeded."},
+     "too_many_connections": {"max": 2,
+               "reply": "421 4.7.0 Too many connections, try again later"},
+     "data_354_without_rcpt": true,
+     "advertise_pipelining": true,       # false: leave PIPELINING out of EHLO
+     "log_mail": false}                  # true: a "mail" event per MAIL
+
+throttle: a message beyond ``rate`` messages let through in the last second
+(a sliding one-second window over all sessions) is answered ``reply`` at
+``at`` ("data": after the final dot, the default; "rcpt"; or "mail") and not
+stored.  With "data" the messages let through are exactly those accepted;
+with "rcpt"/"mail" a message counts when it passes that stage.  quota: once
+``max`` messages have passed its stage (default "data": been accepted) since
+the plan was loaded, every further one gets ``reply`` (default SES's daily
+quota reply).  Both default ``reply`` to SES's wording.  too_many_connections:
+a connection beyond ``max`` concurrent ones gets ``reply`` (default 421) as
+its greeting and is closed.  data_354_without_rcpt: DATA with a MAIL but no
+accepted RCPT is answered 354 (RFC 2920 section 3.1 describes such servers;
+aiosmtpd normally answers 503); the content is read and discarded and the
+reply after the dot is ``554 5.5.1 No valid recipients``.  A fault given as
+a string "reply" must start with a 4xx/5xx code.
 
 A message whose DATA reply is not 2xx is not stored.  With several
 recipients in one transaction, DATA faults apply if any recipient matches
@@ -55,6 +118,7 @@ connection interleaving.
 
 import argparse
 import asyncio
+import collections
 import datetime
 import ipaddress
 import itertools
@@ -206,7 +270,39 @@ def _write_atomic(path, data):
 # --------------------------------------------------------------------------
 
 _ADDR_MAPS = ("rcpt", "rcpt_times", "data_reply", "data_reply_times",
-              "drop_after_data", "delay_data_reply_seconds")
+              "drop_after_data", "delay_data_reply_seconds", "drop_at_rcpt")
+
+THROTTLE_REPLY = "454 Throttling failure: Maximum sending rate exceeded."
+QUOTA_REPLY = "454 Throttling failure: Daily message quota exceeded."
+CONNECTIONS_REPLY = "421 4.7.0 Too many connections, try again later"
+NO_RCPT_REPLY = "554 5.5.1 No valid recipients"
+_STAGES = ("mail", "rcpt", "data")
+
+
+def _check_reply(where, reply, codes="45"):
+    if not (isinstance(reply, str) and len(reply) >= 3 and reply[:3].isdigit()
+            and reply[0] in codes):
+        raise ValueError(f"{where} must be a string starting with a "
+                         f"{'/'.join(c + 'xx' for c in codes)} code, got {reply!r}")
+    return reply
+
+
+def _limit_fault(raw, key, limit_key, default_reply, with_stage):
+    """Normalise {"<limit_key>": number, "reply": str, "at": stage}."""
+    v = raw.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, dict) or not isinstance(v.get(limit_key), (int, float)) \
+            or isinstance(v.get(limit_key), bool) or v[limit_key] < 0:
+        raise ValueError(f"faults.{key} must be an object with a number {limit_key!r}")
+    out = {limit_key: v[limit_key],
+           "reply": _check_reply(f"faults.{key}.reply", v.get("reply", default_reply))}
+    if with_stage:
+        at = v.get("at", "data")
+        if at not in _STAGES:
+            raise ValueError(f"faults.{key}.at must be one of {_STAGES}, got {at!r}")
+        out["at"] = at
+    return out
 
 
 class Faults:
@@ -218,6 +314,8 @@ class Faults:
         self._raw = None
         self.cfg = self._normalise({})
         self.counters = {}
+        self.passed = collections.deque()
+        self.quota_used = 0
         self.reload_if_changed()
 
     @staticmethod
@@ -232,10 +330,17 @@ class Faults:
             cfg[key] = {str(k).lower(): v for k, v in m.items()}
         for key in ("rcpt", "data_reply"):
             for addr, reply in cfg[key].items():
-                if not (isinstance(reply, str) and len(reply) >= 3 and reply[:3].isdigit()
-                        and reply[0] in "245"):
-                    raise ValueError(f"faults.{key}[{addr!r}] must be a string starting "
-                                     f"with a 2xx/4xx/5xx code, got {reply!r}")
+                _check_reply(f"faults.{key}[{addr!r}]", reply, "245")
+        cfg["throttle"] = _limit_fault(raw, "throttle", "rate", THROTTLE_REPLY, True)
+        cfg["quota"] = _limit_fault(raw, "quota", "max", QUOTA_REPLY, True)
+        cfg["too_many_connections"] = _limit_fault(
+            raw, "too_many_connections", "max", CONNECTIONS_REPLY, False)
+        for key, default in (("data_354_without_rcpt", False),
+                             ("advertise_pipelining", True), ("log_mail", False)):
+            v = raw.get(key, default)
+            if not isinstance(v, bool):
+                raise ValueError(f"faults.{key} must be true or false")
+            cfg[key] = v
         rnd = raw.get("random") or {}
         if not isinstance(rnd, dict):
             raise ValueError("faults.random must be an object")
@@ -274,6 +379,28 @@ class Faults:
             self._raw = raw
             self.cfg = self._normalise(raw)
             self.counters = {}
+            self.passed = collections.deque()   # times messages passed the throttle
+            self.quota_used = 0
+
+    def limit(self, stage):
+        """The throttle/quota reply for a message at ``stage``, or None.
+
+        A message that gets None has passed: it counts toward the sliding
+        one-second window and the quota of the faults whose stage this is."""
+        th, qu = self.cfg["throttle"], self.cfg["quota"]
+        if th and th["at"] == stage:
+            now = time.monotonic()
+            while self.passed and self.passed[0] <= now - 1.0:
+                self.passed.popleft()
+            if len(self.passed) >= th["rate"]:
+                return th["reply"], "throttle"
+        if qu and qu["at"] == stage and self.quota_used >= qu["max"]:
+            return qu["reply"], "quota"
+        if th and th["at"] == stage:
+            self.passed.append(time.monotonic())
+        if qu and qu["at"] == stage:
+            self.quota_used += 1
+        return None
 
     def lookup(self, key, addr):
         m = self.cfg[key]
@@ -307,10 +434,20 @@ def _clean(s):
     return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def _buffered(server):
+    """Bytes the client has sent that aiosmtpd has not read yet (the rest of
+    the current burst).  Reaches into asyncio.StreamReader's private buffer:
+    a heuristic for tests, see the module docstring."""
+    reader = getattr(server, "_reader", None)
+    buf = getattr(reader, "_buffer", None)
+    return len(buf) if buf is not None else 0
+
+
 class Handler:
-    def __init__(self, out_dir, faults, offer_auth=False):
+    def __init__(self, out_dir, faults, offer_auth=False, pipelining=True):
         self.out_dir = out_dir
         self.offer_auth = offer_auth
+        self.pipelining = pipelining
         self.faults = faults
         self.seq = 0
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
@@ -340,13 +477,49 @@ class Handler:
         if not self.offer_auth:
             # aiosmtpd always advertises AUTH; a server without --auth must not.
             responses = [r for r in responses if not r[4:].upper().startswith("AUTH")]
+        self.faults.reload_if_changed()
+        if self.pipelining and self.faults.cfg["advertise_pipelining"]:
+            # Before the last line ("250 HELP"), which has the space.
+            responses = responses[:-1] + ["250-PIPELINING"] + responses[-1:]
         return responses
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # Measured before any await: what had arrived beyond the MAIL line.
+        pipelined = _buffered(server) > 0
+        session.mail_pipelined = pipelined
+        f = self.faults
+        f.reload_if_changed()
+        limited = f.limit("mail")
+        if limited is not None:
+            reply, fault = limited
+            self._event(server, event="mail", addr=_clean(address), reply=reply,
+                        fault=fault, pipelined=pipelined)
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        reply = "250 OK"
+        if f.cfg["log_mail"]:
+            self._event(server, event="mail", addr=_clean(address), reply=reply,
+                        pipelined=pipelined)
+        return reply
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        pipe = {"mail_pipelined": bool(getattr(session, "mail_pipelined", False)),
+                "pipelined": _buffered(server) > 0}
         f = self.faults
         f.reload_if_changed()
         addr = _clean(address)
         low = addr.lower()
+
+        # Close without any reply (the middle of a pipelined group).
+        limit = f.lookup("drop_at_rcpt", low)
+        if limit is not None and f.bump("drop_at_rcpt", low) <= int(limit):
+            self._event(server, event="rcpt", addr=addr, reply=None, dropped=True, **pipe)
+            server.transport.abort()
+            # connection_lost() cancels this coroutine; never reply.
+            await asyncio.get_running_loop().create_future()
+
+        fault = None
         reply = f.lookup("rcpt", low)
         if reply is not None:
             limit = f.lookup("rcpt_times", low)
@@ -361,17 +534,34 @@ class Handler:
                     reply = "451 4.3.0 Random temporary failure (test fault)"
                 elif r < p4 + p5:
                     reply = "550 5.1.1 Random permanent failure (test fault)"
+        if (reply is None or reply.startswith("2")) and not envelope.rcpt_tos:
+            # Throttle/quota count messages, so only a message's first RCPT.
+            limited = f.limit("rcpt")
+            if limited is not None:
+                reply, fault = limited
         if reply is None or reply.startswith("2"):
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(rcpt_options)
             reply = reply or "250 OK"
-        self._event(server, event="rcpt", addr=addr, reply=reply)
+        extra = {"fault": fault} if fault else {}
+        self._event(server, event="rcpt", addr=addr, reply=reply, **pipe, **extra)
         return reply
 
     async def handle_DATA(self, server, session, envelope):
         t_end = time.time()
+        pipe = {"next_pipelined": _buffered(server) > 0,
+                "data_cmd_pipelined": bool(getattr(session, "data_cmd_pipelined", False))}
         f = self.faults
         f.reload_if_changed()
+
+        if getattr(session, "data_without_rcpt", False):
+            # data_354_without_rcpt: content read after a 354 with no
+            # accepted recipient; store nothing.
+            session.data_without_rcpt = False
+            self._event(server, event="data", rcpt_tos=[], reply=NO_RCPT_REPLY,
+                        dropped=False, seq=None, no_rcpt=True, **pipe)
+            return NO_RCPT_REPLY
+
         rcpts = [_clean(a) for a in envelope.rcpt_tos]
         lows = [a.lower() for a in rcpts]
 
@@ -386,7 +576,8 @@ class Handler:
             if r is not None and r < f.cfg["random"]["p_drop"]:
                 drop = True
         if drop:
-            self._event(server, event="data", rcpt_tos=rcpts, reply=None, dropped=True, seq=None)
+            self._event(server, event="data", rcpt_tos=rcpts, reply=None, dropped=True, seq=None,
+                        **pipe)
             server.transport.abort()
             # connection_lost() cancels this coroutine; never reply.
             await asyncio.get_running_loop().create_future()
@@ -408,7 +599,14 @@ class Handler:
             if d is not None:
                 delay = max(delay, float(d))
 
-        # 3. Store (only if the reply will be 2xx).
+        # 3. Throttle and quota (last, so that "let through" means stored).
+        fault = None
+        if reply is None or reply.startswith("2"):
+            limited = f.limit("data")
+            if limited is not None:
+                reply, fault = limited
+
+        # 4. Store (only if the reply will be 2xx).
         seq = None
         if reply is None or reply.startswith("2"):
             self.seq += 1
@@ -444,7 +642,9 @@ class Handler:
                 "size": len(content),
             })
             reply = reply or f"250 2.0.0 OK queued as {seq}"
-        self._event(server, event="data", rcpt_tos=rcpts, reply=reply, dropped=False, seq=seq)
+        extra = {"fault": fault} if fault else {}
+        self._event(server, event="data", rcpt_tos=rcpts, reply=reply, dropped=False, seq=seq,
+                    **pipe, **extra)
         if delay > 0:
             await asyncio.sleep(delay)
         return reply
@@ -467,7 +667,8 @@ async def serve(args):
 
     os.makedirs(args.dir, exist_ok=True)
     faults = Faults(args.faults)
-    handler = Handler(args.dir, faults, offer_auth=bool(args.auth))
+    handler = Handler(args.dir, faults, offer_auth=bool(args.auth),
+                      pipelining=not args.no_pipelining)
     loop = asyncio.get_running_loop()
 
     starttls_ctx = _tls_context(args) if args.starttls else None
@@ -488,15 +689,54 @@ async def serve(args):
     live = set()
 
     class TestSMTP(SMTP):
+        refused = False
+
         def connection_made(self, transport):
             if getattr(self, "conn_id", None) is None:
                 self.conn_id = next(conn_ids)
+                faults.reload_if_changed()
+                tmc = faults.cfg["too_many_connections"]
+                if tmc is not None and len(live) >= tmc["max"]:
+                    # Greeting-time refusal; aiosmtpd never sees this one.
+                    self.refused = True
+                    handler._event(self, event="connection", refused=True,
+                                   reply=tmc["reply"], live=len(live))
+                    transport.write(tmc["reply"].encode() + b"\r\n")
+                    transport.close()
+                    return
                 live.add(self)
             super().connection_made(transport)
 
         def connection_lost(self, error):
+            if self.refused:
+                return
             live.discard(self)
             super().connection_lost(error)
+
+        def data_received(self, data):
+            if not self.refused:
+                super().data_received(data)
+
+        def eof_received(self):
+            if self.refused:
+                return False
+            return super().eof_received()
+
+        async def smtp_DATA(self, arg):
+            # Bytes after the DATA line before the 354 went out.
+            self.session.data_cmd_pipelined = _buffered(self) > 0
+            faults.reload_if_changed()
+            self.session.data_without_rcpt = False
+            if (faults.cfg["data_354_without_rcpt"] and self.envelope.mail_from
+                    and not self.envelope.rcpt_tos and not arg and self.session.host_name
+                    and not (self._auth_required and not self.session.authenticated)):
+                # aiosmtpd would answer 503: make it read the content instead,
+                # and let handle_DATA answer 554 and store nothing.
+                self.session.data_without_rcpt = True
+                self.envelope.rcpt_tos.append("<none>")
+            return await super().smtp_DATA(arg)
+
+        smtp_DATA.__smtp_syntax__ = SMTP.smtp_DATA.__smtp_syntax__  # for HELP
 
     def factory():
         return TestSMTP(
@@ -562,6 +802,8 @@ def main():
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--dir", help="where messages, arrivals.jsonl and events.jsonl go")
     p.add_argument("--faults", help="JSON fault plan, re-read when it changes")
+    p.add_argument("--no-pipelining", action="store_true",
+                   help="do not advertise PIPELINING (RFC 2920) in the EHLO reply")
     p.add_argument("--starttls", action="store_true")
     p.add_argument("--require-starttls", action="store_true")
     p.add_argument("--implicit-tls", action="store_true")
