@@ -403,3 +403,442 @@ fn start_failure_mentions_setup_script() {
     };
     assert!(msg.contains("scripts/setup-test-deps"), "{msg}");
 }
+
+// ---------------------------------------------------------------------------
+// Pipelining (RFC 2920) and the throttling faults
+// ---------------------------------------------------------------------------
+
+/// A raw SMTP client: writes exactly what it is given, in one write.
+struct Raw {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+}
+
+impl Raw {
+    fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Raw {
+            w: stream.try_clone().unwrap(),
+            r: BufReader::new(stream),
+        }
+    }
+
+    /// Connect, read the greeting and say EHLO; returns the EHLO lines.
+    fn ehlo(port: u16) -> (Raw, Vec<String>) {
+        let mut c = Raw::connect(port);
+        assert!(c.reply()[0].starts_with("220"));
+        c.send("EHLO client.test\r\n");
+        let ehlo = c.reply();
+        (c, ehlo)
+    }
+
+    fn send(&mut self, bytes: &str) {
+        self.w.write_all(bytes.as_bytes()).unwrap();
+    }
+
+    fn reply(&mut self) -> Vec<String> {
+        read_reply(&mut self.r)
+    }
+
+    /// The reply's first line, or `None` if the server closed the connection.
+    fn reply_or_eof(&mut self) -> Option<String> {
+        let mut l = String::new();
+        match self.r.read_line(&mut l) {
+            Ok(0) => None,
+            Ok(_) => {
+                let mut first = l.trim_end().to_string();
+                while first.as_bytes().get(3) == Some(&b'-') {
+                    first = self.reply()[0].clone();
+                }
+                Some(first)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+
+    /// The first line of each of `n` replies, in order.
+    fn replies(&mut self, n: usize) -> Vec<String> {
+        (0..n).map(|_| self.reply()[0].clone()).collect()
+    }
+}
+
+const GROUP: &str = "MAIL FROM:<news@example.com>\r\nRCPT TO:<{to}>\r\nDATA\r\n";
+const CONTENT: &str = "Subject: pipelined\r\n\r\nHello\r\n.\r\n";
+
+fn group(to: &str) -> String {
+    GROUP.replace("{to}", to)
+}
+
+fn codes(replies: &[String]) -> Vec<&str> {
+    replies.iter().map(|r| &r[..3]).collect()
+}
+
+/// `events.jsonl` with every field (the harness's `Event` has only the
+/// common ones).
+fn raw_events(server: &SmtpServer) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(server.dir.join("events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn events_of<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+fn advertises_pipelining(ehlo: &[String]) -> bool {
+    ehlo.iter().any(|l| l[4..] == *"PIPELINING")
+}
+
+#[test]
+fn ehlo_advertises_pipelining_unless_told_not_to() {
+    let server = SmtpServer::start();
+    let (_c, ehlo) = Raw::ehlo(server.port);
+    assert!(advertises_pipelining(&ehlo), "{ehlo:?}");
+    assert!(ehlo.last().unwrap().starts_with("250 "), "{ehlo:?}");
+    assert!(ehlo[..ehlo.len() - 1].iter().all(|l| l.starts_with("250-")));
+
+    // The faults file can turn it off (the harness passes no flags) ...
+    server.set_faults(json!({"advertise_pipelining": false}));
+    let (_c, ehlo) = Raw::ehlo(server.port);
+    assert!(!advertises_pipelining(&ehlo), "{ehlo:?}");
+    server.stop();
+
+    // ... and so does --no-pipelining.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(support::smtp::python())
+        .arg(support::smtp::server_script())
+        .args([
+            "--port",
+            "0",
+            "--no-pipelining",
+            "--exit-on-stdin-eof",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().strip_prefix("READY ").unwrap().parse().unwrap();
+    let (mut c, ehlo) = Raw::ehlo(port);
+    assert!(!advertises_pipelining(&ehlo), "{ehlo:?}");
+    // Pipelined input is still answered in order.
+    c.send(&group("a@example.org"));
+    assert_eq!(codes(&c.replies(3)), ["250", "250", "354"]);
+    c.send(CONTENT);
+    assert_eq!(codes(&c.replies(1)), ["250"]);
+    drop(child.stdin.take());
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_pipelined_stream_is_answered_in_order_and_recorded_as_pipelined() {
+    let server = SmtpServer::start_with(ServerOptions {
+        faults: Some(json!({"log_mail": true})),
+        ..Default::default()
+    });
+    let (mut c, ehlo) = Raw::ehlo(server.port);
+    assert!(advertises_pipelining(&ehlo));
+    // MAIL + RCPT + DATA in one write: three replies, in order.
+    c.send(&group("one@example.org"));
+    assert_eq!(codes(&c.replies(3)), ["250", "250", "354"]);
+    // Content, dot and the next MAIL + RCPT + DATA in one write.
+    c.send(&format!("{CONTENT}{}", group("two@example.org")));
+    let r = c.replies(4);
+    assert_eq!(codes(&r), ["250", "250", "250", "354"], "{r:?}");
+    assert!(r[0].contains("queued as 1"), "{r:?}");
+    c.send(CONTENT);
+    assert!(c.reply()[0].contains("queued as 2"));
+    // Then one message in lockstep.
+    for (cmd, code) in [
+        ("MAIL FROM:<news@example.com>\r\n", "250"),
+        ("RCPT TO:<three@example.org>\r\n", "250"),
+        ("DATA\r\n", "354"),
+        (CONTENT, "250"),
+        ("QUIT\r\n", "221"),
+    ] {
+        c.send(cmd);
+        assert!(c.reply()[0].starts_with(code), "{cmd:?}");
+    }
+    let rcpts: Vec<String> = server
+        .arrivals()
+        .iter()
+        .map(|a| a.rcpt_tos[0].clone())
+        .collect();
+    assert_eq!(
+        rcpts,
+        ["one@example.org", "two@example.org", "three@example.org"]
+    );
+
+    let events = raw_events(&server);
+    let flags = |kind: &str, field: &str| -> Vec<bool> {
+        events_of(&events, kind)
+            .iter()
+            .map(|e| e[field].as_bool().unwrap())
+            .collect()
+    };
+    assert_eq!(flags("mail", "pipelined"), [true, true, false]);
+    assert_eq!(flags("rcpt", "mail_pipelined"), [true, true, false]);
+    assert_eq!(flags("rcpt", "pipelined"), [true, true, false]);
+    // Only the first message's dot was followed by the next MAIL.
+    assert_eq!(flags("data", "next_pipelined"), [true, false, false]);
+    // Nobody sent content before the 354.
+    assert_eq!(flags("data", "data_cmd_pipelined"), [false, false, false]);
+    // The harness's Event still parses these lines.
+    assert_eq!(server.events().len(), events.len());
+}
+
+#[test]
+fn a_lockstep_client_is_never_recorded_as_pipelined() {
+    let server = SmtpServer::start();
+    let t = transport(&server);
+    for i in 0..3 {
+        t.send(&message(&format!("l{i}@example.org"), "x", "x"))
+            .unwrap();
+    }
+    let events = raw_events(&server);
+    // No "mail" lines unless asked for: tests count events.jsonl lines.
+    assert!(events_of(&events, "mail").is_empty());
+    for e in &events {
+        for field in ["mail_pipelined", "pipelined", "next_pipelined"] {
+            assert_ne!(e[field], true, "{e}");
+        }
+    }
+    assert_eq!(events.len(), 6, "{events:#?}");
+}
+
+#[test]
+fn throttle_at_data_over_all_sessions_then_recovers() {
+    let reply = "454 Throttling failure: Maximum sending rate exceeded.";
+    let server = SmtpServer::start_with(ServerOptions {
+        faults: Some(json!({"throttle": {"rate": 5, "reply": reply, "at": "data"}})),
+        ..Default::default()
+    });
+    // lettre opens a connection per send: the window spans sessions.
+    let t = transport(&server);
+    let start = Instant::now();
+    let outcomes: Vec<Option<String>> = (0..12)
+        .map(|i| {
+            t.send(&message(&format!("t{i}@example.org"), "x", "x"))
+                .err()
+                .map(|e| {
+                    assert!(e.is_transient(), "{e:?}");
+                    e.to_string()
+                })
+        })
+        .collect();
+    assert!(
+        start.elapsed() < Duration::from_millis(900),
+        "too slow to test a one-second window: {:?}",
+        start.elapsed()
+    );
+    assert!(outcomes[..5].iter().all(Option::is_none), "{outcomes:?}");
+    assert!(
+        outcomes[5..].iter().all(|o| o
+            .as_deref()
+            .is_some_and(|e| e.contains("Throttling failure"))),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        server.arrivals().len(),
+        5,
+        "throttled messages are not stored"
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    t.send(&message("late@example.org", "x", "x")).unwrap();
+    assert_eq!(server.arrivals().len(), 6);
+
+    let events = raw_events(&server);
+    let throttled: Vec<_> = events_of(&events, "data")
+        .into_iter()
+        .filter(|e| e["fault"] == "throttle")
+        .collect();
+    assert_eq!(throttled.len(), 7);
+    assert!(
+        throttled
+            .iter()
+            .all(|e| e["reply"] == reply && e["seq"].is_null())
+    );
+    let sessions: std::collections::BTreeSet<_> =
+        throttled.iter().map(|e| e["session"].as_u64()).collect();
+    assert_eq!(sessions.len(), 7, "one session per lettre send");
+}
+
+#[test]
+fn throttle_at_rcpt_and_at_mail() {
+    let server = SmtpServer::start_with(ServerOptions {
+        faults: Some(json!({"throttle": {"rate": 2, "at": "rcpt"}})),
+        ..Default::default()
+    });
+    let (mut c, _) = Raw::ehlo(server.port);
+    for i in 0..2 {
+        c.send(&group(&format!("r{i}@example.org")));
+        assert_eq!(codes(&c.replies(3)), ["250", "250", "354"]);
+        c.send(CONTENT);
+        assert_eq!(codes(&c.replies(1)), ["250"]);
+    }
+    c.send(&group("r2@example.org"));
+    let r = c.replies(3);
+    assert_eq!(codes(&r), ["250", "454", "503"], "{r:?}");
+    assert_eq!(
+        r[1],
+        "454 Throttling failure: Maximum sending rate exceeded."
+    );
+    c.send("RSET\r\n");
+    c.reply();
+
+    server.set_faults(json!({"throttle": {"rate": 0, "at": "mail", "reply": "421 4.7.0 Rate"}}));
+    c.send(&group("m@example.org"));
+    let r = c.replies(3);
+    assert_eq!(codes(&r), ["421", "503", "503"], "{r:?}");
+    let events = raw_events(&server);
+    let mail = events_of(&events, "mail");
+    assert_eq!(mail.len(), 1, "refused MAILs are logged: {events:#?}");
+    assert_eq!(mail[0]["fault"], "throttle");
+    assert_eq!(mail[0]["pipelined"], true);
+    let rcpt = events_of(&events, "rcpt");
+    assert_eq!(rcpt[2]["fault"], "throttle");
+    assert_eq!(server.arrivals().len(), 2);
+}
+
+#[test]
+fn quota_refuses_every_message_after_max() {
+    let server = SmtpServer::start_with(ServerOptions {
+        faults: Some(json!({"quota": {"max": 3}})),
+        ..Default::default()
+    });
+    let t = transport(&server);
+    for i in 0..3 {
+        t.send(&message(&format!("q{i}@example.org"), "x", "x"))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    for i in 3..5 {
+        let e = t
+            .send(&message(&format!("q{i}@example.org"), "x", "x"))
+            .unwrap_err();
+        assert!(e.is_transient(), "{e:?}");
+        assert!(
+            e.to_string().contains("Daily message quota exceeded"),
+            "{e}"
+        );
+    }
+    assert_eq!(server.arrivals().len(), 3);
+    let events = raw_events(&server);
+    let refused = events_of(&events, "data")
+        .into_iter()
+        .filter(|e| e["fault"] == "quota")
+        .count();
+    assert_eq!(refused, 2);
+}
+
+#[test]
+fn too_many_connections_are_refused_at_the_greeting() {
+    let reply = "421 4.7.0 Too many connections, try again later";
+    let server = SmtpServer::start_with(ServerOptions {
+        faults: Some(json!({"too_many_connections": {"max": 2}})),
+        ..Default::default()
+    });
+    let (a, _) = Raw::ehlo(server.port);
+    let (_b, _) = Raw::ehlo(server.port);
+    let mut c = Raw::connect(server.port);
+    assert_eq!(c.reply_or_eof().as_deref(), Some(reply));
+    assert_eq!(c.reply_or_eof(), None, "closed after the 421");
+    drop(a);
+    // Once one has gone, a new connection is greeted normally.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut d = Raw::connect(server.port);
+        let greeting = d.reply_or_eof().unwrap();
+        if greeting.starts_with("220") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused: {greeting}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let events = raw_events(&server);
+    let refused = events_of(&events, "connection");
+    assert!(!refused.is_empty());
+    assert!(
+        refused
+            .iter()
+            .all(|e| e["refused"] == true && e["reply"] == reply && e["live"] == 2)
+    );
+}
+
+#[test]
+fn drop_at_rcpt_closes_in_the_middle_of_a_pipelined_group() {
+    let server = SmtpServer::start_with(ServerOptions {
+        faults: Some(json!({"drop_at_rcpt": {"Drop@example.org": 1}})),
+        ..Default::default()
+    });
+    let (mut c, _) = Raw::ehlo(server.port);
+    c.send("MAIL FROM:<news@example.com>\r\nRCPT TO:<ok@example.org>\r\nRCPT TO:<drop@example.org>\r\nDATA\r\n");
+    assert_eq!(c.reply_or_eof().as_deref().map(|r| &r[..3]), Some("250"));
+    assert_eq!(c.reply_or_eof().as_deref().map(|r| &r[..3]), Some("250"));
+    assert_eq!(c.reply_or_eof(), None, "no reply to the second RCPT");
+    assert!(server.arrivals().is_empty());
+
+    // N = 1: the next attempt goes through.
+    let (mut c, _) = Raw::ehlo(server.port);
+    c.send(&group("drop@example.org"));
+    assert_eq!(codes(&c.replies(3)), ["250", "250", "354"]);
+    c.send(CONTENT);
+    assert_eq!(codes(&c.replies(1)), ["250"]);
+    assert_eq!(server.arrivals().len(), 1);
+
+    let events = raw_events(&server);
+    let rcpt = events_of(&events, "rcpt");
+    assert_eq!(rcpt.len(), 3, "{events:#?}");
+    assert_eq!(rcpt[1]["addr"], "drop@example.org");
+    assert!(rcpt[1]["reply"].is_null() && rcpt[1]["dropped"] == true);
+    assert_eq!(rcpt[1]["pipelined"], true, "DATA was already buffered");
+}
+
+#[test]
+fn data_354_without_rcpt_reads_the_content_and_stores_nothing() {
+    // Without the fault aiosmtpd answers 503 to DATA.
+    let server = SmtpServer::start_with(ServerOptions {
+        faults: Some(json!({"rcpt": {"bad@example.org": "550 5.1.1 No such user"}})),
+        ..Default::default()
+    });
+    let (mut c, _) = Raw::ehlo(server.port);
+    c.send(&group("bad@example.org"));
+    assert_eq!(codes(&c.replies(3)), ["250", "550", "503"]);
+
+    server.set_faults(json!({
+        "rcpt": {"bad@example.org": "550 5.1.1 No such user"},
+        "data_354_without_rcpt": true
+    }));
+    c.send("RSET\r\n");
+    c.reply();
+    c.send(&group("bad@example.org"));
+    assert_eq!(codes(&c.replies(3)), ["250", "550", "354"]);
+    c.send(".\r\n");
+    assert_eq!(c.reply()[0], "554 5.5.1 No valid recipients");
+    // The connection goes on: a good recipient next is stored.
+    c.send(&group("good@example.org"));
+    assert_eq!(codes(&c.replies(3)), ["250", "250", "354"]);
+    c.send(CONTENT);
+    assert_eq!(codes(&c.replies(1)), ["250"]);
+    let arrivals = server.arrivals();
+    assert_eq!(arrivals.len(), 1);
+    assert_eq!(arrivals[0].rcpt_tos, ["good@example.org"]);
+    let events = raw_events(&server);
+    let data = events_of(&events, "data");
+    assert_eq!(data.len(), 2, "{events:#?}");
+    assert_eq!(data[0]["no_rcpt"], true);
+    assert_eq!(data[0]["rcpt_tos"], json!([]));
+    assert!(data[0]["seq"].is_null());
+}
