@@ -168,7 +168,9 @@ class Side(asyncio.Protocol):
     # Flow control: the socket we write to is full, so stop reading the
     # socket whose bytes fill it (only matters at very high rates).
     def pause_writing(self):
-        self.conn.peer_of(self).transport.pause_reading()
+        peer = self.conn.peer_of(self).transport
+        if peer is not None and not peer.is_closing():
+            peer.pause_reading()
 
     def resume_writing(self):
         peer = self.conn.peer_of(self).transport
