@@ -842,3 +842,127 @@ fn data_354_without_rcpt_reads_the_content_and_stores_nothing() {
     assert_eq!(data[0]["rcpt_tos"], json!([]));
     assert!(data[0]["seq"].is_null());
 }
+
+// ---------------------------------------------------------------------------
+// The delaying proxy (tests/support/latency_proxy.py)
+// ---------------------------------------------------------------------------
+
+/// The proxy in front of `target`, adding `rtt_ms`; stops when dropped.
+struct Proxy {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Proxy {
+    fn start(target: u16, rtt_ms: u32) -> Proxy {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/latency_proxy.py");
+        let mut child = std::process::Command::new(support::smtp::python())
+            .arg(script)
+            .args([
+                "--rtt-ms",
+                &rtt_ms.to_string(),
+                "--target",
+                &target.to_string(),
+            ])
+            .arg("--exit-on-stdin-eof")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("proxy said {line:?}"))
+            .parse()
+            .unwrap();
+        Proxy { port, child }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_proxy_adds_one_round_trip_per_exchange_not_per_chunk() {
+    const RTT: Duration = Duration::from_millis(100);
+    let server = SmtpServer::start();
+    let proxy = Proxy::start(server.port, 100);
+    let start = Instant::now();
+    let mut c = Raw::connect(proxy.port);
+    assert!(c.reply()[0].starts_with("220"));
+    // The greeting travels one way.
+    assert!(start.elapsed() >= RTT / 2, "{:?}", start.elapsed());
+
+    let timed = |c: &mut Raw, bytes: &str, replies: usize| {
+        let t = Instant::now();
+        c.send(bytes);
+        let r = c.replies(replies);
+        (t.elapsed(), r)
+    };
+    let (took, _) = timed(&mut c, "EHLO client.test\r\n", 1);
+    assert!(took >= RTT && took < RTT * 3, "EHLO took {took:?}");
+    // A pipelined group costs one round trip, like a single command.
+    let (took, r) = timed(&mut c, &group("far@example.org"), 3);
+    assert_eq!(codes(&r), ["250", "250", "354"]);
+    assert!(took >= RTT && took < RTT * 3, "the group took {took:?}");
+    // 300 KB in 30 writes: each chunk is delayed by RTT/2, not RTT/2 more
+    // than the one before it (that would take 1.5 s).
+    let line = format!("{}\r\n", "x".repeat(998));
+    let chunk = line.repeat(10);
+    let t = Instant::now();
+    c.send("Subject: far\r\n\r\n");
+    for _ in 0..30 {
+        c.send(&chunk);
+    }
+    c.send(".\r\n");
+    assert!(c.reply()[0].starts_with("250"));
+    let took = t.elapsed();
+    assert!(took >= RTT && took < RTT * 5, "the content took {took:?}");
+    let (_, r) = timed(&mut c, "QUIT\r\n", 1);
+    assert!(r[0].starts_with("221"));
+    // The server's close reaches the client.
+    assert_eq!(c.reply_or_eof(), None);
+
+    let msgs = server.messages();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        msgs[0].raw,
+        format!("Subject: far\r\n\r\n{}", chunk.repeat(30)).as_bytes()
+    );
+}
+
+#[test]
+fn the_proxy_carries_16_connections_at_once() {
+    let server = SmtpServer::start();
+    let proxy = Proxy::start(server.port, 100);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for th in 0..16 {
+            let t = SmtpTransport::builder_dangerous("127.0.0.1")
+                .port(proxy.port)
+                .timeout(Some(Duration::from_secs(20)))
+                .build();
+            s.spawn(move || {
+                for i in 0..2 {
+                    t.send(&message(&format!("p{th}-{i}@example.org"), "far", "x"))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let took = start.elapsed();
+    assert_eq!(server.arrivals().len(), 32);
+    // Two lockstep sends of ~8 round trips each: ~1.6 s when the 16
+    // connections run side by side, ~26 s if the proxy served one at a time.
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    eprintln!("32 messages over 16 connections at 100 ms in {took:?}");
+}

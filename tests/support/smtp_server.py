@@ -97,7 +97,8 @@ throttle: a message beyond ``rate`` messages let through in the last second
 (a sliding one-second window over all sessions) is answered ``reply`` at
 ``at`` ("data": after the final dot, the default; "rcpt"; or "mail") and not
 stored.  With "data" the messages let through are exactly those accepted;
-with "rcpt"/"mail" a message counts when it passes that stage.  quota: once
+with "rcpt"/"mail" a message counts when it passes that stage (for "rcpt",
+its first RCPT: later RCPTs of the same transaction are not throttled).  quota: once
 ``max`` messages have passed its stage (default "data": been accepted) since
 the plan was loaded, every further one gets ``reply`` (default SES's daily
 quota reply).  Both default ``reply`` to SES's wording.  too_many_connections:
