@@ -62,18 +62,16 @@ impl Progress {
         }
     }
 
-    /// Says beside the bar (or in the log line) why the run is slower
-    /// than configured; empty when it no longer is.
+    /// Says beside the bar (and in the log line every few seconds) why
+    /// the run is slower than configured; empty when it no longer is.
     pub fn set_message(&self, message: &str) {
         let mut current = self.inner.message.lock().unwrap_or_else(|e| e.into_inner());
         if *current == message {
             return;
         }
         *current = message.to_string();
-        match &self.inner.bar {
-            Some(bar) => bar.set_message(message.to_string()),
-            None if !message.is_empty() => eprintln!("{message}"),
-            None => {}
+        if let Some(bar) = &self.inner.bar {
+            bar.set_message(message.to_string());
         }
     }
 

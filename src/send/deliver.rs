@@ -834,15 +834,18 @@ fn slow_down(shared: &Shared, kind: Throttle, why: &str, progress: &crate::progr
     }
     let cut = shared.limiter().throttled(now, why);
     if let Some(rate) = cut {
-        progress.set_message(&format!("slowed to {rate:.1}/s: the relay said `{why}`"));
+        progress.note(&format!("slowed to {rate:.1}/s: the relay said `{why}`"));
     }
+    pace_note(shared, progress);
 }
 
-/// Clears the progress line's note once the learnt pace is gone.
+/// The learnt pace beside the progress bar, while there is one.
 fn pace_note(shared: &Shared, progress: &crate::progress::Progress) {
-    if shared.limiter().pace().is_none() {
-        progress.set_message("");
-    }
+    let note = match shared.limiter().pace() {
+        Some((rate, why)) => format!("paced at {rate:.0}/s, the relay said `{why}`"),
+        None => String::new(),
+    };
+    progress.set_message(&note);
 }
 
 /// Records an outcome and counts it once it is on disk. Returns when to
