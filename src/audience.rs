@@ -414,16 +414,23 @@ fn same(cell: &str, folded: &str) -> bool {
     }
 }
 
-/// Up to three column names closest to `name`, best first.
+/// The column names closest to `name` (at most three, as close as the
+/// best one), best first.
 pub fn nearest_column<'a>(name: &str, columns: &'a [String]) -> Vec<&'a str> {
     let name = name.trim().to_lowercase();
     let mut scored: Vec<(f64, &str)> = columns
         .iter()
         .map(|c| (strsim::jaro_winkler(&name, c), c.as_str()))
-        .filter(|(score, _)| *score > 0.7)
+        .filter(|(score, _)| *score > 0.75)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.into_iter().take(3).map(|(_, c)| c).collect()
+    let best = scored.first().map_or(0.0, |(score, _)| *score);
+    scored
+        .into_iter()
+        .take_while(|(score, _)| best - score < 0.05)
+        .take(3)
+        .map(|(_, c)| c)
+        .collect()
 }
 
 /// An issue's audiences resolved for one subscriber file.
@@ -726,6 +733,17 @@ mod tests {
             assert!(error.message.contains(want), "{text}: {}", error.message);
             assert!(error.message.contains(value), "{text}: {}", error.message);
         }
+    }
+
+    #[test]
+    fn the_nearest_column_is_suggested() {
+        let columns: Vec<String> = ["email", "first_name", "last_name", "status", "city", "tags"]
+            .map(String::from)
+            .into();
+        assert_eq!(nearest_column("cty", &columns), ["city"]);
+        assert_eq!(nearest_column("City_Name", &columns), ["city"]);
+        assert_eq!(nearest_column("Tag", &columns), ["tags"]);
+        assert!(nearest_column("postcode", &columns).is_empty());
     }
 
     #[test]
