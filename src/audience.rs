@@ -171,11 +171,18 @@ impl fmt::Display for Audience {
     /// `city = london, tags = volunteers | ambassadors, except tags = x`,
     /// as matched (lowercase); `everyone` without rules.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Values reach the terminal and the journal: no control characters.
         let table = |filter: &Filter| {
             filter
                 .rules
                 .iter()
-                .map(|r| format!("{} = {}", r.column, r.folded.join(" | ")))
+                .map(|r| {
+                    format!(
+                        "{} = {}",
+                        one_line(&r.column),
+                        one_line(&r.folded.join(" | "))
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -293,12 +300,17 @@ fn describe(value: &toml::Value) -> String {
     }
 }
 
-/// A user value to quote back: one line, at most 60 characters.
-fn shown(value: &str) -> String {
-    let clean: String = value
+/// A user value on one line: control characters become spaces.
+fn one_line(value: &str) -> String {
+    value
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+        .collect()
+}
+
+/// A user value to quote back: one line, at most 60 characters.
+fn shown(value: &str) -> String {
+    let clean = one_line(value);
     match clean.char_indices().nth(60) {
         Some((cut, _)) => format!("{}…", &clean[..cut]),
         None => clean,

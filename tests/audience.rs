@@ -380,6 +380,59 @@ fn preview_names_the_sections_the_chosen_subscriber_gets() {
 }
 
 #[test]
+fn preview_serve_shows_the_picked_subscribers_sections_and_the_reach() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let server = SmtpServer::start();
+    let p = tagged(&server);
+    set_section_audience(&p, JUDITH, "audience = { tags = \"volunteers\" }");
+    let mut child = p
+        .command(&["preview", ISSUE, "--serve", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let get = |query: &str| {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "GET /?{query} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut page = String::new();
+        stream.read_to_string(&mut page).unwrap();
+        page
+    };
+    let ben = get("as=ben.two%40example.org");
+    let cy = get("as=cy.three%40example.com");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        ben.contains(&format!(
+            "section 2 `{JUDITH}` (tags = volunteers): included for `ben.two@example.org`"
+        )),
+        "{ben}"
+    );
+    assert!(
+        cy.contains(&format!(
+            "section 2 `{JUDITH}` (tags = volunteers): left out for `cy.three@example.com`"
+        )),
+        "{cy}"
+    );
+    for page in [&ben, &cy] {
+        assert!(page.contains("id=\"reach\""), "{page}");
+        assert!(page.contains(&format!("section 2 `{JUDITH}`: 4 (tags = volunteers)")));
+    }
+}
+
+#[test]
 fn the_public_web_page_leaves_out_audienced_sections_and_says_nothing_personal() {
     let server = SmtpServer::start();
     let p = tagged(&server);

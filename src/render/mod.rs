@@ -517,3 +517,26 @@ pub fn byline(post: &Post) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_kept_or_cut_by_their_bit_and_their_markers_go() {
+        let marked = format!(
+            "a{}b{}{}c{}d",
+            section_marker(0, false),
+            section_marker(0, true),
+            section_marker(1, false),
+            section_marker(1, true)
+        );
+        assert_eq!(select_sections(&marked, 0b00), "ad");
+        assert_eq!(select_sections(&marked, 0b01), "abd");
+        assert_eq!(select_sections(&marked, 0b10), "acd");
+        assert_eq!(select_sections(&marked, 0b11), "abcd");
+        // Other markers are left for the template.
+        let hole = Template::marker(Slot::Email);
+        assert_eq!(select_sections(&hole, 0), hole);
+    }
+}
