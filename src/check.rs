@@ -11,6 +11,7 @@ use serde::Serialize;
 use toml::Spanned;
 
 use crate::archive::Archive;
+use crate::audience::{self, Audience, Reach};
 use crate::config::Config;
 use crate::finding::{self, Finding, Severity};
 use crate::issue::Issue;
@@ -58,8 +59,8 @@ impl From<crate::cli::CheckArgs> for CheckRequest {
 /// Runs every check; exit code 0 when clean (warnings allowed unless
 /// strict), 1 when anything is wrong. Unreadable input is an error (2).
 pub fn run(config_path: &Path, req: &CheckRequest) -> Result<ExitCode> {
-    let findings = check(config_path, req)?;
-    print(&findings, req.format)?;
+    let (findings, reached) = check_with_reach(config_path, req)?;
+    print(&findings, &reached, req.format)?;
     let errors = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
@@ -72,8 +73,64 @@ pub fn run(config_path: &Path, req: &CheckRequest) -> Result<ExitCode> {
     })
 }
 
+/// How many subscribers an issue with audiences reaches, and each of its
+/// audienced sections.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reached {
+    pub file: PathBuf,
+    /// The issue's audience in words (`everyone` without one).
+    pub audience: String,
+    /// Subscribed addresses in the subscriber file.
+    pub subscribed: u64,
+    /// Of those, the ones the issue goes to.
+    pub reaches: u64,
+    pub sections: Vec<SectionReached>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionReached {
+    /// 1-based, as the issue lists its sections.
+    pub section: usize,
+    pub heading: String,
+    pub audience: String,
+    /// Of the subscribers the issue goes to, the ones who see it.
+    pub reaches: u64,
+}
+
+impl Reached {
+    fn new(issue: &Issue, reach: &Reach) -> Reached {
+        let audiences = &issue.audiences;
+        Reached {
+            file: issue.source.path.clone(),
+            audience: audiences.issue.to_string(),
+            subscribed: reach.subscribed,
+            reaches: reach.audience,
+            sections: audiences
+                .sections
+                .iter()
+                .zip(&reach.sections)
+                .map(|(s, n)| SectionReached {
+                    section: s.index + 1,
+                    heading: s.heading.clone(),
+                    audience: s.audience.to_string(),
+                    reaches: *n,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Collects every finding, in file order.
 pub fn check(config_path: &Path, req: &CheckRequest) -> Result<Vec<Finding>> {
+    check_with_reach(config_path, req).map(|(findings, _)| findings)
+}
+
+/// [`check`], and the reach of every issue that has audiences.
+pub fn check_with_reach(
+    config_path: &Path,
+    req: &CheckRequest,
+) -> Result<(Vec<Finding>, Vec<Reached>)> {
+    let mut reached = Vec::new();
     let mut findings = Vec::new();
     let config = match Config::load(config_path) {
         Ok(config) => config,
@@ -82,7 +139,7 @@ pub fn check(config_path: &Path, req: &CheckRequest) -> Result<Vec<Finding>> {
         Err(error) if std::fs::read_to_string(config_path).is_err() => return Err(error),
         Err(error) => {
             findings.push(as_finding(error, config_path, "invalid-config")?);
-            return Ok(findings);
+            return Ok((findings, reached));
         }
     };
     config_lints(&config, &mut findings);
@@ -149,9 +206,14 @@ pub fn check(config_path: &Path, req: &CheckRequest) -> Result<Vec<Finding>> {
             &sample,
             &mut findings,
         );
+        if !issue.audiences.is_empty() {
+            let reach = audience::reach(&list_path, &issue.audiences, &survey.duplicates_index)?;
+            lint_reach(&issue, &survey.columns, &reach, &mut findings);
+            reached.push(Reached::new(&issue, &reach));
+        }
     }
     findings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-    Ok(findings)
+    Ok((findings, reached))
 }
 
 /// What `check` says of one issue, for `send`: the configuration's lints
@@ -163,6 +225,7 @@ pub fn findings_for_send(
     loaded: &crate::Loaded,
     columns: &Columns,
     sample: &subscribers::Subscriber,
+    reach: &Reach,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     config_lints(config, &mut findings);
@@ -176,6 +239,9 @@ pub fn findings_for_send(
         sample,
         &mut findings,
     );
+    if !loaded.issue.audiences.is_empty() {
+        lint_reach(&loaded.issue, columns, reach, &mut findings);
+    }
     findings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     findings
 }
@@ -351,6 +417,7 @@ fn lint_issue(
     }
 
     broken |= lint_merge_fields(issue, columns, findings);
+    lint_audience_columns(issue, columns, findings);
 
     let unknown = render::unknown_references(issue, archive);
     broken |= !unknown.is_empty();
@@ -441,6 +508,93 @@ fn lint_issue(
         },
     };
     lint_rendered(config, issue, rendered, columns, sample, findings);
+}
+
+/// Every `audience` or `exclude` key must be a column of the subscriber
+/// file (`unknown-audience-column`, with the nearest columns).
+fn lint_audience_columns(issue: &Issue, columns: &Columns, findings: &mut Vec<Finding>) {
+    let audiences = &issue.audiences;
+    let tables = std::iter::once(("", &audiences.issue))
+        .chain(audiences.sections.iter().map(|s| ("section.", &s.audience)));
+    for (prefix, audience) in tables {
+        for (rule, exclude) in audience.rules() {
+            if columns.field(&rule.column).is_some() {
+                continue;
+            }
+            let key = if exclude { "exclude" } else { "audience" };
+            let nearest = audience::nearest_column(&rule.column, columns.names());
+            let hint = match nearest.as_slice() {
+                [] => String::new(),
+                names => format!(
+                    "did you mean {}? ",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+            };
+            findings.push(issue.source.error_at(
+                "unknown-audience-column",
+                rule.column_span.start,
+                format!(
+                    "`{prefix}{key}` names the column `{}`, which the subscriber file does not have; {hint}its columns are {}",
+                    rule.column,
+                    columns.names().iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+}
+
+/// An audience that matches nobody is an error (`audience-matches-nobody`);
+/// a section's that matches everyone the issue goes to is a warning
+/// (`audience-matches-everyone`). Audiences naming a missing column are
+/// reported by [`lint_audience_columns`] alone.
+fn lint_reach(issue: &Issue, columns: &Columns, reach: &Reach, findings: &mut Vec<Finding>) {
+    let source = &issue.source;
+    let known = |a: &Audience| a.rules().all(|(r, _)| columns.field(&r.column).is_some());
+    let how = "values are matched ignoring case and spaces around them, and a cell may list several separated by `;`, `,` or `|`";
+    let issue_audience = &issue.audiences.issue;
+    if reach.subscribed == 0 {
+        return;
+    }
+    if !issue_audience.is_everyone() && known(issue_audience) && reach.audience == 0 {
+        findings.push(source.error_at(
+            "audience-matches-nobody",
+            issue_audience.offset(),
+            format!(
+                "the issue's audience (`{issue_audience}`) matches none of the {} subscribed addresses, so nobody would get it; check the values against the subscriber file ({how})",
+                reach.subscribed
+            ),
+        ));
+        return;
+    }
+    for (section, n) in issue.audiences.sections.iter().zip(&reach.sections) {
+        if !known(&section.audience) {
+            continue;
+        }
+        let name = format!("section {} (`{}`)", section.index + 1, section.heading);
+        let audience = &section.audience;
+        if *n == 0 {
+            findings.push(source.error_at(
+                "audience-matches-nobody",
+                audience.offset(),
+                format!(
+                    "the audience of {name} (`{audience}`) matches none of the {} subscribers the issue goes to, so nobody would see it; check the values against the subscriber file ({how})",
+                    reach.audience
+                ),
+            ));
+        } else if *n == reach.audience {
+            findings.push(source.warning_at(
+                "audience-matches-everyone",
+                audience.offset(),
+                format!(
+                    "the audience of {name} (`{audience}`) includes all {n} subscribers the issue goes to, so it leaves nobody out; narrow it, or remove the section's `audience` and `exclude`"
+                ),
+            ));
+        }
+    }
 }
 
 /// Merge fields outside the greeting: each text a reader sees may use them
@@ -854,9 +1008,11 @@ struct Report<'a> {
     errors: usize,
     warnings: usize,
     findings: &'a [Finding],
+    #[serde(skip_serializing_if = "<[Reached]>::is_empty")]
+    reach: &'a [Reached],
 }
 
-fn print(findings: &[Finding], format: Format) -> Result<()> {
+fn print(findings: &[Finding], reached: &[Reached], format: Format) -> Result<()> {
     use std::io::Write;
     let errors = findings
         .iter()
@@ -873,6 +1029,7 @@ fn print(findings: &[Finding], format: Format) -> Result<()> {
                     errors,
                     warnings,
                     findings,
+                    reach: reached,
                 },
             )?;
             writeln!(out)?;
@@ -923,10 +1080,41 @@ fn print(findings: &[Finding], format: Format) -> Result<()> {
             if !findings.is_empty() {
                 writeln!(out)?;
             }
+            if !reached.is_empty() {
+                write!(out, "{}", reach_text(reached))?;
+                writeln!(out)?;
+            }
             writeln!(out, "{}", summary(errors, warnings))?;
         }
     }
     Ok(())
+}
+
+/// The reach of each issue with audiences, one line per issue and section:
+///
+/// ```text
+/// reach
+///   issues/x.toml: 2 of 10 subscribed (city = london)
+///     section 3 `For volunteers`: 1 (tags = volunteers)
+/// ```
+pub fn reach_text(reached: &[Reached]) -> String {
+    let mut out = String::from("reach\n");
+    for r in reached {
+        out.push_str(&format!(
+            "  {}: {} of {} subscribed ({})\n",
+            r.file.display(),
+            r.reaches,
+            r.subscribed,
+            r.audience
+        ));
+        for s in &r.sections {
+            out.push_str(&format!(
+                "    section {} `{}`: {} ({})\n",
+                s.section, s.heading, s.reaches, s.audience
+            ));
+        }
+    }
+    out
 }
 
 fn summary(errors: usize, warnings: usize) -> String {

@@ -127,6 +127,11 @@ pub struct SendArgs {
     #[arg(long, value_name = "ADDR")]
     pub test_to: Vec<String>,
 
+    /// With --test-to: make each test message the one this subscriber
+    /// would get (their merge fields and the sections of their audience).
+    #[arg(long = "as", value_name = "SUBSCRIBER", requires = "test_to")]
+    pub as_email: Option<String>,
+
     /// Send at most N messages in this run (the rest stay pending).
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,

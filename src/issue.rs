@@ -6,6 +6,7 @@ use anyhow::Result;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::audience::{self, Audience, Audiences, RawFilter, SectionAudience};
 use crate::finding::Finding;
 use crate::toml_file::Source;
 
@@ -17,6 +18,8 @@ pub struct Issue {
     pub content: IssueFile,
     /// The issue date, checked to be a real calendar date.
     pub date: jiff::civil::Date,
+    /// Who the issue goes to, and who sees each section.
+    pub audiences: Audiences,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +37,12 @@ pub struct IssueFile {
     pub sections: Vec<Section>,
     pub call_to_action: Option<CallToAction>,
     pub sign_off: SignOff,
+    /// Only subscribers whose row matches get the issue.
+    #[serde(default)]
+    pub audience: Option<Spanned<RawFilter>>,
+    /// Subscribers whose row matches do not get it, audience or not.
+    #[serde(default)]
+    pub exclude: Option<Spanned<RawFilter>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +58,11 @@ pub struct Section {
     /// The events already happened: the section reports on them.
     #[serde(default)]
     pub past_events: bool,
+    /// Only subscribers whose row matches see the section.
+    #[serde(default)]
+    pub audience: Option<Spanned<RawFilter>>,
+    #[serde(default)]
+    pub exclude: Option<Spanned<RawFilter>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,11 +125,13 @@ impl Issue {
                 )
                 .into());
         };
+        let audiences = parse_audiences(&source, &content)?;
         let issue = Issue {
             id,
             source: std::sync::Arc::new(source),
             content,
             date,
+            audiences,
         };
         issue.validate()?;
         Ok(issue)
@@ -150,6 +166,46 @@ impl Issue {
     pub fn at(&self, span: std::ops::Range<usize>) -> String {
         self.source.location(span.start)
     }
+}
+
+/// The issue's and its sections' `audience` and `exclude`, checked.
+fn parse_audiences(source: &Source, content: &IssueFile) -> Result<Audiences> {
+    let issue = Audience::parse(
+        source,
+        "",
+        content.audience.as_ref(),
+        content.exclude.as_ref(),
+    )?;
+    let mut sections = Vec::new();
+    for (index, section) in content.sections.iter().enumerate() {
+        let audience = Audience::parse(
+            source,
+            "section.",
+            section.audience.as_ref(),
+            section.exclude.as_ref(),
+        )?;
+        if audience.is_everyone() {
+            continue;
+        }
+        if sections.len() == audience::MAX_SECTIONS {
+            return Err(source
+                .error_at(
+                    "too-many-audiences",
+                    audience.offset(),
+                    format!(
+                        "more than {} sections have an audience; split the issue, or give the sections for the same readers one audience",
+                        audience::MAX_SECTIONS
+                    ),
+                )
+                .into());
+        }
+        sections.push(SectionAudience {
+            index,
+            heading: section.heading.get_ref().trim().to_string(),
+            audience,
+        });
+    }
+    Ok(Audiences { issue, sections })
 }
 
 impl std::fmt::Debug for Source {

@@ -13,9 +13,13 @@ use lettre::message::dkim::{
     DkimSigningKey,
 };
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::audience::Selector;
 use crate::config::{Config, Dkim, DkimAlgorithm};
 use crate::qp::QpTemplate;
-use crate::render::{Personal, Rendered};
+use crate::render::{Personal, Rendered, Template};
 use crate::subscribers::{Columns, Subscriber};
 use crate::token::Signer;
 
@@ -29,10 +33,36 @@ pub struct Composer<'a> {
     pub subject_prefix: String,
     /// Signs every message when set.
     pub dkim: Option<DkimConfig>,
-    html: QpTemplate,
-    text: QpTemplate,
+    /// Which audienced sections a subscriber gets; None when no section
+    /// has an audience.
+    selector: Option<Selector>,
+    /// The parts of each combination of audienced sections met so far,
+    /// built once each: a message only fills holes.
+    parts: Mutex<HashMap<u64, Arc<Parts>>>,
+    /// The parts with every section.
+    all: Arc<Parts>,
     /// `List-Id` value, the same for every message.
     list_id: String,
+}
+
+/// The two parts of one combination of sections, as templates and
+/// pre-encoded as quoted-printable.
+struct Parts {
+    html: Template,
+    text: Template,
+    qp_html: QpTemplate,
+    qp_text: QpTemplate,
+}
+
+impl Parts {
+    fn new(html: Template, text: Template) -> Parts {
+        Parts {
+            qp_html: QpTemplate::new(&html),
+            qp_text: QpTemplate::new(&text),
+            html,
+            text,
+        }
+    }
 }
 
 /// The headers DKIM signs. Not Content-Type: signing it breaks multipart
@@ -107,8 +137,10 @@ impl<'a> Composer<'a> {
             signer,
             subject_prefix: subject_prefix.to_string(),
             dkim: config.dkim.as_ref().map(dkim_config).transpose()?,
-            html: QpTemplate::new(&rendered.html),
-            text: QpTemplate::new(&rendered.text),
+            selector: (!rendered.audiences.sections.is_empty())
+                .then(|| Selector::new(&rendered.audiences, columns)),
+            parts: Mutex::new(HashMap::new()),
+            all: Arc::new(Parts::new(rendered.html.clone(), rendered.text.clone())),
             list_id: format!("{} <{}>", ascii_phrase(&config.list.name), config.list.id),
         })
     }
@@ -142,16 +174,36 @@ impl<'a> Composer<'a> {
             .personal(|name| subscriber.field(self.columns, name))
     }
 
+    /// The audienced sections a subscriber gets, one bit each (in the
+    /// order of [`crate::audience::Audiences::sections`]).
+    pub fn sections_for(&self, subscriber: &Subscriber) -> u64 {
+        self.selector.as_ref().map_or(0, |s| s.sections(subscriber))
+    }
+
+    /// The parts of a subscriber's combination of sections, built the
+    /// first time it is met.
+    fn parts_of(&self, subscriber: &Subscriber) -> Arc<Parts> {
+        let Some(selector) = &self.selector else {
+            return Arc::clone(&self.all);
+        };
+        let mask = selector.sections(subscriber);
+        // A poisoned lock only means another thread panicked mid-insert of
+        // a complete value: the map is still usable.
+        let mut cache = self.parts.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(cache.entry(mask).or_insert_with(|| {
+            let (html, text) = self.rendered.parts_for(mask);
+            Arc::new(Parts::new(html, text))
+        }))
+    }
+
     /// The HTML and text parts for one subscriber, as they read (not
     /// encoded), for a preview.
     pub fn parts(&self, subscriber: &Subscriber) -> (String, String) {
         let personal = self.personal(subscriber);
         let url = self.unsubscribe_url(&subscriber.email);
         let values = personal.values(&url, &subscriber.email);
-        (
-            self.rendered.html.fill(&values),
-            self.rendered.text.fill(&values),
-        )
+        let parts = self.parts_of(subscriber);
+        (parts.html.fill(&values), parts.text.fill(&values))
     }
 
     /// Builds the message for one subscriber.
@@ -160,6 +212,7 @@ impl<'a> Composer<'a> {
         let personal = self.personal(subscriber);
         let unsubscribe_url = self.unsubscribe_url(&subscriber.email);
         let values = personal.values(&unsubscribe_url, &subscriber.email);
+        let parts = self.parts_of(subscriber);
         let address = subscriber.email.parse().with_context(|| {
             format!(
                 "line {}: `{}` is not a valid address",
@@ -199,11 +252,11 @@ impl<'a> Composer<'a> {
         let mut message = builder
             .multipart(MultiPart::alternative_plain_html(
                 Body::dangerous_pre_encoded(
-                    self.text.fill(&values),
+                    parts.qp_text.fill(&values),
                     ContentTransferEncoding::QuotedPrintable,
                 ),
                 Body::dangerous_pre_encoded(
-                    self.html.fill(&values),
+                    parts.qp_html.fill(&values),
                     ContentTransferEncoding::QuotedPrintable,
                 ),
             ))

@@ -54,6 +54,9 @@ pub fn run(config: &Config, p: &Preview) -> Result<ExitCode> {
             .join("preview")
             .join(&composed.issue_id)
     });
+    for line in composed.audience_notes() {
+        eprintln!("{line}");
+    }
     fs::create_dir_all(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
     let files = [
         ("index.html", composed.html.into_bytes()),
@@ -75,6 +78,45 @@ pub struct Composed {
     pub text: String,
     /// The message as a mail app would receive it (RFC 5322 bytes).
     pub message: Vec<u8>,
+    pub email: String,
+    /// The issue's audience in words, when it has one, and whether this
+    /// subscriber is in it.
+    pub audience: Option<(String, bool)>,
+    /// Each section with an audience: heading, audience in words, and
+    /// whether this subscriber gets it.
+    pub sections: Vec<SectionShown>,
+}
+
+/// An audienced section as a preview shows it.
+pub struct SectionShown {
+    pub number: usize,
+    pub heading: String,
+    pub audience: String,
+    pub included: bool,
+}
+
+impl Composed {
+    /// What the preview says of the audiences, in lines.
+    pub fn audience_notes(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some((audience, false)) = &self.audience {
+            lines.push(format!(
+                "note: `{}` is outside the issue's audience ({audience}): a real send does not mail them",
+                self.email
+            ));
+        }
+        for s in &self.sections {
+            lines.push(format!(
+                "section {} `{}` ({}): {} for `{}`",
+                s.number,
+                s.heading,
+                s.audience,
+                if s.included { "included" } else { "left out" },
+                self.email
+            ));
+        }
+        lines
+    }
 }
 
 /// Renders the issue and builds the message for `p.as_email` (or the first
@@ -112,10 +154,31 @@ pub fn compose(config: &Config, p: &Preview) -> Result<Composed> {
     let composer = Composer::new(config, &loaded.rendered, &columns, signer, "")?;
     let built = composer.build(&subscriber)?;
     let (html, text) = composer.parts(&subscriber);
+    let audiences = &loaded.rendered.audiences;
+    let selector = crate::audience::Selector::new(audiences, &columns);
+    let mask = composer.sections_for(&subscriber);
     Ok(Composed {
         issue_id: loaded.issue.id.clone(),
         html,
         text,
         message: built.message.formatted(),
+        audience: (!audiences.issue.is_everyone()).then(|| {
+            (
+                audiences.issue.to_string(),
+                selector.in_audience(&subscriber),
+            )
+        }),
+        sections: audiences
+            .sections
+            .iter()
+            .enumerate()
+            .map(|(bit, s)| SectionShown {
+                number: s.index + 1,
+                heading: s.heading.clone(),
+                audience: s.audience.to_string(),
+                included: mask & (1 << bit) != 0,
+            })
+            .collect(),
+        email: subscriber.email,
     })
 }

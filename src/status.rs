@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
+use crate::audience::LineMarks;
 use crate::cli::StatusArgs;
 use crate::config::Config;
 use crate::journal::{self, Entry, Final, Kind, Line, Lookup, Stage};
@@ -55,6 +56,10 @@ struct Counts {
     /// Never mailed, subscribed in the file, unsubscribed in the one-click log.
     one_click: u64,
     not_in_file: u64,
+    /// Subscribed, never mailed, but outside the issue's audience.
+    outside_audience: u64,
+    /// The issue's audience in words, when it has one.
+    audience: Option<String>,
 }
 
 /// A permanent failure as the journal has it.
@@ -133,15 +138,25 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
     let mut pending = 0;
     let mut one_click_pending = 0;
     let mut not_in_file = 0;
+    let mut outside_audience = 0;
+    let marks = std::cell::RefCell::new(LineMarks::default());
     subscribers::survey_joined(
         &list_path,
         subscribers::open_list(&list_path)?,
         entries,
+        |columns, subscriber| {
+            marks
+                .borrow_mut()
+                .note(&issue.audiences, columns, subscriber)
+        },
         |joined| {
             match &joined {
                 Joined::Address { hash, line, other } => {
+                    let outside = line.is_some_and(|l| marks.borrow().outside(l));
                     if let Some(entry) = other {
                         note(entry);
+                    } else if outside {
+                        outside_audience += 1;
                     } else if line.is_some() && one_click.contains(hash) {
                         one_click_pending += 1;
                     } else if line.is_some() {
@@ -162,6 +177,9 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
     counts.pending = pending;
     counts.one_click = one_click_pending;
     counts.not_in_file = not_in_file;
+    counts.outside_audience = outside_audience;
+    counts.audience =
+        (!issue.audiences.issue.is_everyone()).then(|| issue.audiences.issue.to_string());
     print_counts(
         &issue.id,
         &journal_path,
@@ -232,6 +250,14 @@ fn print_counts(
     writeln!(out, "possibly twice: {}", counts.twice)?;
     writeln!(out, "subscribers: {}", list_path.display())?;
     writeln!(out, "pending:    {}", counts.pending)?;
+    if let Some(audience) = &counts.audience {
+        writeln!(out, "audience:   {audience}")?;
+        writeln!(
+            out,
+            "outside the audience (not pending): {}",
+            counts.outside_audience
+        )?;
+    }
     if counts.one_click > 0 {
         writeln!(
             out,
@@ -363,17 +389,31 @@ fn print_records(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `; audience: …` when the line records audiences.
+fn audience_words(line: &Line) -> String {
+    line.audience
+        .as_deref()
+        .map(|a| format!("; audience: {}", a.replace('\n', "; ")))
+        .unwrap_or_default()
+}
+
 fn describe(line: &Line) -> String {
     let time = jiff::Timestamp::from_microsecond((line.t * 1e6) as i64)
         .map_or_else(|_| line.t.to_string(), |t| t.to_string());
     match line.kind() {
         Kind::Journal => format!(
-            "{time}  journal of issue `{}` for list `{}`, subscribers `{}`",
+            "{time}  journal of issue `{}` for list `{}`, subscribers `{}`{}",
             line.issue.as_deref().unwrap_or(""),
             line.list.as_deref().unwrap_or(""),
-            line.subscribers.as_deref().unwrap_or("")
+            line.subscribers.as_deref().unwrap_or(""),
+            audience_words(line)
         ),
-        Kind::ChangesAccepted => format!("{time}  changes to the issue accepted"),
+        Kind::ChangesAccepted => {
+            format!(
+                "{time}  changes to the issue accepted{}",
+                audience_words(line)
+            )
+        }
         kind => {
             let who = if line.email.is_empty() {
                 &line.key

@@ -124,6 +124,17 @@ impl Subscriber {
         }
     }
 
+    /// The value of a column resolved with [`Columns::field`].
+    pub fn get(&self, field: Field) -> &str {
+        match field {
+            Field::Email => &self.email,
+            Field::FirstName => &self.first_name,
+            Field::LastName => &self.last_name,
+            Field::Status => self.status.as_str(),
+            Field::Extra(index) => self.extra.get(index).map_or("", String::as_str),
+        }
+    }
+
     /// A subscriber made from an address alone, e.g. for test sends; `email` is taken
     /// as given (trimmed), so validate it first.
     pub fn test(email: &str, line: u64) -> Subscriber {
@@ -146,6 +157,17 @@ impl Subscriber {
             .trim()
             .to_string()
     }
+}
+
+/// Where a column's value sits in a [`Subscriber`], resolved once per file
+/// by [`Columns::field`] so that reading it per row is an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Email,
+    FirstName,
+    LastName,
+    Status,
+    Extra(usize),
 }
 
 /// The columns of the file: normalised names in file order, and where each value sits.
@@ -194,6 +216,26 @@ impl Columns {
             let normalised = normalise_column(name);
             self.names.contains(&normalised)
         }
+    }
+
+    /// Where the column `name` (normalised like the header) sits; None when
+    /// the file has no such column.
+    pub fn field(&self, name: &str) -> Option<Field> {
+        let name = if self.names.iter().any(|n| n == name) {
+            name.to_string()
+        } else {
+            normalise_column(name)
+        };
+        if !self.names.contains(&name) {
+            return None;
+        }
+        Some(match name.as_str() {
+            "email" => Field::Email,
+            "first_name" => Field::FirstName,
+            "last_name" => Field::LastName,
+            "status" => Field::Status,
+            _ => Field::Extra(self.extra.iter().position(|n| *n == name)?),
+        })
     }
 
     /// Normalised names of all named columns, in file order.
@@ -1292,20 +1334,25 @@ pub fn survey(path: &Path) -> Result<Survey> {
 
 fn survey_in_chunks(path: &Path, chunk: usize) -> Result<Survey> {
     let nothing = std::iter::empty::<Result<(KeyHash, ())>>();
-    survey_core(path, open_list(path)?, chunk, nothing, |_| true).map(|(survey, _)| survey)
+    survey_core(path, open_list(path)?, chunk, nothing, |_, _| {}, |_| true)
+        .map(|(survey, _)| survey)
 }
 
 /// [`survey`] of an open file, joined with `other`, a stream of values by
 /// address hash in ascending order (e.g. a journal's recipients): `visit`
 /// sees every address of either side once, in hash order, and picks the
 /// rows to mail. Memory stays that of [`survey`], plus a bit per line.
+///
+/// `inspect` sees every valid row during the first pass, before any
+/// `visit` (e.g. to note which rows an audience selects, by line).
 pub fn survey_joined<S>(
     path: &Path,
     file: File,
     other: impl Iterator<Item = Result<(KeyHash, S)>>,
+    inspect: impl FnMut(&Columns, &Subscriber),
     visit: impl FnMut(Joined<S>) -> bool,
 ) -> Result<(Survey, LineSet)> {
-    survey_core(path, file, SURVEY_CHUNK, other, visit)
+    survey_core(path, file, SURVEY_CHUNK, other, inspect, visit)
 }
 
 /// Hands `visit` what `other` has below `bound` (all of it for `None`).
@@ -1347,6 +1394,7 @@ fn survey_core<S>(
     file: File,
     chunk: usize,
     other: impl Iterator<Item = Result<(KeyHash, S)>>,
+    mut inspect: impl FnMut(&Columns, &Subscriber),
     mut visit: impl FnMut(Joined<S>) -> bool,
 ) -> Result<(Survey, LineSet)> {
     let temp_error = || {
@@ -1393,6 +1441,7 @@ fn survey_core<S>(
         }
         match item {
             Ok(subscriber) => {
+                inspect(&survey.columns, &subscriber);
                 // Duplicates are taken out of `subscribed` once the sort has found them.
                 *survey.bucket(subscriber.status) += 1;
                 if let Some(by) = subscriber.opted_out_by {

@@ -1320,3 +1320,180 @@ fn exit_code_2_when_the_subscriber_file_does_not_exist() {
     out.expect_code(2);
     assert!(out.stderr.contains("absent.csv"), "{}", out.stderr);
 }
+
+// ---------------------------------------------------------------------------
+// Audiences
+
+/// Adds a top-level line to `ISSUE` after its date; returns its line.
+fn add_issue_line(project: &Project, line: &str) -> usize {
+    edit_issue(
+        project,
+        "date = 2022-07-13\n",
+        &format!("date = 2022-07-13\n{line}\n"),
+    ) + 1
+}
+
+/// Adds a line to the `From the blog` section of `ISSUE`; returns its line.
+fn add_blog_section_line(project: &Project, line: &str) -> usize {
+    project.edit(
+        ISSUE,
+        "heading = \"From the blog\"\n",
+        &format!("heading = \"From the blog\"\n{line}\n"),
+    );
+    line_of(project, ISSUE, line)
+}
+
+#[test]
+fn unknown_audience_column() {
+    let project = Project::example();
+    let line = add_issue_line(&project, "audience = { City_Name = \"London\" }");
+    let found = expect_only(
+        &project,
+        "unknown-audience-column",
+        Error,
+        ISSUE,
+        Some(line),
+    );
+    let message = found["message"].as_str().unwrap();
+    assert!(
+        message.contains("`City_Name`") && message.contains("did you mean `city`?"),
+        "{found}"
+    );
+}
+
+#[test]
+fn unknown_audience_column_in_a_section_exclude() {
+    let project = Project::example();
+    let line = add_blog_section_line(&project, "exclude = { tag = \"donor\" }");
+    let found = expect_only(
+        &project,
+        "unknown-audience-column",
+        Error,
+        ISSUE,
+        Some(line),
+    );
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`section.exclude` names the column `tag`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_column_header_written_differently_still_names_the_column() {
+    let project = Project::example();
+    project.edit(SUBSCRIBERS, ",status,city\n", ",status,Home City\n");
+    add_issue_line(&project, "audience = { \"home city\" = \"Leeds\" }");
+    project.run(&["check"]).expect_code(0);
+}
+
+#[test]
+fn empty_audience() {
+    let project = Project::example();
+    let line = add_issue_line(&project, "audience = {}");
+    let found = expect_only(&project, "empty-audience", Error, ISSUE, Some(line));
+    assert_eq!(found["column"], 12);
+}
+
+#[test]
+fn audience_of_the_wrong_type() {
+    let project = Project::example();
+    let line = add_issue_line(&project, "audience = [\"London\"]");
+    let found = expect_only(&project, "wrong-type", Error, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains("`audience` must be a table of column = value"),
+        "{found}"
+    );
+}
+
+#[test]
+fn audience_matches_nobody() {
+    let project = Project::example();
+    let line = add_issue_line(&project, "audience = { city = \"Paris\" }");
+    let found = expect_only(
+        &project,
+        "audience-matches-nobody",
+        Error,
+        ISSUE,
+        Some(line),
+    );
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains("matches none of the 10 subscribed addresses"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_section_audience_that_matches_nobody_the_issue_goes_to() {
+    let project = Project::example();
+    add_issue_line(&project, "audience = { city = \"London\" }");
+    let line = add_blog_section_line(&project, "audience = { city = \"Leeds\" }");
+    expect_only(
+        &project,
+        "audience-matches-nobody",
+        Error,
+        ISSUE,
+        Some(line),
+    );
+}
+
+#[test]
+fn a_section_audience_that_matches_everyone_is_a_warning() {
+    let project = Project::example();
+    let line = add_blog_section_line(&project, "exclude = { city = \"Paris\" }");
+    let found = expect_only(
+        &project,
+        "audience-matches-everyone",
+        Warning,
+        ISSUE,
+        Some(line),
+    );
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains("includes all 10 subscribers"),
+        "{found}"
+    );
+}
+
+#[test]
+fn the_reach_of_each_issue_and_section_is_printed() {
+    let project = Project::example();
+    add_issue_line(
+        &project,
+        "audience = { city = [\"London\", \"Leeds\", \"Hove, East Sussex\"] }",
+    );
+    add_blog_section_line(&project, "audience = { city = \"leeds\" }");
+    let out = project.run(&["check"]);
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout,
+        "reach\n  issues/2022-07-13.toml: 4 of 10 subscribed (city = london | leeds | hove, east sussex)\n    section 3 `From the blog`: 1 (city = leeds)\n\n0 errors, 0 warnings\n"
+    );
+    let out = project.run(&["check", "--format", "json"]);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        report["reach"],
+        json!([{
+            "file": "issues/2022-07-13.toml",
+            "audience": "city = london | leeds | hove, east sussex",
+            "subscribed": 10,
+            "reaches": 4,
+            "sections": [{
+                "section": 3,
+                "heading": "From the blog",
+                "audience": "city = leeds",
+                "reaches": 1
+            }]
+        }])
+    );
+}

@@ -131,6 +131,10 @@ pub struct Line {
     pub subscribers: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Fingerprint>,
+    /// The audiences in force (header and accepted changes), in words, for
+    /// people reading the journal; the fingerprint is what is compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
 }
 
 /// The checksum field's text: `,"crc":"` 8 hex digits `"}`.
@@ -236,6 +240,7 @@ impl Line {
             ("key", &self.key),
             ("email", &self.email),
             ("reply", &self.reply),
+            ("audience", self.audience.as_ref().unwrap_or(&String::new())),
         ] {
             if value.len() > MAX_FIELD {
                 return Err(format!("its `{name}` is {} bytes long", value.len()));
@@ -251,7 +256,11 @@ impl Line {
                     self.email, self.key
                 ));
             }
-            if self.version.is_some() || self.issue.is_some() || self.fingerprint.is_some() {
+            if self.version.is_some()
+                || self.issue.is_some()
+                || self.fingerprint.is_some()
+                || self.audience.is_some()
+            {
                 return Err("it mixes a recipient event with journal details".into());
             }
         } else if self.fingerprint.is_none() {

@@ -385,7 +385,7 @@ impl Server {
         // Read first: a change while rendering makes the page reload again.
         let generation = self.generation();
         let composed = self.compose(as_email.clone());
-        let findings = check::check(
+        let checked = check::check_with_reach(
             &self.config,
             &CheckRequest {
                 issues: vec![self.issue.clone()],
@@ -394,6 +394,10 @@ impl Server {
                 strict: false,
             },
         );
+        let (findings, reached) = match checked {
+            Ok((findings, reached)) => (Ok(findings), reached),
+            Err(e) => (Err(e), Vec::new()),
+        };
         let mut choices = self.subscribed();
         let selected = as_email
             .or_else(|| self.as_email.clone())
@@ -443,6 +447,14 @@ impl Server {
                             }
                             noscript { " " button type="submit" { "Show" } }
                         }
+                        @if let Some(c) = &composed {
+                            @let notes = c.audience_notes();
+                            @if !notes.is_empty() {
+                                ul id="sections" class="live" {
+                                    @for note in &notes { li { (note) } }
+                                }
+                            }
+                        }
                         p id="live" class="live" { "Updates itself when you save a file." }
                     }
                     main {
@@ -454,6 +466,12 @@ impl Server {
                             }
                         }
                         (findings_section(&findings))
+                        @if !reached.is_empty() {
+                            section id="reach" {
+                                h2 { "Audiences" }
+                                pre { (check::reach_text(&reached)) }
+                            }
+                        }
                         @if let Some(c) = &composed {
                             section id="message" {
                                 h2 { "Headers" }

@@ -63,10 +63,12 @@ pub fn render(model: &Model) -> String {
                                     p style="margin:0 0 16px 0" { (PreEscaped(Template::marker(Slot::Greeting))) }
                                     (markdown(&model.letter, theme))
                                     @for section in &model.sections {
+                                        @if let Some(bit) = section.audience { (PreEscaped(super::section_marker(bit, false))) }
                                         h2 class="heading" style=(format!("margin:32px 0 12px 0;padding-top:20px;border-top:1px solid {};font-size:22px;line-height:1.3;color:{};{heading_font}", theme.rule_colour, theme.accent_colour)) { (section.heading) }
                                         @if let Some(body) = &section.body { (markdown(body, theme)) }
                                         @for event in &section.events { (event_block(event, section.past_events, &model.calendar_url(event), theme, &link, &muted)) }
                                         @for post in &section.posts { (post_block(post, theme, &link, &muted)) }
+                                        @if let Some(bit) = section.audience { (PreEscaped(super::section_marker(bit, true))) }
                                     }
                                     @if let Some(cta) = &model.call_to_action { (cta_block(cta, theme, &font)) }
                                     p style="margin:24px 0 4px 0" { (c.sign_off.closing) }

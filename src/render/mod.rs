@@ -23,6 +23,7 @@ use anyhow::Result;
 use toml::Spanned;
 
 use crate::archive::{Archive, Event, Post};
+use crate::audience::Audiences;
 use crate::config::Config;
 use crate::finding::Finding;
 use crate::issue::Issue;
@@ -49,6 +50,9 @@ pub struct Model<'a> {
 }
 
 pub struct ModelSection<'a> {
+    /// The section's bit among the audienced sections, when it has an
+    /// audience: it is then marked ([`section_marker`]) in both parts.
+    pub audience: Option<u32>,
     pub heading: String,
     /// The events already happened, so no booking links.
     pub past_events: bool,
@@ -82,6 +86,59 @@ pub struct Rendered {
     /// The subject and the preheader with holes for their merge fields.
     pub subject_template: Template,
     pub preheader_template: Template,
+    /// Who gets the issue and its audienced sections. `html` and `text`
+    /// hold every section; [`Rendered::parts_for`] leaves some out.
+    pub audiences: Audiences,
+    /// Both parts with the audienced sections marked; None without any.
+    marked: Option<Marked>,
+}
+
+/// The parts as rendered, before their audienced sections are chosen.
+#[derive(Debug, Clone)]
+struct Marked {
+    html: String,
+    text: String,
+    blocks: Vec<text::TextBlock>,
+}
+
+/// Where an audienced section starts (`end` false) or ends in a part. Like
+/// every marker it is a comment data can never produce (escaped in HTML,
+/// neutralised in text).
+pub fn section_marker(bit: u32, end: bool) -> String {
+    format!("<!--slot:section-{}{bit}-->", if end { "end-" } else { "" })
+}
+
+/// `marked` with the audienced sections in `mask` and without the others,
+/// markers removed.
+fn select_sections(marked: &str, mask: u64) -> String {
+    const OPEN: &str = "<!--slot:section-";
+    let mut out = String::with_capacity(marked.len());
+    let mut rest = marked;
+    let mut skipping: Option<u32> = None;
+    while let Some(start) = rest.find(OPEN) {
+        let after = &rest[start + OPEN.len()..];
+        let Some(close) = after.find("-->") else {
+            break;
+        };
+        let (end, number) = match after[..close].strip_prefix("end-") {
+            Some(n) => (true, n),
+            None => (false, &after[..close]),
+        };
+        let bit: u32 = number.parse().unwrap_or(u32::MAX);
+        if skipping.is_none() {
+            out.push_str(&rest[..start]);
+        }
+        match (end, skipping) {
+            (false, None) if bit >= 64 || mask & (1 << bit) == 0 => skipping = Some(bit),
+            (true, Some(b)) if b == bit => skipping = None,
+            _ => {}
+        }
+        rest = &after[close + 3..];
+    }
+    if skipping.is_none() {
+        out.push_str(rest);
+    }
+    out
 }
 
 /// What one subscriber's message has of its own, apart from the address and
@@ -93,6 +150,35 @@ pub struct Personal<'a> {
 }
 
 impl Rendered {
+    /// The HTML and text templates of a message with the audienced
+    /// sections of `mask` (bit i: the i-th section with an audience).
+    /// Build once per mask: this splits the rendered parts, it does not
+    /// render again.
+    pub fn parts_for(&self, mask: u64) -> (Template, Template) {
+        let Some(marked) = &self.marked else {
+            return (self.html.clone(), self.text.clone());
+        };
+        (
+            Template::with_fields(
+                &select_sections(&marked.html, mask),
+                true,
+                &self.fields,
+                Vec::new(),
+            ),
+            Template::with_fields(
+                &select_sections(&marked.text, mask),
+                false,
+                &self.fields,
+                marked.blocks.clone(),
+            ),
+        )
+    }
+
+    /// The parts without any audienced section: what everyone may see.
+    pub fn public_parts(&self) -> (Template, Template) {
+        self.parts_for(0)
+    }
+
     /// The greeting and merge values for a subscriber; `lookup` gives a
     /// column's value (None or empty: the fallback).
     pub fn personal<'a>(&'a self, lookup: impl Fn(&str) -> Option<&'a str>) -> Personal<'a> {
@@ -147,6 +233,18 @@ pub fn render(
         )
     })?;
     let (text, blocks) = plain::render(&model);
+    let html = html::render(&model);
+    let audiences = issue.audiences.clone();
+    let all = audiences.all_sections();
+    let marked = (!audiences.sections.is_empty()).then(|| Marked {
+        html: html.clone(),
+        text: text.clone(),
+        blocks: blocks.clone(),
+    });
+    let (html, text) = match marked {
+        Some(_) => (select_sections(&html, all), select_sections(&text, all)),
+        None => (html, text),
+    };
     Ok(Rendered {
         issue_id: issue.id.clone(),
         subject: issue.content.subject.get_ref().trim().to_string(),
@@ -157,12 +255,14 @@ pub fn render(
             .map(|p| p.get_ref().trim().to_string())
             .unwrap_or_default(),
         greeting,
-        html: Template::with_fields(&html::render(&model), true, &fields, Vec::new()),
+        html: Template::with_fields(&html, true, &fields, Vec::new()),
         text: Template::with_fields(&text, false, &fields, blocks),
         subject_template: Template::with_fields(&model.subject, false, &fields, Vec::new()),
         preheader_template: Template::with_fields(&model.preheader, false, &fields, Vec::new()),
         web_url: model.web_url,
         fields,
+        audiences,
+        marked,
     })
 }
 
@@ -234,7 +334,12 @@ fn resolve<'a>(
     let letter = protect(source, fields, "letter", &c.letter)?;
     let letter = Markdown::parse_protected(&letter, fields);
     let mut sections = Vec::new();
-    for section in &c.sections {
+    let audienced = &issue.audiences.sections;
+    for (index, section) in c.sections.iter().enumerate() {
+        let audience = audienced
+            .iter()
+            .position(|a| a.index == index)
+            .map(|bit| bit as u32);
         let posts = section
             .posts
             .iter()
@@ -254,6 +359,7 @@ fn resolve<'a>(
             None => None,
         };
         sections.push(ModelSection {
+            audience,
             heading: heading.trim().to_string(),
             past_events: section.past_events,
             body,
@@ -409,5 +515,28 @@ pub fn byline(post: &Post) -> Option<String> {
         (Some(author), Some(role)) => Some(format!("By {author}, {role}")),
         (Some(author), None) => Some(format!("By {author}")),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_kept_or_cut_by_their_bit_and_their_markers_go() {
+        let marked = format!(
+            "a{}b{}{}c{}d",
+            section_marker(0, false),
+            section_marker(0, true),
+            section_marker(1, false),
+            section_marker(1, true)
+        );
+        assert_eq!(select_sections(&marked, 0b00), "ad");
+        assert_eq!(select_sections(&marked, 0b01), "abd");
+        assert_eq!(select_sections(&marked, 0b10), "acd");
+        assert_eq!(select_sections(&marked, 0b11), "abcd");
+        // Other markers are left for the template.
+        let hole = Template::marker(Slot::Email);
+        assert_eq!(select_sections(&hole, 0), hole);
     }
 }

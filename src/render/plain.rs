@@ -25,6 +25,12 @@ pub fn render(model: &Model) -> (String, Vec<TextBlock>) {
     model.letter.to_text(&mut w);
 
     for section in &model.sections {
+        // An audienced section is marked from its heading to the blank
+        // line after it, so leaving it out leaves the spacing as it was.
+        if let Some(bit) = section.audience {
+            w.blank_line();
+            w.mark(&super::section_marker(bit, false));
+        }
         w.heading(&clean(&section.heading), 2);
         if let Some(body) = &section.body {
             body.to_text(&mut w);
@@ -60,6 +66,10 @@ pub fn render(model: &Model) -> (String, Vec<TextBlock>) {
                 w.wrapped(&format!("{}…", clean(summary)), "  ", "  ");
             }
             w.wrapped(&format!("<{}>", post.url), "  ", "  ");
+        }
+        if let Some(bit) = section.audience {
+            w.blank_line();
+            w.mark(&super::section_marker(bit, true));
         }
     }
 

@@ -23,6 +23,8 @@ pub const WIDTH: usize = 78;
 pub struct TextWriter {
     out: String,
     blocks: Vec<TextBlock>,
+    /// The length of `out` just after the last [`TextWriter::mark`].
+    marked_at: Option<usize>,
 }
 
 /// A block of the text part that holds merge fields, wrapped per message.
@@ -179,7 +181,8 @@ fn line_words<'a>(
 impl TextWriter {
     /// Starts a new block, separated from the previous one by a blank line.
     pub fn blank_line(&mut self) {
-        if self.out.is_empty() {
+        // A mark is written after a blank line: the block starts here.
+        if self.out.is_empty() || self.marked_at == Some(self.out.len()) {
             return;
         }
         while self.out.ends_with("\n\n") {
@@ -226,6 +229,13 @@ impl TextWriter {
             digest: 0,
         })));
         self.out.push('\n');
+    }
+
+    /// Writes a marker that takes no room, after a blank line: the next
+    /// block starts after it without another one.
+    pub fn mark(&mut self, marker: &str) {
+        self.out.push_str(marker);
+        self.marked_at = Some(self.out.len());
     }
 
     /// Writes a line as it is (a marker or a short literal).

@@ -45,6 +45,8 @@ pub struct SendRequest {
     pub retry_failed: bool,
     pub resend_uncertain: bool,
     pub accept_changes: bool,
+    /// With `test_to`: build the test messages as this subscriber's.
+    pub as_email: Option<String>,
 }
 
 impl From<SendArgs> for SendRequest {
@@ -60,6 +62,7 @@ impl From<SendArgs> for SendRequest {
             retry_failed: a.retry_failed,
             resend_uncertain: a.resend_uncertain,
             accept_changes: a.accept_changes,
+            as_email: a.as_email,
         }
     }
 }
@@ -114,7 +117,12 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
     let secret = secret(config, req.dry_run)?;
 
     if !req.test_to.is_empty() {
-        return send_test(config, rendered, &secret, &req.test_to, req.dry_run);
+        let test = TestSend {
+            addresses: &req.test_to,
+            as_subscriber: test_subscriber(req.as_email.as_deref(), &list_path)?,
+            dry_run: req.dry_run,
+        };
+        return send_test(config, rendered, &secret, test);
     }
     // One sender per issue, from before the journal is read until the
     // last outcome is on disk.
@@ -135,6 +143,9 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
         .limit
         .map_or(plan.tally.to_send(), |l| l.min(plan.tally.to_send()));
     if req.dry_run {
+        for line in audience_summary(rendered, &plan) {
+            eprintln!("{line}");
+        }
         return dry_run(&plan, &composer, req.limit);
     }
     summarise(config, req, &hint, rendered, &plan, planned);
@@ -143,7 +154,7 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if !req.yes {
-        confirm(&rendered.issue_id)?;
+        confirm(&rendered.issue_id, &audience_prompt(rendered, &plan))?;
     }
     let started = Instant::now();
     let report = deliver::deliver(config, &plan, &composer, req.limit, planned)?;
@@ -211,7 +222,8 @@ fn refuse_check_errors(config: &Config, loaded: &crate::Loaded, plan: &Plan) -> 
     // A neutral subscriber: what is refused is the issue, not one row's data
     // (the survey reports rows).
     let sample = Subscriber::test("supporter@example.org", 0);
-    let findings = crate::check::findings_for_send(config, loaded, &plan.survey.columns, &sample);
+    let findings =
+        crate::check::findings_for_send(config, loaded, &plan.survey.columns, &sample, &plan.reach);
     let shown: Vec<_> = findings
         .iter()
         .filter(|f| !matches!(f.code, "missing-unsubscribe-secret" | "missing-password"))
@@ -297,6 +309,9 @@ fn summarise(
         rendered.subject,
         plan.list_path.display()
     );
+    for line in audience_summary(rendered, plan) {
+        eprintln!("{line}");
+    }
     eprintln!(
         "  to mail now: {} ({} new, {} deferred earlier{}{})",
         t.to_send(),
@@ -314,8 +329,11 @@ fn summarise(
         },
     );
     let opted_out: u64 = survey.opted_out.iter().map(|(_, n)| n).sum();
-    let mut left_out = vec![
-        format!("already sent {}", t.sent),
+    let mut left_out = vec![format!("already sent {}", t.sent)];
+    if !rendered.audiences.issue.is_everyone() {
+        left_out.push(format!("outside the audience {}", t.outside_audience));
+    }
+    left_out.extend([
         format!(
             "unsubscribed {}",
             (survey.unsubscribed + survey.complained).saturating_sub(opted_out)
@@ -326,7 +344,7 @@ fn summarise(
             survey.invalid + survey.unknown_status + survey.malformed
         ),
         format!("duplicates {}", survey.duplicates),
-    ];
+    ]);
     for (column, n) in survey.opted_out.iter().filter(|(_, n)| *n > 0) {
         left_out.push(format!("opted out in `{column}` {n}"));
     }
@@ -524,28 +542,77 @@ fn dry_run(plan: &Plan, composer: &Composer, limit: Option<u64>) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `--test-to` sends.
+struct TestSend<'a> {
+    addresses: &'a [String],
+    /// `--as`: the subscriber whose message it is, and the file's columns.
+    as_subscriber: Option<(Subscriber, Columns)>,
+    dry_run: bool,
+}
+
+/// The row of `--as EMAIL` in the subscriber file.
+fn test_subscriber(
+    email: Option<&str>,
+    list_path: &std::path::Path,
+) -> Result<Option<(Subscriber, Columns)>> {
+    let Some(email) = email else {
+        return Ok(None);
+    };
+    let key = email.trim().to_lowercase();
+    let mut reader = crate::subscribers::SubscriberReader::open(list_path)?;
+    let columns = reader.columns().clone();
+    let found = reader
+        .by_ref()
+        .filter_map(Result::ok)
+        .find(|s| s.key == key);
+    match found {
+        Some(subscriber) => Ok(Some((subscriber, columns))),
+        None => bail!(
+            "--as `{}`: no subscriber with that address in `{}`; give an address from the file",
+            email.trim(),
+            list_path.display()
+        ),
+    }
+}
+
 /// `--test-to`: the issue to staff addresses, subject marked, no journal.
+/// With `--as`, each is the message that subscriber would get (their
+/// merge fields and sections), sent to the test address.
 fn send_test(
     config: &Config,
     rendered: &Rendered,
     secret: &[u8],
-    addresses: &[String],
-    dry_run: bool,
+    test: TestSend,
 ) -> Result<ExitCode> {
-    let columns = Columns::minimal();
+    let (template, columns) = match test.as_subscriber {
+        Some((subscriber, columns)) => (Some(subscriber), columns),
+        None => (None, Columns::minimal()),
+    };
     let signer = Signer::new(&config.list.id, secret);
     let composer = Composer::new(config, rendered, &columns, signer, "[TEST] ")?;
+    if let Some(subscriber) = &template {
+        describe_test_subscriber(rendered, &composer, &columns, subscriber);
+    }
     let mut jobs = Vec::new();
-    for (i, address) in addresses.iter().enumerate() {
+    for (i, address) in test.addresses.iter().enumerate() {
         let email = address.trim();
         if email.parse::<lettre::Address>().is_err() {
             bail!("--test-to `{email}` is not a valid address");
         }
-        let subscriber = Subscriber::test(email, i as u64 + 1);
+        let test_row = Subscriber::test(email, i as u64 + 1);
+        let subscriber = match &template {
+            // Their data, the test address (and its unsubscribe link).
+            Some(row) => Subscriber {
+                email: test_row.email,
+                key: test_row.key,
+                ..row.clone()
+            },
+            None => test_row,
+        };
         let built = composer.build(&subscriber)?;
         jobs.push(Job::new(subscriber, built));
     }
-    if dry_run {
+    if test.dry_run {
         eprintln!(
             "Dry run: built {} test message(s); nothing was sent.",
             jobs.len()
@@ -579,9 +646,80 @@ fn send_test(
     })
 }
 
+/// What `--as` shows: whether the issue goes to them, and their sections.
+fn describe_test_subscriber(
+    rendered: &Rendered,
+    composer: &Composer,
+    columns: &Columns,
+    subscriber: &Subscriber,
+) {
+    let audiences = &rendered.audiences;
+    let selector = crate::audience::Selector::new(audiences, columns);
+    if !selector.in_audience(subscriber) {
+        eprintln!(
+            "note: `{}` is outside the issue's audience ({}): a real send does not mail them",
+            subscriber.email, audiences.issue
+        );
+    }
+    if audiences.sections.is_empty() {
+        return;
+    }
+    let mask = composer.sections_for(subscriber);
+    for (bit, section) in audiences.sections.iter().enumerate() {
+        let gets = if mask & (1 << bit) != 0 {
+            "included"
+        } else {
+            "left out"
+        };
+        eprintln!(
+            "section {} `{}` ({}): {gets} for `{}`",
+            section.index + 1,
+            section.heading,
+            section.audience,
+            subscriber.email
+        );
+    }
+}
+
+/// The summary's lines on audiences: how many the issue's audience
+/// selects and how many each audienced section reaches. None without.
+fn audience_summary(rendered: &Rendered, plan: &Plan) -> Vec<String> {
+    let audiences = &rendered.audiences;
+    let reach = &plan.reach;
+    let mut lines = Vec::new();
+    if !audiences.issue.is_everyone() {
+        lines.push(format!(
+            "Audience: {}: selects {} of {} subscribed",
+            audiences.issue, reach.audience, reach.subscribed
+        ));
+    }
+    for (section, n) in audiences.sections.iter().zip(&reach.sections) {
+        lines.push(format!(
+            "  section {} `{}` ({}): seen by {n} of {}",
+            section.index + 1,
+            section.heading,
+            section.audience,
+            reach.audience
+        ));
+    }
+    lines
+}
+
+/// The confirmation's words on the audience, when the issue has one.
+fn audience_prompt(rendered: &Rendered, plan: &Plan) -> String {
+    let audience = &rendered.audiences.issue;
+    if audience.is_everyone() {
+        return String::new();
+    }
+    format!(
+        " to its audience ({audience}: {} of {} subscribed)",
+        plan.reach.audience, plan.reach.subscribed
+    )
+}
+
 /// Asks the user to type the issue id.
-fn confirm(issue_id: &str) -> Result<()> {
-    eprint!("Type the issue id `{issue_id}` to send, or anything else to cancel: ");
+fn confirm(issue_id: &str, audience: &str) -> Result<()> {
+    eprint!("Type the issue id `{issue_id}` to send{audience}, or anything else to cancel: ");
     std::io::stderr().flush().ok();
     let mut line = String::new();
     let read = std::io::stdin()

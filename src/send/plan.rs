@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::audience::{Audiences, LineMarks, Reach};
 use crate::journal::{self, Entry, Final, Fingerprint, Header, Line, Lookup, Replay};
 use crate::render::template::Part;
 use crate::render::{Rendered, Template};
@@ -58,6 +59,9 @@ pub struct Tally {
     pub opted_out_since: u64,
     /// In the journal, not in this file at all.
     pub not_in_file: u64,
+    /// Subscribed, but the issue's audience leaves them out (and they do
+    /// not have it already): not pending.
+    pub outside_audience: u64,
 }
 
 /// Everything a run needs to know before it sends.
@@ -70,6 +74,9 @@ pub struct Plan {
     pub survey: Survey,
     pub selection: LineSet,
     pub tally: Tally,
+    /// How many subscribed addresses the audience and each audienced
+    /// section reach, whether sent already or not.
+    pub reach: Reach,
     /// The first uncertain and possibly-twice recipients, for the summary.
     pub uncertain_sample: Vec<String>,
     pub twice_sample: Vec<String>,
@@ -109,6 +116,10 @@ pub fn fingerprint(config: &crate::config::Config, rendered: &Rendered) -> Finge
     f.add("html", &template_bytes(&rendered.html));
     f.add("text", &template_bytes(&rendered.text));
     f.add("greeting", format!("{:?}", rendered.greeting).as_bytes());
+    // Only with audiences, so an issue without them keeps its fingerprint.
+    if let Some(audience) = rendered.audiences.describe() {
+        f.add("audience", audience.as_bytes());
+    }
     let list = &config.list;
     f.add(
         "sender",
@@ -170,15 +181,28 @@ pub fn make(inputs: &Inputs) -> Result<Plan> {
     let (settled, lookup) = replay.settled()?;
     let mut tally = Tally::default();
     let mut samples = Samples::default();
+    let audiences = &rendered.audiences;
+    let mut reach = Reach::new(audiences);
+    let marks = std::cell::RefCell::new(LineMarks::default());
     let entries = settled.map(|r| r.map(|e| (e.hash, e)));
-    let (survey, selection) =
-        subscribers::survey_joined(list_path, list_file.try_clone()?, entries, |joined| {
-            let (selected, entry) = decide(&joined, policy, &one_click, &mut tally);
+    let (survey, selection) = subscribers::survey_joined(
+        list_path,
+        list_file.try_clone()?,
+        entries,
+        |columns, subscriber| marks.borrow_mut().note(audiences, columns, subscriber),
+        |joined| {
+            let marks = marks.borrow();
+            let audience = Audience {
+                marks: &marks,
+                reach: &mut reach,
+            };
+            let (selected, entry) = decide(&joined, policy, &one_click, audience, &mut tally);
             if let Some(entry) = entry {
                 samples.note(entry, &lookup);
             }
             selected
-        })?;
+        },
+    )?;
     if let Some(e) = samples.error.take() {
         return Err(e);
     }
@@ -189,6 +213,7 @@ pub fn make(inputs: &Inputs) -> Result<Plan> {
         survey,
         selection,
         tally,
+        reach,
         uncertain_sample: samples.uncertain,
         twice_sample: samples.twice,
         twice: samples.twice_count,
@@ -237,27 +262,48 @@ fn bind(
     config: &crate::config::Config,
     accept_changes: bool,
 ) -> Result<Vec<Line>> {
+    let audience = journal_audience(&rendered.audiences);
     let Some(recorded) = &replay.fingerprint else {
-        return Ok(vec![Line::header(&Header {
+        let mut header = Line::header(&Header {
             issue: rendered.issue_id.clone(),
             list: config.list.id.clone(),
             subscribers: recorded_path(list_path, &config.path),
             fingerprint: current.clone(),
             t: journal::now(),
-        })]);
+        });
+        header.audience = audience;
+        return Ok(vec![header]);
     };
     let changed = recorded.changed(current);
     if changed.is_empty() {
         return Ok(Vec::new());
     }
     if replay.events == 0 || accept_changes {
-        return Ok(vec![Line::changes_accepted(current)]);
+        let mut accepted = Line::changes_accepted(current);
+        accepted.audience = audience;
+        return Ok(vec![accepted]);
     }
     bail!(
         "the issue changed after it was partly sent: the {} of the messages differ from what the journal `{}` recorded, so the rest of the list would get a different newsletter. Nothing was sent. Undo the change to send the same issue to the rest, or run again with --accept-changes to send the changed version (the decision is journaled)",
         names(&changed),
         replay.path.display()
     )
+}
+
+/// The audiences as the journal's header records them, in words: at most
+/// 2000 bytes (a journal line's fields are limited), cut on a character.
+fn journal_audience(audiences: &Audiences) -> Option<String> {
+    const MAX: usize = 2000;
+    let mut text = audiences.describe()?;
+    if text.len() > MAX {
+        let mut cut = MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    Some(text)
 }
 
 /// The subscriber file as the journal records it: relative to the
@@ -285,6 +331,7 @@ fn names(parts: &[String]) -> String {
             "text" => "text part",
             "greeting" => "greeting",
             "sender" => "sender and list details",
+            "audience" => "audience (who gets the issue or a section)",
             other => other,
         })
         .collect();
@@ -295,12 +342,19 @@ fn names(parts: &[String]) -> String {
     }
 }
 
+/// What the audience says of the file's rows, and its counts.
+struct Audience<'a> {
+    marks: &'a LineMarks,
+    reach: &'a mut Reach,
+}
+
 /// Whether to mail an address of the file; counts it either way. Returns
 /// the journal entry, if any, for the samples.
 fn decide<'e>(
     joined: &'e Joined<Entry>,
     policy: Policy,
     one_click: &HashSet<KeyHash>,
+    audience: Audience,
     tally: &mut Tally,
 ) -> (bool, Option<&'e Entry>) {
     match joined {
@@ -323,10 +377,19 @@ fn decide<'e>(
         } => (false, None),
         Joined::Address {
             hash,
-            line: Some(_),
+            line: Some(line),
             other,
         } => {
             let entry = other.as_ref();
+            let outside = audience.marks.outside(*line);
+            audience
+                .reach
+                .count(!outside, audience.marks.sections(*line));
+            // Out of the audience: not pending (unless they have it).
+            if outside && entry.is_none_or(|e| e.state != Final::Accepted) {
+                tally.outside_audience += 1;
+                return (false, entry);
+            }
             // Unsubscribed with the one-click link, not in the file yet.
             let clicked = policy.wants(entry) && one_click.contains(hash);
             let wanted = policy.wants(entry) && !clicked;
@@ -414,11 +477,27 @@ mod tests {
     }
 
     fn tally_of(cases: &[Joined<Entry>], policy: Policy, one_click: &[KeyHash]) -> (u64, Tally) {
+        tally_with(cases, policy, one_click, &LineMarks::default())
+    }
+
+    fn tally_with(
+        cases: &[Joined<Entry>],
+        policy: Policy,
+        one_click: &[KeyHash],
+        marks: &LineMarks,
+    ) -> (u64, Tally) {
         let clicks: HashSet<KeyHash> = one_click.iter().copied().collect();
         let mut tally = Tally::default();
+        let mut reach = Reach::default();
         let selected = cases
             .iter()
-            .filter(|j| decide(j, policy, &clicks, &mut tally).0)
+            .filter(|j| {
+                let audience = Audience {
+                    marks,
+                    reach: &mut reach,
+                };
+                decide(j, policy, &clicks, audience, &mut tally).0
+            })
             .count() as u64;
         (selected, tally)
     }

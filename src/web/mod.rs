@@ -81,7 +81,9 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
         // No personal data: every merge field takes its fallback.
         let personal = r.personal(|_| None);
         let values = personal.values(UNSUBSCRIBE_FROM_ISSUE, GENERIC_EMAIL);
-        let html = r.html.fill(&values);
+        // Sections with an audience were for some readers only: left out.
+        let (public, _) = r.public_parts();
+        let html = public.fill(&values);
         // The calendar files are on this site: link them relatively, so the
         // pages work before upload too.
         let html = html.replace(
