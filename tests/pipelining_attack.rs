@@ -28,6 +28,7 @@ struct Content {
     session: u64,
     rcpt: String,
     reply: String,
+    body: String,
 }
 
 impl Raw {
@@ -251,4 +252,151 @@ fn bytes_after_the_starttls_go_ahead_are_refused_before_tls() {
         out.stderr
     );
     assert!(raw.contents().is_empty());
+}
+
+#[test]
+fn a_354_answer_to_the_final_dot_is_uncertain_not_accepted() {
+    // Session 1 answers user0001's final dot with "354": out of step, and
+    // whether it took the message cannot be told.
+    let raw = Raw::start("dot_354", &[]);
+    let list = users(4);
+    let p = project(raw.port, &list, "per-second = 0\nconnections = 1");
+    let out = send(&p);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("uncertain user0001@example.org"),
+        "{}",
+        out.stderr
+    );
+    let s = status(&p);
+    assert_eq!(
+        (count(&s, "accepted"), count(&s, "uncertain")),
+        (3, 1),
+        "{s:?}"
+    );
+    assert!(
+        s.iter()
+            .any(|(k, v)| k == "uncertain" && v == "user0001@example.org"),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn replies_arriving_one_byte_per_segment_are_read_in_order() {
+    let raw = Raw::start("drip", &[]);
+    let list = users(8);
+    let p = project(raw.port, &list, "per-second = 0\nconnections = 1");
+    send(&p).expect_code(0);
+    let s = status(&p);
+    assert_eq!(count(&s, "accepted"), 8, "{s:?}");
+    assert_eq!(sorted(raw.stored()), list);
+}
+
+#[test]
+fn a_ten_megabyte_reply_line_breaks_the_connection_and_the_message_is_retried_elsewhere() {
+    let raw = Raw::start("huge_line", &[]);
+    let list = users(3);
+    let p = project(raw.port, &list, "per-second = 0\nconnections = 1");
+    send(&p).expect_code(0);
+    let s = status(&p);
+    assert_eq!(count(&s, "accepted"), 3, "{s:?}");
+    assert_eq!(sorted(raw.stored()), list);
+}
+
+#[test]
+fn endless_continuation_lines_break_the_connection_and_the_message_is_retried_elsewhere() {
+    let raw = Raw::start("endless", &[]);
+    let list = users(3);
+    let p = project(raw.port, &list, "per-second = 0\nconnections = 1");
+    send(&p).expect_code(0);
+    let s = status(&p);
+    assert_eq!(count(&s, "accepted"), 3, "{s:?}");
+    assert_eq!(sorted(raw.stored()), list);
+}
+
+/// A message's lines with those that differ between two builds of the
+/// same message (date, MIME boundaries) blanked out.
+fn comparable(message: &str) -> Vec<String> {
+    let boundaries: Vec<String> = message
+        .split("boundary=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .collect();
+    message
+        .split("\r\n")
+        .map(|line| {
+            let mut line = line.to_string();
+            for (i, b) in boundaries.iter().enumerate() {
+                line = line.replace(b, &format!("BOUNDARY{i}"));
+            }
+            if line.starts_with("Date:") {
+                "Date: ...".into()
+            } else {
+                line
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_letter_with_lines_of_dots_arrives_byte_for_byte_as_the_outbox_writes_it() {
+    let list = users(1);
+    let dotted = "letter = \"\"\"\n.\n\n..\n\n.hidden line\n\n...three\n\n";
+    // The example project's transport is the outbox.
+    let outbox = project(0, &list, "");
+    outbox.write(
+        "newsletter.toml",
+        &Project::example().read("newsletter.toml"),
+    );
+    outbox.edit(ISSUE, "letter = \"\"\"\n", dotted);
+    send(&outbox).expect_code(0);
+    let eml = std::fs::read_dir(outbox.path("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "eml"))
+        .expect("an .eml in the outbox");
+    let wanted = std::fs::read_to_string(eml).unwrap();
+    assert!(
+        wanted.contains("\r\n.hidden line") && wanted.contains("\r\n..\r\n"),
+        "the letter's dot lines are in the message as lines: {wanted}"
+    );
+
+    let raw = Raw::start("normal", &[]);
+    let p = project(raw.port, &list, "per-second = 0\nconnections = 1");
+    p.edit(ISSUE, "letter = \"\"\"\n", dotted);
+    send(&p).expect_code(0);
+    let got = &raw.contents()[0];
+    assert_eq!(comparable(&got.body), comparable(&wanted));
+}
+
+#[test]
+fn a_550_to_the_ride_along_mail_after_a_250_to_the_dot_fails_only_that_subscriber() {
+    // user0002's MAIL rides along with user0001's content: the server
+    // accepts user0001 (250 to the dot), then refuses user0002's MAIL.
+    let raw = Raw::start("refuse_mail", &["2"]);
+    let list = users(5);
+    let p = project(raw.port, &list, "per-second = 0\nconnections = 1");
+    let out = send(&p);
+    out.expect_code(1);
+    assert!(
+        out.stderr
+            .contains("failed user0002@example.org: 550 5.7.1 Sender refused"),
+        "{}",
+        out.stderr
+    );
+    let s = status(&p);
+    assert_eq!(
+        (count(&s, "accepted"), count(&s, "failed")),
+        (4, 1),
+        "{s:?}"
+    );
+    let mut others = list.clone();
+    others.remove(1);
+    assert_eq!(sorted(raw.stored()), others);
+    assert!(
+        raw.contents().iter().all(|c| c.session == 1),
+        "the connection carries on after RSET: {:?}",
+        raw.contents()
+    );
 }

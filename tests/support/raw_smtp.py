@@ -20,6 +20,11 @@ Modes:
                          ADDR unsubscribed in CSV (atomic rename)
   reject_all_data        every content is refused with 554 at end of data
   starttls_injection     offers STARTTLS and answers it with 220 plus bytes
+  dot_354                session 1: the first final dot is answered "354"
+  drip                   every reply is written one byte per TCP segment
+  huge_line              session 1, first RCPT: a 10 MB reply line
+  endless                session 1, first MAIL: continuation lines forever
+  refuse_mail N          session 1, N-th MAIL: 550 (its RCPT and DATA: 503)
 """
 import asyncio
 import json
@@ -66,6 +71,27 @@ async def handle(reader, writer):
             raise EOFError
         return data
 
+    if MODE == "drip":
+        sock = writer.get_extra_info("socket")
+        import socket
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        pending = []
+        plain_write = writer.write
+        plain_drain = writer.drain
+
+        def write(data):
+            pending.append(data)
+
+        async def drain():
+            data = b"".join(pending)
+            pending.clear()
+            for i in range(len(data)):
+                plain_write(data[i:i + 1])
+                await plain_drain()
+                await asyncio.sleep(0.0005)
+
+        writer.write = write
+        writer.drain = drain
     try:
         writer.write(b"220 raw.example.test ESMTP\r\n")
         await writer.drain()
@@ -91,10 +117,29 @@ async def handle(reader, writer):
                     await writer.drain()
                     writer.close()
                     return
+                if MODE == "refuse_mail" and session == 1 and mails == int(ARGS[0]):
+                    writer.write(b"550 5.7.1 Sender refused\r\n")
+                    await writer.drain()
+                    await line()  # RCPT
+                    writer.write(b"503 5.5.1 Error: need MAIL command\r\n")
+                    await line()  # DATA
+                    writer.write(b"503 5.5.1 Error: need RCPT command\r\n")
+                    await writer.drain()
+                    continue
+                if MODE == "endless" and session == 1 and mails == 1:
+                    while True:
+                        writer.write(b"250-still going\r\n" * 64)
+                        await writer.drain()
                 writer.write(b"250 2.1.0 Ok\r\n")
             elif verb == "RCPT":
                 rcpt = cmd.split("<", 1)[1].split(">", 1)[0]
                 accepted = True
+                if MODE == "huge_line" and session == 1:
+                    chunk = b"x" * 65536
+                    writer.write(b"250 ")
+                    for _ in range(160):
+                        writer.write(chunk)
+                        await writer.drain()
                 writer.write(b"250 2.1.5 Ok\r\n")
             elif verb == "DATA":
                 if not accepted:
@@ -107,6 +152,8 @@ async def handle(reader, writer):
                 else:
                     writer.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                     final = b"250 2.0.0 Ok: queued\r\n"
+                if MODE == "dot_354" and session == 1 and datas == 1:
+                    final = b"354 Go ahead\r\n"
                 if MODE == "reject_all_data":
                     final = b"554 5.7.1 Content rejected\r\n"
                 await writer.drain()
