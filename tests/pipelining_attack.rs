@@ -400,3 +400,22 @@ fn a_550_to_the_ride_along_mail_after_a_250_to_the_dot_fails_only_that_subscribe
         raw.contents()
     );
 }
+
+#[test]
+fn max_per_connection_is_honoured_exactly_with_ride_alongs() {
+    let raw = Raw::start("normal", &[]);
+    let list = users(10);
+    let p = project(
+        raw.port,
+        &list,
+        "per-second = 0\nconnections = 1\nmax-per-connection = 3",
+    );
+    send(&p).expect_code(0);
+    let mut per_session = std::collections::BTreeMap::new();
+    for c in raw.contents() {
+        *per_session.entry(c.session).or_insert(0) += 1;
+    }
+    assert!(per_session.values().all(|n| *n <= 3), "{per_session:?}");
+    assert_eq!(per_session.values().sum::<i32>(), 10, "{per_session:?}");
+    assert_eq!(sorted(raw.stored()), list);
+}
