@@ -386,6 +386,14 @@ impl Shared {
         self.stop.store(true, Ordering::SeqCst);
     }
 
+    /// Stopped for too many consecutive failures.
+    fn gave_up(&self) -> bool {
+        matches!(
+            *self.stop_reason.lock().unwrap_or_else(|e| e.into_inner()),
+            Some(Stop::TooManyFailures(_))
+        )
+    }
+
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
@@ -1176,15 +1184,28 @@ async fn pipelined_worker(
                 continue 'next;
             }
             // 354: the server waits for the content (a message in flight,
-            // finished even when the run is stopping). One unsubscribed
-            // meanwhile is abandoned by closing the connection: a
-            // transaction without its final dot is never delivered.
+            // finished even when the run is stopping: it holds a start
+            // time within the limits). Its start time comes first (a
+            // ride-along's may be ahead), then the last checks before the
+            // attempt: one unsubscribed meanwhile (even while waiting for
+            // that start time) is not mailed; and a ride-along opened
+            // before the outcome that made the run give up
+            // (max-consecutive-failures) is not sent, as the lockstep path
+            // would not have started it. Either is abandoned by closing
+            // the connection: a transaction without its final dot is never
+            // delivered.
+            sleep_until(shared, at).await;
+            if shared.gave_up() {
+                piped.conn = None;
+                shared.release(ticket, false);
+                queue.push_front(ready);
+                continue 'next;
+            }
             if !matches!(suppression(shared, &ready.job, progress), Check::Send) {
                 piped.conn = None;
                 shared.release(ticket, false);
                 continue 'next;
             }
-            sleep_until(shared, at).await;
             let job = &ready.job;
             shared
                 .journal

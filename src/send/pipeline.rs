@@ -137,8 +137,10 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// 2xx: the only success for MAIL, RCPT and the final dot (a 3xx
+    /// there is a reply out of step, never an acceptance).
     fn positive(&self) -> bool {
-        (200..400).contains(&self.code)
+        (200..300).contains(&self.code)
     }
 
     /// The reply as the server sent it, on one line: `550 5.1.1 No such user`.
@@ -574,6 +576,19 @@ impl Connection {
             }
         }
         if data.code == 354 && accepted > 0 && refused.is_none() {
+            if self.pos < self.rbuf.len() {
+                // Every command sent has its reply, so the server has
+                // nothing to say until the content's end: bytes already
+                // here are replies out of step, which would be read as
+                // this message's end-of-data reply and the next ones'.
+                self.broken = true;
+                return Err((
+                    Outcome::Transient(
+                        "the server sent more replies than commands were sent; nothing of the message was sent on that connection".into(),
+                    ),
+                    After::Drop,
+                ));
+            }
             return Ok(());
         }
         if data.code == 354 {
@@ -594,6 +609,13 @@ impl Connection {
     /// the transaction as temporary (nothing of the message was sent).
     async fn step_reply(&mut self, what: &str, limit: Duration) -> Result<Reply, (Outcome, After)> {
         match self.reply(limit).await {
+            // 421: the server is closing the connection (RFC 5321 §3.8),
+            // so the replies still due will not come. Its text is what
+            // counts (`421 4.7.28 … rate` is throttling), not the close.
+            Ok(reply) if reply.code == 421 => {
+                self.broken = true;
+                Err((Outcome::Transient(reply.text()), After::Drop))
+            }
             Ok(reply) => Ok(reply),
             Err(NoReply::TimedOut) => Err((
                 Outcome::Transient(format!(
@@ -635,7 +657,19 @@ impl Connection {
                 Outcome::Permanent(reply.text(), Some(Stage::Data)),
                 After::Keep,
             ),
-            Ok(reply) => (Outcome::Transient(reply.text()), After::Quit),
+            Ok(reply) if reply.code >= 400 => (Outcome::Transient(reply.text()), After::Quit),
+            Ok(reply) => {
+                // 1xx/3xx to a final dot: out of step; whether the server
+                // took the message cannot be told.
+                self.broken = true;
+                (
+                    Outcome::Uncertain(format!(
+                        "the server answered the end of the message with `{}`, which is no end-of-data reply; it may have accepted it",
+                        reply.text()
+                    )),
+                    After::Drop,
+                )
+            }
             Err(NoReply::TimedOut) => (
                 Outcome::Uncertain(format!(
                     "no answer within {} seconds after the whole message was sent; the server may have accepted it",
