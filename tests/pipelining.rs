@@ -277,3 +277,63 @@ fn too_many_connections_lowers_the_count_and_loses_nobody() {
     assert!(out.stderr.contains("fewer connections"), "{}", out.stderr);
     assert_exactly_once(&server, &list);
 }
+
+#[test]
+fn a_reconnect_to_a_server_without_pipelining_goes_one_command_at_a_time() {
+    // Only the first connection offers PIPELINING (a pool of servers behind
+    // one name); every later one must get one command at a time.
+    let server = server_with(json!({"pipelining_sessions": 1}));
+    let list = users(20);
+    let p = project(
+        &server,
+        &list,
+        "per-second = 0\nconnections = 1\nmax-per-connection = 5",
+    );
+    send(&p).expect_code(0);
+    assert_exactly_once(&server, &list);
+    let events = server.events();
+    let later: Vec<_> = events
+        .iter()
+        .filter(|e| e.event == "rcpt" && e.session > 1)
+        .collect();
+    assert_eq!(later.len(), 15, "three more connections of five");
+    assert!(
+        later.iter().all(|e| !e.mail_pipelined),
+        "pipelined to a server that did not offer it: {later:?}"
+    );
+    let first = events
+        .iter()
+        .filter(|e| e.event == "rcpt" && e.session == 1 && e.mail_pipelined)
+        .count();
+    assert!(first >= 3, "the first connection pipelined: {first}");
+}
+
+#[test]
+fn a_relay_that_throttles_everything_stops_the_run_and_loses_nobody() {
+    let server = server_with(json!({"throttle": {"rate": 0, "at": "data"}}));
+    let list = users(8);
+    let p = project(&server, &list, "per-second = 0\nconnections = 2");
+    let out = p
+        .command(&["send", ISSUE, "--subscribers", "list.csv", "--yes"])
+        .env("NEWSLETTER_THROTTLE_PATIENCE_MS", "1500")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("refused every message as sent too fast"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("continue with"), "{stderr}");
+    assert!(server.arrivals().is_empty());
+    let s = status(&p);
+    let waiting = count(&s, "pending") + count(&s, "deferred");
+    assert_eq!(
+        (count(&s, "accepted"), count(&s, "failed"), waiting),
+        (0, 0, 8)
+    );
+
+    server.set_faults(json!({}));
+    send(&p).expect_code(0);
+    assert_exactly_once(&server, &list);
+}

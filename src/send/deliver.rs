@@ -99,6 +99,8 @@ pub enum Sender {
 /// A pipelining connection and when to renew it.
 pub struct Piped {
     settings: pipeline::Settings,
+    /// For a server met later that does not offer PIPELINING.
+    lockstep: SmtpSettings,
     conn: Option<Box<Connection>>,
     sent_on_conn: u64,
     max_per_conn: u64,
@@ -217,6 +219,7 @@ impl Sender {
             if conn.ext.pipelining {
                 return Ok(Sender::Pipelined(Piped {
                     settings,
+                    lockstep,
                     conn: Some(Box::new(conn)),
                     sent_on_conn: 0,
                     max_per_conn,
@@ -251,6 +254,7 @@ impl Sender {
             },
             Sender::Pipelined(p) => Sender::Pipelined(Piped {
                 settings: p.settings.clone(),
+                lockstep: p.lockstep.clone(),
                 conn: None,
                 sent_on_conn: 0,
                 max_per_conn: p.max_per_conn,
@@ -339,6 +343,9 @@ pub enum Stop {
     },
     /// The relay's own daily quota is used up (its reply).
     RelayQuota(String),
+    /// The relay refused everything as too fast for a long time (its last
+    /// reply).
+    Throttled(String),
 }
 
 #[derive(Debug, Default)]
@@ -372,6 +379,10 @@ struct Shared {
     connections: Connections,
     /// Recent outcomes: mostly temporary failures is throttling too.
     outcomes: Recent,
+    /// When the relay last accepted a message (or the run started).
+    last_accepted: Mutex<Instant>,
+    /// How long the relay may throttle every message before the run stops.
+    patience: Duration,
     retries: u32,
     max_consecutive_failures: u32,
     retry_base: Duration,
@@ -508,6 +519,8 @@ pub fn deliver(
         lost: Mutex::new(Named::default()),
         connections: Connections::new(connections),
         outcomes: Recent::default(),
+        last_accepted: Mutex::new(Instant::now()),
+        patience: throttle_patience(),
         retries: config.sending.retries,
         max_consecutive_failures: config.sending.max_consecutive_failures,
         retry_base: retry_base(),
@@ -536,7 +549,10 @@ pub fn deliver(
                         Sender::Pipelined(piped) => {
                             pipelined_worker(&shared, index, piped, &progress).await
                         }
-                        other => lockstep_worker(&shared, index, other, &progress).await,
+                        other => {
+                            lockstep_worker(&shared, index, other, &progress, Default::default())
+                                .await
+                        }
                     }
                 }));
             }
@@ -614,6 +630,21 @@ fn retry_base() -> Duration {
         .ok()
         .and_then(|v| v.parse().ok())
         .map_or(Duration::from_secs(2), Duration::from_millis)
+}
+
+/// How long a relay may refuse every message as too fast before the run
+/// stops (it may be over its quota in all but name). Ten minutes;
+/// `NEWSLETTER_THROTTLE_PATIENCE_MS` shortens it for tests.
+fn throttle_patience() -> Duration {
+    std::env::var("NEWSLETTER_THROTTLE_PATIENCE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(600), Duration::from_millis)
+}
+
+/// [`throttle_patience`] in whole minutes (at least one), for messages.
+pub fn throttle_patience_minutes() -> u64 {
+    (throttle_patience().as_secs() / 60).max(1)
 }
 
 /// A message waiting to be (re)tried by one worker.
@@ -902,6 +933,17 @@ fn settle(
             shared.halt(Stop::RelayQuota(reply.clone()));
             return Ok(None);
         }
+        let since = shared
+            .last_accepted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed();
+        if since >= shared.patience {
+            // Not an outcome: the message is still to send, later.
+            shared.journal.write(&record)?;
+            shared.halt(Stop::Throttled(reply.clone()));
+            return Ok(None);
+        }
         if ready.throttled < MAX_THROTTLED && !shared.stopped() {
             ready.throttled += 1;
             slow_down(shared, kind, reply, progress);
@@ -955,7 +997,13 @@ fn settle(
         }
     })?;
     match outcome {
-        Outcome::Accepted(_) => shared.consecutive_failures.store(0, Ordering::SeqCst),
+        Outcome::Accepted(_) => {
+            shared.consecutive_failures.store(0, Ordering::SeqCst);
+            *shared
+                .last_accepted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        }
         Outcome::Permanent(reply, _)
         | Outcome::Transient(reply)
         | Outcome::Uncertain(reply)
@@ -984,8 +1032,8 @@ async fn lockstep_worker(
     index: usize,
     mut sender: Sender,
     progress: &crate::progress::Progress,
+    mut queue: std::collections::VecDeque<Ready>,
 ) -> Result<()> {
-    let mut queue = std::collections::VecDeque::new();
     loop {
         let mut ready = match next_job(shared, index, &mut queue).await {
             Next::Send(ready) => ready,
@@ -1139,6 +1187,21 @@ async fn pipelined_worker(
                 continue;
             }
         };
+        if !conn.ext.pipelining {
+            // A new connection reached a server that does not offer it (a
+            // pool of servers behind one name): one command at a time from
+            // here on.
+            piped.close().await;
+            ready.permit = Some((at, ticket));
+            queue.push_front(ready);
+            let sender = Sender::Smtp {
+                settings: piped.lockstep.clone(),
+                conn: None,
+                sent_on_conn: 0,
+                max_per_conn: piped.max_per_conn,
+            };
+            return lockstep_worker(shared, index, sender, progress, queue).await;
+        }
         let begun = match conn.begin(&ready.job.envelope, &ready.job.bytes) {
             Ok(begun) => begun,
             Err(outcome) => {

@@ -507,6 +507,13 @@ fn report(
             );
             ExitCode::SUCCESS
         }
+        Some(Stop::Throttled(reply)) => {
+            eprintln!(
+                "Stopped: the relay has refused every message as sent too fast for {} minutes; the last reply was:\n  {reply}\nNothing is lost. Ask the relay's provider about your sending limits (or lower `per-second` in [sending]), then continue with:\n  {resume}",
+                deliver::throttle_patience_minutes()
+            );
+            ExitCode::from(1)
+        }
         Some(Stop::Unreadable { path, why }) => {
             eprintln!(
                 "Stopped: {why}. Messages in flight were finished and recorded. Fix `{}`, then continue with:\n  {resume}",

@@ -91,6 +91,7 @@ case-insensitive and the key "*" matches any address not listed):
                "reply": "421 4.7.0 Too many connections, try again later"},
      "data_354_without_rcpt": true,
      "advertise_pipelining": true,       # false: leave PIPELINING out of EHLO
+     "pipelining_sessions": 2,           # only the first 2 connections offer it
      "log_mail": false}                  # true: a "mail" event per MAIL
 
 throttle: a message beyond ``rate`` messages let through in the last second
@@ -342,6 +343,10 @@ class Faults:
             if not isinstance(v, bool):
                 raise ValueError(f"faults.{key} must be true or false")
             cfg[key] = v
+        first = raw.get("pipelining_sessions")
+        if first is not None and (isinstance(first, bool) or not isinstance(first, int)):
+            raise ValueError("faults.pipelining_sessions must be a whole number")
+        cfg["pipelining_sessions"] = first
         rnd = raw.get("random") or {}
         if not isinstance(rnd, dict):
             raise ValueError("faults.random must be an object")
@@ -479,7 +484,9 @@ class Handler:
             # aiosmtpd always advertises AUTH; a server without --auth must not.
             responses = [r for r in responses if not r[4:].upper().startswith("AUTH")]
         self.faults.reload_if_changed()
-        if self.pipelining and self.faults.cfg["advertise_pipelining"]:
+        first = self.faults.cfg.get("pipelining_sessions")
+        only_first = first is None or server.conn_id <= first
+        if self.pipelining and self.faults.cfg["advertise_pipelining"] and only_first:
             # Before the last line ("250 HELP"), which has the space.
             responses = responses[:-1] + ["250-PIPELINING"] + responses[-1:]
         return responses
