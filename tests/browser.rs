@@ -749,8 +749,11 @@ fn preview_server_shows_the_issue_and_follows_every_edit() {
     );
     assert!(browser.eval(&format!("{PHONE}.body.textContent.includes('Dear Zoë')")) == true);
 
-    // A new subject shows without a reload, as text (escaped).
-    let limit = Duration::from_secs(3);
+    // A new subject shows without a reload, as text (escaped). The page
+    // follows within a second on a quiet machine (printed below); the limit
+    // is generous because a loaded CI machine (three builds on two cores
+    // once took it past 3 s) must not fail a test about *whether* it follows.
+    let limit = Duration::from_secs(15);
     let subject = "Live <b>reload</b> & more";
     project.edit(
         issue,

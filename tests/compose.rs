@@ -943,3 +943,20 @@ fn help_shows_examples() {
         );
     }
 }
+
+#[test]
+fn outlook_and_apple_mail_get_their_settings() {
+    let project = Project::example();
+    let (html, _) = preview(&project, "issues/2022-07-13.toml", &[]);
+    // Apple Mail: no reformatting (with the content vnu wants), no dates or
+    // places turned into links, and a reset for those it links anyway.
+    assert!(html.contains(r#"<meta name="x-apple-disable-message-reformatting" content="">"#));
+    assert!(html.contains(r#"<meta name="format-detection" content="telephone=no,date=no,address=no,email=no,url=no">"#));
+    assert!(html.contains("a[x-apple-data-detectors]{color:inherit !important"));
+    // Outlook for Windows: 96 dpi, and the button's padding on its cell.
+    assert!(html.contains(r#"xmlns:o="urn:schemas-microsoft-com:office:office""#));
+    assert!(html.contains("<o:PixelsPerInch>96</o:PixelsPerInch>"));
+    let button = &html[html.find(r#"<td class="button""#).unwrap()..];
+    let cell = &button[..button.find('>').unwrap()];
+    assert!(cell.contains("mso-padding-alt:14px 28px"), "{cell}");
+}

@@ -28,14 +28,18 @@ pub fn render(model: &Model) -> String {
 
     let page = html! {
         (DOCTYPE)
-        html lang=(list.language) xmlns="http://www.w3.org/1999/xhtml" {
+        html lang=(list.language) xmlns="http://www.w3.org/1999/xhtml" xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="x-apple-disable-message-reformatting";
+                meta name="x-apple-disable-message-reformatting" content="";
+                // Apple Mail and iOS would turn event dates and places into links.
+                meta name="format-detection" content="telephone=no,date=no,address=no,email=no,url=no";
                 meta name="color-scheme" content="light dark";
                 meta name="supported-color-schemes" content="light dark";
                 title { (subject) }
+                // Outlook for Windows at 120 dpi would scale every width.
+                (PreEscaped("<!--[if mso]><xml><o:OfficeDocumentSettings><o:PixelsPerInch>96</o:PixelsPerInch></o:OfficeDocumentSettings></xml><![endif]-->"))
                 style { (PreEscaped(head_style(theme))) }
             }
             body class="page" style=(format!("margin:0;padding:0;width:100%;background-color:{};{font}", theme.page_colour)) {
@@ -153,13 +157,14 @@ fn post_block(post: &Post, theme: &Theme, link: &str, muted: &str) -> Markup {
 }
 
 /// A "bulletproof" button: a padded link inside a coloured cell, which
-/// every client, Outlook included, draws as a button.
+/// every client draws as a button. Outlook for Windows ignores padding on
+/// a link, so the cell carries it there (`mso-padding-alt`).
 fn cta_block(cta: &ModelCta, theme: &Theme, font: &str) -> Markup {
     html! {
         div style=(format!("margin:32px 0 0 0;padding-top:20px;border-top:1px solid {}", theme.rule_colour)) {
             @if let Some(intro) = &cta.intro { (markdown(intro, theme)) }
             table role="presentation" border="0" cellpadding="0" cellspacing="0" style="margin:8px 0 16px 0" {
-                tr { td class="button" align="center" bgcolor=(theme.button_colour) style=(format!("border-radius:6px;background-color:{}", theme.button_colour)) {
+                tr { td class="button" align="center" bgcolor=(theme.button_colour) style=(format!("border-radius:6px;background-color:{};mso-padding-alt:14px 28px", theme.button_colour)) {
                     @let style = format!("display:inline-block;padding:14px 28px;font-size:18px;line-height:1.2;font-weight:bold;color:{};text-decoration:none;border-radius:6px;{font}", theme.button_text_colour);
                     @match &cta.url {
                         Some(url) => { a class="button-link" href=(url) style=(style) { (cta.text) } }
@@ -201,6 +206,7 @@ fn head_style(theme: &Theme) -> String {
 body{{margin:0;padding:0;-webkit-text-size-adjust:100%;-ms-text-size-adjust:100%}}\
 table,td{{mso-table-lspace:0pt;mso-table-rspace:0pt}}\
 img{{-ms-interpolation-mode:bicubic}}\
+a[x-apple-data-detectors]{{color:inherit !important;text-decoration:none !important;font-size:inherit !important;font-family:inherit !important;font-weight:inherit !important;line-height:inherit !important}}\
 a{{word-break:break-word}}\
 @media screen and (max-width:480px){{.card-cell{{padding:24px 16px !important}}}}\
 @media (prefers-color-scheme:dark){{\
