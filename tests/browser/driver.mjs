@@ -109,8 +109,19 @@ const ops = {
   },
 
   // Evaluates a JavaScript expression (in the frame `frame`, if given).
+  // A live-reloading page may be between documents when asked: then the
+  // question is asked again of the new one (a few times, for 5 s at most).
   async eval({ js, frame }) {
-    return (await target(frame)).evaluate(js);
+    const started = Date.now();
+    for (;;) {
+      try {
+        return await (await target(frame)).evaluate(js);
+      } catch (error) {
+        const reloading = /context was destroyed|navigat|detached/i.test(String(error));
+        if (!reloading || Date.now() - started > 5000) throw error;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
   },
 
   // Waits until a JavaScript expression is truthy, across reloads of the
