@@ -1025,6 +1025,47 @@ fn requeue(
     }
 }
 
+/// What a worker starts with next.
+#[allow(clippy::large_enum_variant)] // one at a time, moved once
+enum Start {
+    /// This message, at this time (its ticket held), not unsubscribed.
+    Go(Ready, Instant, Ticket),
+    /// Too many connections for the relay: close this one and wait.
+    Rest,
+    /// That one was unsubscribed meanwhile: take the next.
+    Again,
+    Done,
+}
+
+/// The next message, its start time waited for and its unsubscribe
+/// checked.
+async fn start(
+    shared: &Shared,
+    index: usize,
+    queue: &mut std::collections::VecDeque<Ready>,
+    progress: &crate::progress::Progress,
+) -> Start {
+    let mut ready = match next_job(shared, index, queue).await {
+        Next::Send(ready) => ready,
+        Next::Rest => return Start::Rest,
+        Next::Done => return Start::Done,
+    };
+    let Some((at, ticket)) = permit(shared, &mut ready).await else {
+        return Start::Done;
+    };
+    match suppression(shared, &ready.job, progress) {
+        Check::Send => Start::Go(ready, at, ticket),
+        Check::Skip => {
+            shared.release(ticket, false);
+            Start::Again
+        }
+        Check::Halt => {
+            shared.release(ticket, false);
+            Start::Done
+        }
+    }
+}
+
 /// One message at a time: the outbox, and SMTP servers that do not
 /// pipeline.
 async fn lockstep_worker(
@@ -1035,29 +1076,16 @@ async fn lockstep_worker(
     mut queue: std::collections::VecDeque<Ready>,
 ) -> Result<()> {
     loop {
-        let mut ready = match next_job(shared, index, &mut queue).await {
-            Next::Send(ready) => ready,
-            Next::Rest => {
+        let (mut ready, ticket) = match start(shared, index, &mut queue, progress).await {
+            Start::Go(ready, _, ticket) => (ready, ticket),
+            Start::Rest => {
                 sender.close().await;
                 tokio::time::sleep(REST).await;
                 continue;
             }
-            Next::Done => break,
+            Start::Again => continue,
+            Start::Done => break,
         };
-        let Some((_, ticket)) = permit(shared, &mut ready).await else {
-            break;
-        };
-        match suppression(shared, &ready.job, progress) {
-            Check::Send => {}
-            Check::Skip => {
-                shared.release(ticket, false);
-                continue;
-            }
-            Check::Halt => {
-                shared.release(ticket, false);
-                break;
-            }
-        }
         let job = &ready.job;
         shared
             .journal
@@ -1155,29 +1183,16 @@ async fn pipelined_worker(
 ) -> Result<()> {
     let mut queue = std::collections::VecDeque::new();
     'next: loop {
-        let mut ready = match next_job(shared, index, &mut queue).await {
-            Next::Send(ready) => ready,
-            Next::Rest => {
+        let (mut ready, at, ticket) = match start(shared, index, &mut queue, progress).await {
+            Start::Go(ready, at, ticket) => (ready, at, ticket),
+            Start::Rest => {
                 piped.close().await;
                 tokio::time::sleep(REST).await;
                 continue;
             }
-            Next::Done => break,
+            Start::Again => continue,
+            Start::Done => break,
         };
-        let Some((at, ticket)) = permit(shared, &mut ready).await else {
-            break;
-        };
-        match suppression(shared, &ready.job, progress) {
-            Check::Send => {}
-            Check::Skip => {
-                shared.release(ticket, false);
-                continue;
-            }
-            Check::Halt => {
-                shared.release(ticket, false);
-                break;
-            }
-        }
         let conn = match piped.ready().await {
             Ok(conn) => conn,
             Err(why) => {
