@@ -329,6 +329,87 @@ fn subject_line_break() {
 }
 
 #[test]
+fn placeholder_in_the_subject() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = \"TODO: the subject line supporters see in their inbox\"",
+    );
+    let found = expect_only(&project, "placeholder", Error, ISSUE, Some(line));
+    assert_eq!(
+        found["message"],
+        "`subject` still holds the placeholder `TODO: the subject line supporters see in their inbox` from the skeleton; replace it with the real text (or delete the line if the field is optional)",
+    );
+    assert_eq!(found["column"], 12, "{found}");
+}
+
+#[test]
+fn placeholder_in_the_sign_off() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "role = \"Executive Director\"",
+        "role = \"TODO: your role\"",
+    );
+    let found = expect_only(&project, "placeholder", Error, ISSUE, Some(line));
+    let message = found["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("`role` in `[sign-off]` still holds the placeholder `TODO: your role`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn placeholder_deep_in_the_letter_names_its_own_line() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        BRIEFING,
+        &format!("{BRIEFING}\nTODO check the figures"),
+    );
+    let line = line + 1;
+    assert_eq!(line_of(&project, ISSUE, "TODO check"), line);
+    let found = expect_only(&project, "placeholder", Error, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`letter` still holds the placeholder"),
+        "{found}"
+    );
+}
+
+#[test]
+fn placeholder_in_a_section_heading() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "heading = \"Refugee Week events\"",
+        "heading = \"TODO\"",
+    );
+    let found = expect_only(&project, "placeholder", Error, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`heading` of section "),
+        "{found}"
+    );
+}
+
+#[test]
+fn todo_inside_a_longer_word_is_not_a_placeholder() {
+    let project = Project::example();
+    edit_issue(
+        &project,
+        "role = \"Executive Director\"",
+        "role = \"Director of TODOS and MASTODON\"",
+    );
+    expect_only_clean(&project);
+}
+
+#[test]
 fn subject_too_long() {
     let project = Project::example();
     let subject = "Rwanda, Refugees, and Our Rights under threat: what the Bill of Rights means";

@@ -1024,6 +1024,18 @@ fn file_cases() -> Vec<Case> {
             ]),
         ),
         edit(
+            "issue: the skeleton's TODO left in the subject",
+            ISSUE,
+            SUBJECT_LINE,
+            "subject = \"TODO: the subject line supporters see in their inbox\"",
+            SEND,
+            refused(&[
+                "error: issues/2022-07-13.toml:3:12: `subject` still holds the placeholder `TODO: the subject line supporters see in their inbox` from the skeleton",
+                "[placeholder]",
+                "`newsletter check` finds 1 error(s) in what would be sent",
+            ]),
+        ),
+        edit(
             "issue: a 10,000-character subject, test send",
             ISSUE,
             SUBJECT_LINE,

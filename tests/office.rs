@@ -152,15 +152,104 @@ fn new_issue_lists_new_posts_and_upcoming_events_and_checks_clean() {
     ));
     assert!(!text.contains("refugee-week-2022-then-and-now"));
 
-    // As written: placeholders only, no errors.
-    project
-        .run(&["check", "issues/2022-07-14.toml"])
-        .expect_code(0);
-    // With every listed post and event uncommented: still no errors.
-    project.write("issues/2022-07-14.toml", &uncomment_sections(&text));
+    // As written: one `placeholder` error per TODO field, at its line, and
+    // nothing else wrong.
+    let out = project.run(&["check", "--format", "json", "issues/2022-07-14.toml"]);
+    out.expect_code(1);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let found: Vec<(String, String, u64, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] != "missing-unsubscribe-secret")
+        .map(|f| {
+            (
+                f["severity"].as_str().unwrap().to_string(),
+                f["code"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let line = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() as u64 + 1;
+    let expected = [
+        ("`subject`", line("subject = \"TODO")),
+        ("`preheader`", line("preheader = \"TODO")),
+        ("`letter`", line("TODO: the director's letter.")),
+        ("`intro` in `[call-to-action]`", line("intro = \"TODO")),
+        ("`name` in `[sign-off]`", line("name = \"TODO")),
+        ("`role` in `[sign-off]`", line("role = \"TODO")),
+    ];
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+    for ((severity, code, at, message), (field, line)) in found.iter().zip(expected) {
+        assert_eq!(
+            (severity.as_str(), code.as_str(), *at),
+            ("error", "placeholder", line)
+        );
+        assert!(
+            message.starts_with(&format!("{field} still holds the placeholder `TODO")),
+            "{message}"
+        );
+    }
+    // With every TODO written: clean.
+    let written = text
+        .replace(
+            "TODO: the subject line supporters see in their inbox",
+            "July news",
+        )
+        .replace(
+            "TODO: one line shown after the subject, what the issue is about",
+            "What we did in July",
+        )
+        .replace(
+            "TODO: the director's letter.",
+            "Thank you for your support.",
+        )
+        .replace(
+            "TODO: why a donation matters now, in one or two sentences.",
+            "Your gift keeps us going.",
+        )
+        .replace("TODO: your name", "Mia Hasenson-Gross")
+        .replace("TODO: your role", "Executive Director");
+    assert!(!written.contains("TODO:"), "{written}");
+    project.write("issues/2022-07-14.toml", &written);
     let out = project.run(&["check", "issues/2022-07-14.toml"]);
     out.expect_code(0);
     assert!(!out.stdout.contains("error "), "{}", out.stdout);
+    // With every listed post and event uncommented: still no errors.
+    project.write("issues/2022-07-14.toml", &uncomment_sections(&written));
+    let out = project.run(&["check", "issues/2022-07-14.toml"]);
+    out.expect_code(0);
+    assert!(!out.stdout.contains("error "), "{}", out.stdout);
+}
+
+#[test]
+fn send_refuses_an_issue_straight_from_new() {
+    let project = Project::example();
+    project.run(&["new", "--date", "2027-02-03"]).expect_code(0);
+    let out = project.run(&["send", "issues/2027-02-03.toml", "--yes"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains(
+            "error: issues/2027-02-03.toml:4:12: `subject` still holds the placeholder `TODO: the subject line supporters see in their inbox`"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("[placeholder]"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("`newsletter check` finds 6 error(s) in what would be sent"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !project.path("outbox").exists()
+            || std::fs::read_dir(project.path("outbox"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
 }
 
 #[test]
