@@ -13,6 +13,7 @@ pub mod cli;
 pub mod completions;
 pub mod config;
 pub mod consent;
+pub mod dates;
 mod external_sort;
 pub mod feed_import;
 pub mod finding;

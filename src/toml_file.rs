@@ -29,6 +29,17 @@ impl Source {
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T> {
         toml::from_str(&self.text).map_err(|error| {
             let message = error.message().trim_end().to_string();
+            let syntax = !(message.starts_with("unknown field")
+                || message.starts_with("missing field")
+                || message.starts_with("invalid type")
+                || message.starts_with("invalid value")
+                || message.starts_with("duplicate key"));
+            if let Some(span) = error.span()
+                && (message.contains("datetime") || syntax)
+                && let Some(finding) = self.date_advice(span.start, !syntax)
+            {
+                return anyhow::Error::new(finding);
+            }
             let code = if message.starts_with("unknown field") {
                 "unknown-key"
             } else if message.starts_with("missing field") {
@@ -56,6 +67,50 @@ impl Source {
             };
             anyhow::Error::new(finding)
         })
+    }
+
+    /// For an error on a line `key = value` whose value is a date in a
+    /// common wrong shape (`13/07/2022`, `"2022-07-13"`): an `invalid-date`
+    /// finding at the value saying exactly what to write.
+    ///
+    /// Unless `expected` (the key is known to take a date), only for keys
+    /// that name a date (`date`, `start`, `end`, `…-date`).
+    fn date_advice(&self, offset: usize, expected: bool) -> Option<Finding> {
+        let offset = offset.min(self.text.len());
+        let start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let end = self.text[start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| start + i);
+        let line = &self.text[start..end];
+        let (key, value) = line.split_once('=')?;
+        let key = key.trim().trim_matches('"');
+        let value_start = start + key_len(line) + 1;
+        let value = value.split(" #").next().unwrap_or(value).trim();
+        let date_key = matches!(key, "date" | "start" | "end")
+            || key.ends_with("-date")
+            || key.ends_with("_date");
+        if key.is_empty() || value.is_empty() || !(expected || date_key) {
+            return None;
+        }
+        let reading = crate::dates::read(value)?;
+        let leading = self.text[value_start..].len() - self.text[value_start..].trim_start().len();
+        let message = match &reading.time {
+            Some(_) if key != "date" => format!(
+                "`{key}`: write it as `{}` (year-month-day, `T`, then the time), with no quotes",
+                reading.iso(true)
+            ),
+            _ => format!(
+                "`{key}`: write the date as `{}` (year-month-day), with no quotes{}{}",
+                reading.iso(false),
+                if reading.time.is_some() {
+                    " and no time"
+                } else {
+                    ""
+                },
+                reading.ambiguity()
+            ),
+        };
+        Some(self.error_at("invalid-date", value_start + leading, message))
     }
 
     /// A finding at a byte offset of this file.
@@ -92,6 +147,11 @@ impl Source {
     pub fn line(&self, offset: usize) -> usize {
         line_column(&self.text, offset).0
     }
+}
+
+/// Bytes of `line` before its first `=`.
+fn key_len(line: &str) -> usize {
+    line.find('=').unwrap_or(line.len())
 }
 
 /// The dotted key whose value holds `offset`, such as `sign-off.name`;

@@ -306,6 +306,109 @@ fn invalid_date_in_an_issue() {
     expect_only(&project, "invalid-date", Error, ISSUE, Some(line));
 }
 
+/// `date = WRITTEN` in `ISSUE`: exactly one `invalid-date` at the line and
+/// the value's column, with exactly `message`.
+#[track_caller]
+fn expect_date_advice(written: &str, message: &str) {
+    let project = Project::example();
+    let line = edit_issue(&project, "date = 2022-07-13", &format!("date = {written}"));
+    let found = expect_only(&project, "invalid-date", Error, ISSUE, Some(line));
+    assert_eq!(found["column"], 8, "{found}");
+    assert_eq!(found["message"], message, "{found}");
+}
+
+#[test]
+fn a_date_written_day_slash_month_slash_year_says_how_to_write_it() {
+    expect_date_advice(
+        "13/07/2022",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes",
+    );
+}
+
+#[test]
+fn a_quoted_date_in_the_wrong_shape_says_how_to_write_it() {
+    expect_date_advice(
+        "\"13/07/2022\"",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes",
+    );
+}
+
+#[test]
+fn a_quoted_date_in_the_right_shape_says_to_drop_the_quotes() {
+    expect_date_advice(
+        "\"2022-07-13\"",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes",
+    );
+}
+
+#[test]
+fn a_date_with_dots_says_how_to_write_it() {
+    expect_date_advice(
+        "13.07.2022",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes",
+    );
+}
+
+#[test]
+fn a_date_with_slashes_year_first_says_how_to_write_it() {
+    expect_date_advice(
+        "2022/07/13",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes",
+    );
+}
+
+#[test]
+fn a_date_with_a_time_says_to_drop_the_time() {
+    expect_date_advice(
+        "13/07/2022 09:00",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes and no time",
+    );
+    expect_date_advice(
+        "2022-07-13 09:00:00",
+        "`date` is the day of the issue: write the date as `2022-07-13` (year-month-day), with no quotes and no time",
+    );
+}
+
+#[test]
+fn a_date_that_reads_two_ways_offers_both() {
+    expect_date_advice(
+        "06/01/2027",
+        "`date`: write the date as `2027-01-06` (year-month-day), with no quotes, or `2027-06-01` if you meant 1 June",
+    );
+}
+
+#[test]
+fn a_quoted_event_start_says_how_to_write_it() {
+    let project = Project::example();
+    let line = line_of(&project, EVENTS, "start = 2022-06-20T18:00:00");
+    project.edit(
+        EVENTS,
+        "start = 2022-06-20T18:00:00",
+        "start = \"20/06/2022 18:00\"",
+    );
+    let found = expect_only(&project, "invalid-date", Error, EVENTS, Some(line));
+    assert_eq!(
+        found["message"],
+        "`start`: write it as `2022-06-20T18:00:00` (year-month-day, `T`, then the time), with no quotes",
+        "{found}"
+    );
+}
+
+#[test]
+fn a_slash_in_the_subject_is_not_taken_for_a_date() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = 13/07/2022",
+    );
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert!(
+        !found["message"].as_str().unwrap().contains("date"),
+        "{found}"
+    );
+}
+
 #[test]
 fn empty_subject() {
     let project = Project::example();

@@ -1124,7 +1124,7 @@ fn file_cases() -> Vec<Case> {
             "date = \"13/07/2022\"",
             SEND,
             refused(&[
-                "issues/2022-07-13.toml:5:8: `date`: invalid type: string \"13/07/2022\", expected a TOML datetime",
+                "issues/2022-07-13.toml:5:8: `date`: write the date as `2022-07-13` (year-month-day), with no quotes\n",
             ]),
         ),
         edit(
@@ -1151,7 +1151,9 @@ fn file_cases() -> Vec<Case> {
             "date = 2022-07-13",
             "date = 2022-07-13T10:00:00",
             SEND,
-            refused(&["issues/2022-07-13.toml:5:8: `date` must be a real calendar date"]),
+            refused(&[
+                "issues/2022-07-13.toml:5:8: `date` is the day of the issue: write the date as `2022-07-13` (year-month-day), with no quotes and no time\n",
+            ]),
         ),
         edit(
             "issue: an unclosed merge field",

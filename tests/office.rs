@@ -313,6 +313,37 @@ fn new_issue_never_overwrites_and_defaults_to_today_in_london() {
     project.run(&["new", "--date", "2022-02-30"]).expect_code(2);
 }
 
+#[test]
+fn new_with_a_date_in_another_shape_says_how_to_write_it() {
+    let project = Project::example();
+    for (written, advice) in [
+        (
+            "06/01/2027",
+            "write the date as `2027-01-06` (year-month-day), or `2027-06-01` if you meant 1 June",
+        ),
+        (
+            "13.07.2022",
+            "write the date as `2022-07-13` (year-month-day)",
+        ),
+        (
+            "2027/02/03",
+            "write the date as `2027-02-03` (year-month-day)",
+        ),
+    ] {
+        let out = project.run(&["new", "--date", written]);
+        out.expect_code(2);
+        assert!(
+            out.stderr.contains(&format!(
+                "invalid value '{written}' for '--date <YYYY-MM-DD>': {advice}\n"
+            )),
+            "{written}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("four digit"), "{}", out.stderr);
+    }
+    assert!(!project.path("issues/2027-01-06.toml").exists());
+}
+
 // ---------------------------------------------------------------- web build
 
 /// Runs `web build --out OUT` in the project and returns every file under
