@@ -272,6 +272,103 @@ fn invalid_toml() {
 }
 
 #[test]
+fn a_text_with_no_closing_quote_is_shown_where_it_opens() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = \"Rwanda, Refugees, and Our Rights under threat",
+    );
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert_eq!(found["column"], 11, "{found}");
+    assert_eq!(
+        found["message"],
+        "`subject`: the text that starts here has no closing `\"`; end it with `\"` on the same line (a text over several lines starts and ends with `\"\"\"`)"
+    );
+}
+
+#[test]
+fn a_text_over_several_lines_with_one_quote_is_shown_where_it_opens() {
+    let project = Project::example();
+    // The parser notices only on the next line of the letter.
+    let line = edit_issue(&project, "letter = \"\"\"\n", "letter = \"\n");
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert_eq!(found["column"], 10, "{found}");
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`letter`: the text that starts here has no closing `\"`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_text_over_several_lines_with_no_closing_quotes_is_shown_where_it_opens() {
+    let project = Project::example();
+    let line = line_of(&project, ISSUE, "letter = \"\"\"");
+    // The letter's closing `"""` is the first line that is only `"""`.
+    let text = project.read(ISSUE);
+    let at = text.find("\n\"\"\"\n").unwrap();
+    project.write(ISSUE, &format!("{}{}", &text[..at], &text[at + 4..]));
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert_eq!(found["column"], 10, "{found}");
+    assert_eq!(
+        found["message"],
+        "`letter`: the text that starts here has no closing `\"\"\"`; end it with `\"\"\"` on a line of its own"
+    );
+}
+
+#[test]
+fn quotes_inside_a_text_say_how_to_write_them() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = \"Rwanda, \"Refugees\", and Our Rights\"",
+    );
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert_eq!(found["column"], 11, "{found}");
+    assert_eq!(
+        found["message"],
+        "`subject`: the text has `\"` inside it, which ends it early; put single quotes around it instead, or a `\\` before each `\"` inside: `subject = 'Rwanda, \"Refugees\", and Our Rights'`"
+    );
+}
+
+#[test]
+fn quotes_and_an_apostrophe_inside_a_text_say_to_escape_them() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = \"Rwanda, \"Refugees\", and Our Rights' future\"",
+    );
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("`subject = \"Rwanda, \\\"Refugees\\\", and Our Rights' future\"`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_text_with_no_quotes_says_to_add_them() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = Rwanda and our rights",
+    );
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert_eq!(
+        found["message"],
+        "`subject`: a text must be in quotes; write `subject = \"Rwanda and our rights\"`"
+    );
+}
+
+#[test]
 fn duplicate_key() {
     let project = Project::example();
     project.edit(

@@ -943,7 +943,9 @@ fn file_cases() -> Vec<Case> {
             SUBJECT_LINE,
             "subject = \"Rwanda",
             SEND,
-            refused(&["issues/2022-07-13.toml:3:18: invalid basic string"]),
+            refused(&[
+                "issues/2022-07-13.toml:3:11: `subject`: the text that starts here has no closing `\"`; end it with `\"` on the same line",
+            ]),
         ),
         edit(
             "issue: duplicate key",
@@ -1033,6 +1035,16 @@ fn file_cases() -> Vec<Case> {
                 "error: issues/2022-07-13.toml:3:12: `subject` still holds the placeholder `TODO: the subject line supporters see in their inbox` from the skeleton",
                 "[placeholder]",
                 "`newsletter check` finds 1 error(s) in what would be sent",
+            ]),
+        ),
+        edit(
+            "issue: the letter's closing quotes missing",
+            ISSUE,
+            "\n\"\"\"\n\n[[section]]",
+            "\n\n[[section]]",
+            SEND,
+            refused(&[
+                "issues/2022-07-13.toml:7:10: `letter`: the text that starts here has no closing `\"\"\"`",
             ]),
         ),
         edit(
@@ -1264,7 +1276,9 @@ fn file_cases() -> Vec<Case> {
             "name = \"René Cassin\"",
             "name = \"René Cassin",
             SEND,
-            refused(&["newsletter.toml:5:20: invalid basic string"]),
+            refused(&[
+                "newsletter.toml:5:8: `name`: the text that starts here has no closing `\"`; end it with `\"` on the same line",
+            ]),
         ),
         edit(
             "configuration: duplicate key",
