@@ -447,11 +447,11 @@ fn lint_issue(
             if let Some(event) = archive.event(id.get_ref())
                 && event.start.date() < issue.date
             {
-                findings.push(source.warning_at(
+                findings.push(source.error_at(
                     "past-event",
                     id.span().start,
                     format!(
-                        "event `{}` starts on {}, before the issue date {}; if the section reports on past events, set `past-events = true` in it",
+                        "event `{}` starts on {}, before the issue date {}, so readers would be invited to something already over; remove it from this section, or, if the section reports on past events, set `past-events = true` in it",
                         id.get_ref(),
                         event.start.date(),
                         issue.date

@@ -889,7 +889,35 @@ fn past_event() {
         ISSUE,
         "events = [\"judith-series-disability-rights\"]",
     );
-    expect_only(&project, "past-event", Warning, ISSUE, Some(line));
+    let found = expect_only(&project, "past-event", Error, ISSUE, Some(line));
+    assert_eq!(
+        found["message"],
+        "event `judith-series-disability-rights` starts on 2022-07-01, before the issue date 2022-07-13, so readers would be invited to something already over; remove it from this section, or, if the section reports on past events, set `past-events = true` in it"
+    );
+}
+
+#[test]
+fn a_past_event_fails_check_without_strict() {
+    let project = Project::example();
+    project.edit(
+        EVENTS,
+        "start = 2022-09-05T15:00:00",
+        "start = 2022-07-01T15:00:00",
+    );
+    let out = project.run(&["check", ISSUE]);
+    out.expect_code(1);
+    assert!(out.stdout.contains("error    past-event"), "{}", out.stdout);
+}
+
+#[test]
+fn an_event_on_the_issue_date_is_not_past() {
+    let project = Project::example();
+    project.edit(
+        EVENTS,
+        "start = 2022-09-05T15:00:00",
+        "start = 2022-07-13T09:00:00",
+    );
+    expect_only_clean(&project);
 }
 
 #[test]

@@ -1048,6 +1048,18 @@ fn file_cases() -> Vec<Case> {
             ]),
         ),
         edit(
+            "archive: the event under \"Coming up\" already over",
+            EVENTS,
+            "start = 2022-09-05T15:00:00",
+            "start = 2022-07-01T15:00:00",
+            SEND,
+            refused(&[
+                "event `judith-series-disability-rights` starts on 2022-07-01, before the issue date 2022-07-13",
+                "[past-event]",
+                "`newsletter check` finds 1 error(s) in what would be sent",
+            ]),
+        ),
+        edit(
             "issue: a 10,000-character subject, test send",
             ISSUE,
             SUBJECT_LINE,
