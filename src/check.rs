@@ -401,7 +401,8 @@ fn lint_issue(
                         "unknown-merge-field",
                         c.greeting.span().start,
                         format!(
-                            "the greeting uses `{{{{{field}}}}}` but the subscriber file has no `{field}` column; its columns are {}",
+                            "the greeting uses `{{{{{field}}}}}` but the subscriber file has no `{field}` column; {}its columns are {}",
+                            merge_suggestion(field, columns),
                             columns.names().iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
                         ),
                     ));
@@ -762,9 +763,10 @@ fn lint_merge_fields(issue: &Issue, columns: &Columns, findings: &mut Vec<Findin
                             "unknown-merge-field",
                             &source.path,
                             format!(
-                                "the {what} uses `{{{{{}}}}}` but the subscriber file has no `{}` column; its columns are {}",
+                                "the {what} uses `{{{{{}}}}}` but the subscriber file has no `{}` column; {}its columns are {}",
                                 field.name,
                                 field.name,
+                                merge_suggestion(&field.name, columns),
                                 columns_list()
                             ),
                         )
@@ -807,6 +809,22 @@ fn lint_merge_fields(issue: &Issue, columns: &Columns, findings: &mut Vec<Findin
         ));
     }
     broken
+}
+
+/// "did you mean `{{first_name}}`? " for a merge field close to a column,
+/// as post ids get theirs; empty when no column is close.
+fn merge_suggestion(field: &str, columns: &Columns) -> String {
+    match audience::nearest_column(field, columns.names()).as_slice() {
+        [] => String::new(),
+        names => format!(
+            "did you mean {}? ",
+            names
+                .iter()
+                .map(|n| format!("`{{{{{n}}}}}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    }
 }
 
 fn merge_in_url(what: &str, url: &str, line: usize, file: &Path) -> Finding {

@@ -681,6 +681,50 @@ fn unknown_merge_field() {
 }
 
 #[test]
+fn a_mistyped_merge_field_in_the_greeting_suggests_the_column() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "greeting = \"Dear {{first_name|Supporter}}\"",
+        "greeting = \"Dear {{frist_name|Supporter}}\"",
+    );
+    let found = expect_only(&project, "unknown-merge-field", Error, ISSUE, Some(line));
+    assert_eq!(
+        found["message"],
+        "the greeting uses `{{frist_name}}` but the subscriber file has no `frist_name` column; did you mean `{{first_name}}`? its columns are `email`, `first_name`, `last_name`, `status`, `city`"
+    );
+}
+
+#[test]
+fn a_mistyped_merge_field_in_the_letter_suggests_the_column() {
+    let project = Project::example();
+    let line = edit_issue(&project, BRIEFING, &format!("{BRIEFING}, {{{{first_nme}}}}"));
+    let found = expect_only(&project, "unknown-merge-field", Error, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the letter uses `{{first_nme}}` but the subscriber file has no `first_nme` column; did you mean `{{first_name}}`? its columns are"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_merge_field_like_no_column_gets_no_suggestion() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "greeting = \"Dear {{first_name|Supporter}}\"",
+        "greeting = \"Dear {{xyz|Supporter}}\"",
+    );
+    let found = expect_only(&project, "unknown-merge-field", Error, ISSUE, Some(line));
+    assert!(
+        !found["message"].as_str().unwrap().contains("did you mean"),
+        "{found}"
+    );
+}
+
+#[test]
 fn a_merge_field_from_an_extra_column_is_known() {
     let project = Project::example();
     project.edit(
