@@ -183,7 +183,10 @@ pub fn check_with_reach(
     let issue_paths = if req.issues.is_empty() {
         all_issues(&config.paths.issues)?
     } else {
-        req.issues.clone()
+        req.issues
+            .iter()
+            .map(|p| crate::issue_path(&config, p.clone()))
+            .collect()
     };
     for path in &issue_paths {
         let issue = match Issue::load(path) {

@@ -17,15 +17,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
   newsletter send issues/2022-07-13.toml
   newsletter status issues/2022-07-13.toml")]
 pub struct Cli {
-    /// The configuration file; paths in it are relative to it.
-    #[arg(
-        long,
-        short,
-        global = true,
-        default_value = "newsletter.toml",
-        value_name = "FILE"
-    )]
-    pub config: PathBuf,
+    /// The configuration file; paths in it are relative to it [default:
+    /// `$NEWSLETTER_CONFIG`, or `newsletter.toml` in this folder or the
+    /// nearest folder above it, as git finds a repository].
+    #[arg(long, short, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,

@@ -698,7 +698,11 @@ fn a_mistyped_merge_field_in_the_greeting_suggests_the_column() {
 #[test]
 fn a_mistyped_merge_field_in_the_letter_suggests_the_column() {
     let project = Project::example();
-    let line = edit_issue(&project, BRIEFING, &format!("{BRIEFING}, {{{{first_nme}}}}"));
+    let line = edit_issue(
+        &project,
+        BRIEFING,
+        &format!("{BRIEFING}, {{{{first_nme}}}}"),
+    );
     let found = expect_only(&project, "unknown-merge-field", Error, ISSUE, Some(line));
     assert!(
         found["message"]

@@ -705,3 +705,117 @@ fn importing_something_that_is_not_a_feed_changes_nothing() {
     assert!(out.stderr.contains("not https://"), "{}", out.stderr);
     assert_eq!(project.read("archive/posts.toml"), before);
 }
+
+// ------------------------------------------- the project found, ids for paths
+
+/// Runs `newsletter ARGS` in the folder `dir` of the project.
+fn run_in(project: &Project, dir: &std::path::Path, args: &[&str]) -> support::project::Output {
+    let out = project.command(args).current_dir(dir).output().unwrap();
+    support::project::Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn run_from_the_issues_folder_the_configuration_is_found_above() {
+    let project = Project::example();
+    let issues = project.path("issues");
+    let out = run_in(&project, &issues, &["check", "2022-07-13.toml"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.ends_with("0 errors, 0 warnings\n"),
+        "{}",
+        out.stdout
+    );
+    // Paths in the configuration stay relative to it, not to `issues/`.
+    let out = run_in(&project, &issues, &["preview", "2022-07-13"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.starts_with("../preview/2022-07-13/index.html\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(project.path("preview/2022-07-13/index.html").is_file());
+    assert!(!issues.join("preview").exists());
+    // Two folders down as well.
+    let deep = project.path("issues/drafts/old");
+    std::fs::create_dir_all(&deep).unwrap();
+    run_in(&project, &deep, &["status", "2022-07-13"]).expect_code(0);
+}
+
+#[test]
+fn an_issue_id_names_the_file_in_the_issues_folder() {
+    let project = Project::example();
+    let out = project.run(&["check", "2022-07-13"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.ends_with("0 errors, 0 warnings\n"),
+        "{}",
+        out.stdout
+    );
+    let out = project.run(&["preview", "2022-07-13"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.starts_with("preview/2022-07-13/index.html\n"),
+        "{}",
+        out.stdout
+    );
+    let out = project.run(&["send", "2022-07-13", "--dry-run"]);
+    out.expect_code(0);
+    let out = project.run(&["status", "2022-07-13"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("2022-07-13"), "{}", out.stdout);
+    // An id with no issue file stays an error naming what was typed.
+    let out = project.run(&["preview", "2027-01-06"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("`2027-01-06`"), "{}", out.stderr);
+}
+
+#[test]
+fn a_file_by_the_name_given_wins_over_an_issue_id() {
+    let project = Project::example();
+    // `2022-07-13` as a file in the project folder itself (not an issue).
+    project.write("2022-07-13", "not toml at all = = =\n");
+    let out = project.run(&["check", "2022-07-13"]);
+    out.expect_code(1);
+    assert!(out.stdout.contains("invalid-toml"), "{}", out.stdout);
+}
+
+#[test]
+fn with_no_configuration_here_or_above_the_error_says_where_to_run() {
+    let project = Project::example();
+    let empty = tempfile::tempdir().unwrap();
+    let out = run_in(&project, empty.path(), &["check"]);
+    out.expect_code(2);
+    assert_eq!(
+        out.stderr,
+        "error: no `newsletter.toml` in this folder or any folder above it; run newsletter from the project folder (the one with `newsletter.toml`), or name the file with --config\n"
+    );
+    let out = run_in(&project, empty.path(), &["preview", "2022-07-13"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("no `newsletter.toml` in this folder"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn newsletter_config_names_the_configuration() {
+    let project = Project::example();
+    let empty = tempfile::tempdir().unwrap();
+    let config = project.path("newsletter.toml");
+    let mut cmd = project.command(&["check"]);
+    cmd.current_dir(empty.path())
+        .env("NEWSLETTER_CONFIG", &config);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // --config wins over it.
+    let mut cmd = project.command(&["check", "--config", "absent.toml"]);
+    cmd.env("NEWSLETTER_CONFIG", &config);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absent.toml"));
+}
