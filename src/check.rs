@@ -183,7 +183,10 @@ pub fn check_with_reach(
     let issue_paths = if req.issues.is_empty() {
         all_issues(&config.paths.issues)?
     } else {
-        req.issues.clone()
+        req.issues
+            .iter()
+            .map(|p| crate::issue_path(&config, p.clone()))
+            .collect()
     };
     for path in &issue_paths {
         let issue = match Issue::load(path) {
@@ -401,7 +404,8 @@ fn lint_issue(
                         "unknown-merge-field",
                         c.greeting.span().start,
                         format!(
-                            "the greeting uses `{{{{{field}}}}}` but the subscriber file has no `{field}` column; its columns are {}",
+                            "the greeting uses `{{{{{field}}}}}` but the subscriber file has no `{field}` column; {}its columns are {}",
+                            merge_suggestion(field, columns),
                             columns.names().iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
                         ),
                     ));
@@ -416,6 +420,7 @@ fn lint_issue(
         }
     }
 
+    lint_placeholders(source, findings);
     broken |= lint_merge_fields(issue, columns, findings);
     lint_audience_columns(issue, columns, findings);
 
@@ -446,11 +451,11 @@ fn lint_issue(
             if let Some(event) = archive.event(id.get_ref())
                 && event.start.date() < issue.date
             {
-                findings.push(source.warning_at(
+                findings.push(source.error_at(
                     "past-event",
                     id.span().start,
                     format!(
-                        "event `{}` starts on {}, before the issue date {}; if the section reports on past events, set `past-events = true` in it",
+                        "event `{}` starts on {}, before the issue date {}, so readers would be invited to something already over; remove it from this section, or, if the section reports on past events, set `past-events = true` in it",
                         id.get_ref(),
                         event.start.date(),
                         issue.date
@@ -508,6 +513,120 @@ fn lint_issue(
         },
     };
     lint_rendered(config, issue, rendered, columns, sample, findings);
+}
+
+/// The marker the skeleton (`templates/issue.toml`) leaves in every field
+/// the office has to write.
+const PLACEHOLDER: &str = "TODO";
+
+/// Every string value of the issue that still holds a skeleton placeholder
+/// (`TODO` as a word) is an error (`placeholder`), at the line of the marker:
+/// an issue straight from `newsletter new` must not be sent.
+fn lint_placeholders(source: &Source, findings: &mut Vec<Finding>) {
+    let Ok(root) = toml::de::DeTable::parse(&source.text) else {
+        return;
+    };
+    let root = Spanned::new(root.span(), toml::de::DeValue::Table(root.into_inner()));
+    let mut found = Vec::new();
+    placeholder_values(&source.text, &root, &mut Vec::new(), &mut found);
+    for (path, offset, value) in found {
+        let first = value.trim().lines().next().unwrap_or_default().trim();
+        findings.push(source.error_at(
+            "placeholder",
+            offset,
+            format!(
+                "{} still holds the placeholder `{}` from the skeleton; replace it with the real text (or delete the line if the field is optional)",
+                field_name(&path),
+                clip_chars(first, 60)
+            ),
+        ));
+    }
+}
+
+/// One step into the issue file: a key, or the n-th (0-based) table of an
+/// array such as `[[section]]`.
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// Collects `(path, offset of the marker, value)` of each string holding
+/// [`PLACEHOLDER`].
+fn placeholder_values(
+    text: &str,
+    value: &Spanned<toml::de::DeValue>,
+    path: &mut Vec<Step>,
+    found: &mut Vec<(String, usize, String)>,
+) {
+    match value.get_ref() {
+        toml::de::DeValue::Table(table) => {
+            for (key, item) in table.iter() {
+                path.push(Step::Key(key.get_ref().to_string()));
+                placeholder_values(text, item, path, found);
+                path.pop();
+            }
+        }
+        toml::de::DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(Step::Index(i));
+                placeholder_values(text, item, path, found);
+                path.pop();
+            }
+        }
+        toml::de::DeValue::String(string) => {
+            let span = value.span();
+            let raw = text.get(span.clone()).unwrap_or_default();
+            if let Some(at) = find_word(raw, PLACEHOLDER) {
+                found.push((describe(path), span.start + at, string.to_string()));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The byte offset of `word` in `text` where it is not part of a longer word.
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    text.match_indices(word).map(|(i, _)| i).find(|&i| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+/// `subject`, `sign-off.name`, `section.2.heading`: the path as a string,
+/// 1-based for arrays (see [`field_name`]).
+fn describe(path: &[Step]) -> String {
+    path.iter()
+        .map(|step| match step {
+            Step::Key(key) => key.clone(),
+            Step::Index(i) => (i + 1).to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// A dotted path in words: `` `subject` ``, `` `name` in `[sign-off]` ``,
+/// `` `heading` of section 2 ``.
+fn field_name(path: &str) -> String {
+    let parts: Vec<&str> = path.split('.').collect();
+    match parts.as_slice() {
+        [key] => format!("`{key}`"),
+        ["section", n, key] if n.parse::<usize>().is_ok() => {
+            format!("`{key}` of section {n}")
+        }
+        [table, key] => format!("`{key}` in `[{table}]`"),
+        _ => format!("`{path}`"),
+    }
+}
+
+/// At most `n` characters of `text`, with `…` when cut.
+fn clip_chars(text: &str, n: usize) -> String {
+    let clipped: String = text.chars().take(n).collect();
+    if clipped.len() < text.len() {
+        format!("{clipped}…")
+    } else {
+        clipped
+    }
 }
 
 /// Every `audience` or `exclude` key must be a column of the subscriber
@@ -647,9 +766,10 @@ fn lint_merge_fields(issue: &Issue, columns: &Columns, findings: &mut Vec<Findin
                             "unknown-merge-field",
                             &source.path,
                             format!(
-                                "the {what} uses `{{{{{}}}}}` but the subscriber file has no `{}` column; its columns are {}",
+                                "the {what} uses `{{{{{}}}}}` but the subscriber file has no `{}` column; {}its columns are {}",
                                 field.name,
                                 field.name,
+                                merge_suggestion(&field.name, columns),
                                 columns_list()
                             ),
                         )
@@ -692,6 +812,22 @@ fn lint_merge_fields(issue: &Issue, columns: &Columns, findings: &mut Vec<Findin
         ));
     }
     broken
+}
+
+/// "did you mean `{{first_name}}`? " for a merge field close to a column,
+/// as post ids get theirs; empty when no column is close.
+fn merge_suggestion(field: &str, columns: &Columns) -> String {
+    match audience::nearest_column(field, columns.names()).as_slice() {
+        [] => String::new(),
+        names => format!(
+            "did you mean {}? ",
+            names
+                .iter()
+                .map(|n| format!("`{{{{{n}}}}}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    }
 }
 
 fn merge_in_url(what: &str, url: &str, line: usize, file: &Path) -> Finding {

@@ -17,15 +17,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
   newsletter send issues/2022-07-13.toml
   newsletter status issues/2022-07-13.toml")]
 pub struct Cli {
-    /// The configuration file; paths in it are relative to it.
-    #[arg(
-        long,
-        short,
-        global = true,
-        default_value = "newsletter.toml",
-        value_name = "FILE"
-    )]
-    pub config: PathBuf,
+    /// The configuration file; paths in it are relative to it [default:
+    /// `$NEWSLETTER_CONFIG`, or `newsletter.toml` in this folder or the
+    /// nearest folder above it, as git finds a repository].
+    #[arg(long, short, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -403,7 +399,7 @@ pub struct ManArgs {}
   newsletter new --date 2022-07-13")]
 pub struct NewArgs {
     /// The issue date, YYYY-MM-DD [default: today in Europe/London].
-    #[arg(long, value_name = "YYYY-MM-DD")]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::dates::parse_arg)]
     pub date: Option<jiff::civil::Date>,
 }
 

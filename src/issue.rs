@@ -117,12 +117,16 @@ impl Issue {
             _ => None,
         };
         let Some(date) = date else {
+            let message = match content.date.get_ref().date {
+                Some(d) => format!(
+                    "`date` is the day of the issue: write the date as `{}` (year-month-day), with no quotes and no time",
+                    jiff::civil::Date::new(d.year as i16, d.month as i8, d.day as i8)
+                        .map_or_else(|_| "2022-07-13".to_string(), |d| d.to_string())
+                ),
+                None => "`date` must be a real calendar date like `2022-07-13` (year-month-day), with no quotes and no time".into(),
+            };
             return Err(source
-                .error_at(
-                    "invalid-date",
-                    content.date.span().start,
-                    "`date` must be a real calendar date like 2022-07-13 (no quotes, no time)",
-                )
+                .error_at("invalid-date", content.date.span().start, message)
                 .into());
         };
         let audiences = parse_audiences(&source, &content)?;

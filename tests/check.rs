@@ -272,6 +272,103 @@ fn invalid_toml() {
 }
 
 #[test]
+fn a_text_with_no_closing_quote_is_shown_where_it_opens() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = \"Rwanda, Refugees, and Our Rights under threat",
+    );
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert_eq!(found["column"], 11, "{found}");
+    assert_eq!(
+        found["message"],
+        "`subject`: the text that starts here has no closing `\"`; end it with `\"` on the same line (a text over several lines starts and ends with `\"\"\"`)"
+    );
+}
+
+#[test]
+fn a_text_over_several_lines_with_one_quote_is_shown_where_it_opens() {
+    let project = Project::example();
+    // The parser notices only on the next line of the letter.
+    let line = edit_issue(&project, "letter = \"\"\"\n", "letter = \"\n");
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert_eq!(found["column"], 10, "{found}");
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`letter`: the text that starts here has no closing `\"`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_text_over_several_lines_with_no_closing_quotes_is_shown_where_it_opens() {
+    let project = Project::example();
+    let line = line_of(&project, ISSUE, "letter = \"\"\"");
+    // The letter's closing `"""` is the first line that is only `"""`.
+    let text = project.read(ISSUE);
+    let at = text.find("\n\"\"\"\n").unwrap();
+    project.write(ISSUE, &format!("{}{}", &text[..at], &text[at + 4..]));
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert_eq!(found["column"], 10, "{found}");
+    assert_eq!(
+        found["message"],
+        "`letter`: the text that starts here has no closing `\"\"\"`; end it with `\"\"\"` on a line of its own"
+    );
+}
+
+#[test]
+fn quotes_inside_a_text_say_how_to_write_them() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = \"Rwanda, \"Refugees\", and Our Rights\"",
+    );
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert_eq!(found["column"], 11, "{found}");
+    assert_eq!(
+        found["message"],
+        "`subject`: the text has `\"` inside it, which ends it early; put single quotes around it instead, or a `\\` before each `\"` inside: `subject = 'Rwanda, \"Refugees\", and Our Rights'`"
+    );
+}
+
+#[test]
+fn quotes_and_an_apostrophe_inside_a_text_say_to_escape_them() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = \"Rwanda, \"Refugees\", and Our Rights' future\"",
+    );
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("`subject = \"Rwanda, \\\"Refugees\\\", and Our Rights' future\"`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_text_with_no_quotes_says_to_add_them() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = Rwanda and our rights",
+    );
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert_eq!(
+        found["message"],
+        "`subject`: a text must be in quotes; write `subject = \"Rwanda and our rights\"`"
+    );
+}
+
+#[test]
 fn duplicate_key() {
     let project = Project::example();
     project.edit(
@@ -306,6 +403,109 @@ fn invalid_date_in_an_issue() {
     expect_only(&project, "invalid-date", Error, ISSUE, Some(line));
 }
 
+/// `date = WRITTEN` in `ISSUE`: exactly one `invalid-date` at the line and
+/// the value's column, with exactly `message`.
+#[track_caller]
+fn expect_date_advice(written: &str, message: &str) {
+    let project = Project::example();
+    let line = edit_issue(&project, "date = 2022-07-13", &format!("date = {written}"));
+    let found = expect_only(&project, "invalid-date", Error, ISSUE, Some(line));
+    assert_eq!(found["column"], 8, "{found}");
+    assert_eq!(found["message"], message, "{found}");
+}
+
+#[test]
+fn a_date_written_day_slash_month_slash_year_says_how_to_write_it() {
+    expect_date_advice(
+        "13/07/2022",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes",
+    );
+}
+
+#[test]
+fn a_quoted_date_in_the_wrong_shape_says_how_to_write_it() {
+    expect_date_advice(
+        "\"13/07/2022\"",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes",
+    );
+}
+
+#[test]
+fn a_quoted_date_in_the_right_shape_says_to_drop_the_quotes() {
+    expect_date_advice(
+        "\"2022-07-13\"",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes",
+    );
+}
+
+#[test]
+fn a_date_with_dots_says_how_to_write_it() {
+    expect_date_advice(
+        "13.07.2022",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes",
+    );
+}
+
+#[test]
+fn a_date_with_slashes_year_first_says_how_to_write_it() {
+    expect_date_advice(
+        "2022/07/13",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes",
+    );
+}
+
+#[test]
+fn a_date_with_a_time_says_to_drop_the_time() {
+    expect_date_advice(
+        "13/07/2022 09:00",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes and no time",
+    );
+    expect_date_advice(
+        "2022-07-13 09:00:00",
+        "`date` is the day of the issue: write the date as `2022-07-13` (year-month-day), with no quotes and no time",
+    );
+}
+
+#[test]
+fn a_date_that_reads_two_ways_offers_both() {
+    expect_date_advice(
+        "06/01/2027",
+        "`date`: write the date as `2027-01-06` (year-month-day), with no quotes, or `2027-06-01` if you meant 1 June",
+    );
+}
+
+#[test]
+fn a_quoted_event_start_says_how_to_write_it() {
+    let project = Project::example();
+    let line = line_of(&project, EVENTS, "start = 2022-06-20T18:00:00");
+    project.edit(
+        EVENTS,
+        "start = 2022-06-20T18:00:00",
+        "start = \"20/06/2022 18:00\"",
+    );
+    let found = expect_only(&project, "invalid-date", Error, EVENTS, Some(line));
+    assert_eq!(
+        found["message"],
+        "`start`: write it as `2022-06-20T18:00:00` (year-month-day, `T`, then the time), with no quotes",
+        "{found}"
+    );
+}
+
+#[test]
+fn a_slash_in_the_subject_is_not_taken_for_a_date() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = 13/07/2022",
+    );
+    let found = expect_only(&project, "invalid-toml", Error, ISSUE, Some(line));
+    assert!(
+        !found["message"].as_str().unwrap().contains("date"),
+        "{found}"
+    );
+}
+
 #[test]
 fn empty_subject() {
     let project = Project::example();
@@ -326,6 +526,87 @@ fn subject_line_break() {
         "subject = \"Rwanda, Refugees,\\nand Our Rights under threat\"",
     );
     expect_only(&project, "subject-line-break", Error, ISSUE, Some(line));
+}
+
+#[test]
+fn placeholder_in_the_subject() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = \"TODO: the subject line supporters see in their inbox\"",
+    );
+    let found = expect_only(&project, "placeholder", Error, ISSUE, Some(line));
+    assert_eq!(
+        found["message"],
+        "`subject` still holds the placeholder `TODO: the subject line supporters see in their inbox` from the skeleton; replace it with the real text (or delete the line if the field is optional)",
+    );
+    assert_eq!(found["column"], 12, "{found}");
+}
+
+#[test]
+fn placeholder_in_the_sign_off() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "role = \"Executive Director\"",
+        "role = \"TODO: your role\"",
+    );
+    let found = expect_only(&project, "placeholder", Error, ISSUE, Some(line));
+    let message = found["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("`role` in `[sign-off]` still holds the placeholder `TODO: your role`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn placeholder_deep_in_the_letter_names_its_own_line() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        BRIEFING,
+        &format!("{BRIEFING}\nTODO check the figures"),
+    );
+    let line = line + 1;
+    assert_eq!(line_of(&project, ISSUE, "TODO check"), line);
+    let found = expect_only(&project, "placeholder", Error, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`letter` still holds the placeholder"),
+        "{found}"
+    );
+}
+
+#[test]
+fn placeholder_in_a_section_heading() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "heading = \"Refugee Week events\"",
+        "heading = \"TODO\"",
+    );
+    let found = expect_only(&project, "placeholder", Error, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`heading` of section "),
+        "{found}"
+    );
+}
+
+#[test]
+fn todo_inside_a_longer_word_is_not_a_placeholder() {
+    let project = Project::example();
+    edit_issue(
+        &project,
+        "role = \"Executive Director\"",
+        "role = \"Director of TODOS and MASTODON\"",
+    );
+    expect_only_clean(&project);
 }
 
 #[test]
@@ -395,6 +676,54 @@ fn unknown_merge_field() {
     let found = expect_only(&project, "unknown-merge-field", Error, ISSUE, Some(line));
     assert!(
         found["message"].as_str().unwrap().contains("nickname"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_mistyped_merge_field_in_the_greeting_suggests_the_column() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "greeting = \"Dear {{first_name|Supporter}}\"",
+        "greeting = \"Dear {{frist_name|Supporter}}\"",
+    );
+    let found = expect_only(&project, "unknown-merge-field", Error, ISSUE, Some(line));
+    assert_eq!(
+        found["message"],
+        "the greeting uses `{{frist_name}}` but the subscriber file has no `frist_name` column; did you mean `{{first_name}}`? its columns are `email`, `first_name`, `last_name`, `status`, `city`"
+    );
+}
+
+#[test]
+fn a_mistyped_merge_field_in_the_letter_suggests_the_column() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        BRIEFING,
+        &format!("{BRIEFING}, {{{{first_nme}}}}"),
+    );
+    let found = expect_only(&project, "unknown-merge-field", Error, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the letter uses `{{first_nme}}` but the subscriber file has no `first_nme` column; did you mean `{{first_name}}`? its columns are"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_merge_field_like_no_column_gets_no_suggestion() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "greeting = \"Dear {{first_name|Supporter}}\"",
+        "greeting = \"Dear {{xyz|Supporter}}\"",
+    );
+    let found = expect_only(&project, "unknown-merge-field", Error, ISSUE, Some(line));
+    assert!(
+        !found["message"].as_str().unwrap().contains("did you mean"),
         "{found}"
     );
 }
@@ -608,7 +937,35 @@ fn past_event() {
         ISSUE,
         "events = [\"judith-series-disability-rights\"]",
     );
-    expect_only(&project, "past-event", Warning, ISSUE, Some(line));
+    let found = expect_only(&project, "past-event", Error, ISSUE, Some(line));
+    assert_eq!(
+        found["message"],
+        "event `judith-series-disability-rights` starts on 2022-07-01, before the issue date 2022-07-13, so readers would be invited to something already over; remove it from this section, or, if the section reports on past events, set `past-events = true` in it"
+    );
+}
+
+#[test]
+fn a_past_event_fails_check_without_strict() {
+    let project = Project::example();
+    project.edit(
+        EVENTS,
+        "start = 2022-09-05T15:00:00",
+        "start = 2022-07-01T15:00:00",
+    );
+    let out = project.run(&["check", ISSUE]);
+    out.expect_code(1);
+    assert!(out.stdout.contains("error    past-event"), "{}", out.stdout);
+}
+
+#[test]
+fn an_event_on_the_issue_date_is_not_past() {
+    let project = Project::example();
+    project.edit(
+        EVENTS,
+        "start = 2022-09-05T15:00:00",
+        "start = 2022-07-13T09:00:00",
+    );
+    expect_only_clean(&project);
 }
 
 #[test]

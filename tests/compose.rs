@@ -653,13 +653,15 @@ fn toml_syntax_error_names_file_line_and_column() {
     let project = Project::example();
     project.edit(ISSUE, "under threat\"\n", "under threat\n");
     let stderr = preview_fails(&project, ISSUE);
-    // The string is not closed before the end of its line.
-    let end_of_line = location_after(
-        &project,
-        ISSUE,
-        "subject = \"Rwanda, Refugees, and Our Rights under threat",
+    // The string is not closed before the end of its line: shown at the
+    // quote that opens it, saying what is missing.
+    let opening = location_after(&project, ISSUE, "subject = ");
+    assert_mentions(
+        &stderr,
+        &[&format!(
+            "{opening}: `subject`: the text that starts here has no closing `\"`"
+        )],
     );
-    assert_mentions(&stderr, &[&end_of_line]);
 }
 
 #[test]

@@ -943,7 +943,9 @@ fn file_cases() -> Vec<Case> {
             SUBJECT_LINE,
             "subject = \"Rwanda",
             SEND,
-            refused(&["issues/2022-07-13.toml:3:18: invalid basic string"]),
+            refused(&[
+                "issues/2022-07-13.toml:3:11: `subject`: the text that starts here has no closing `\"`; end it with `\"` on the same line",
+            ]),
         ),
         edit(
             "issue: duplicate key",
@@ -1020,6 +1022,40 @@ fn file_cases() -> Vec<Case> {
             // `check` calls the text part's heading line an error: not sent.
             refused(&[
                 "[text-line-too-long]",
+                "`newsletter check` finds 1 error(s) in what would be sent",
+            ]),
+        ),
+        edit(
+            "issue: the skeleton's TODO left in the subject",
+            ISSUE,
+            SUBJECT_LINE,
+            "subject = \"TODO: the subject line supporters see in their inbox\"",
+            SEND,
+            refused(&[
+                "error: issues/2022-07-13.toml:3:12: `subject` still holds the placeholder `TODO: the subject line supporters see in their inbox` from the skeleton",
+                "[placeholder]",
+                "`newsletter check` finds 1 error(s) in what would be sent",
+            ]),
+        ),
+        edit(
+            "issue: the letter's closing quotes missing",
+            ISSUE,
+            "\n\"\"\"\n\n[[section]]",
+            "\n\n[[section]]",
+            SEND,
+            refused(&[
+                "issues/2022-07-13.toml:7:10: `letter`: the text that starts here has no closing `\"\"\"`",
+            ]),
+        ),
+        edit(
+            "archive: the event under \"Coming up\" already over",
+            EVENTS,
+            "start = 2022-09-05T15:00:00",
+            "start = 2022-07-01T15:00:00",
+            SEND,
+            refused(&[
+                "event `judith-series-disability-rights` starts on 2022-07-01, before the issue date 2022-07-13",
+                "[past-event]",
                 "`newsletter check` finds 1 error(s) in what would be sent",
             ]),
         ),
@@ -1112,7 +1148,7 @@ fn file_cases() -> Vec<Case> {
             "date = \"13/07/2022\"",
             SEND,
             refused(&[
-                "issues/2022-07-13.toml:5:8: `date`: invalid type: string \"13/07/2022\", expected a TOML datetime",
+                "issues/2022-07-13.toml:5:8: `date`: write the date as `2022-07-13` (year-month-day), with no quotes\n",
             ]),
         ),
         edit(
@@ -1139,7 +1175,9 @@ fn file_cases() -> Vec<Case> {
             "date = 2022-07-13",
             "date = 2022-07-13T10:00:00",
             SEND,
-            refused(&["issues/2022-07-13.toml:5:8: `date` must be a real calendar date"]),
+            refused(&[
+                "issues/2022-07-13.toml:5:8: `date` is the day of the issue: write the date as `2022-07-13` (year-month-day), with no quotes and no time\n",
+            ]),
         ),
         edit(
             "issue: an unclosed merge field",
@@ -1250,7 +1288,9 @@ fn file_cases() -> Vec<Case> {
             "name = \"René Cassin\"",
             "name = \"René Cassin",
             SEND,
-            refused(&["newsletter.toml:5:20: invalid basic string"]),
+            refused(&[
+                "newsletter.toml:5:8: `name`: the text that starts here has no closing `\"`; end it with `\"` on the same line",
+            ]),
         ),
         edit(
             "configuration: duplicate key",

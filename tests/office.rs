@@ -152,15 +152,104 @@ fn new_issue_lists_new_posts_and_upcoming_events_and_checks_clean() {
     ));
     assert!(!text.contains("refugee-week-2022-then-and-now"));
 
-    // As written: placeholders only, no errors.
-    project
-        .run(&["check", "issues/2022-07-14.toml"])
-        .expect_code(0);
-    // With every listed post and event uncommented: still no errors.
-    project.write("issues/2022-07-14.toml", &uncomment_sections(&text));
+    // As written: one `placeholder` error per TODO field, at its line, and
+    // nothing else wrong.
+    let out = project.run(&["check", "--format", "json", "issues/2022-07-14.toml"]);
+    out.expect_code(1);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let found: Vec<(String, String, u64, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] != "missing-unsubscribe-secret")
+        .map(|f| {
+            (
+                f["severity"].as_str().unwrap().to_string(),
+                f["code"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let line = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() as u64 + 1;
+    let expected = [
+        ("`subject`", line("subject = \"TODO")),
+        ("`preheader`", line("preheader = \"TODO")),
+        ("`letter`", line("TODO: the director's letter.")),
+        ("`intro` in `[call-to-action]`", line("intro = \"TODO")),
+        ("`name` in `[sign-off]`", line("name = \"TODO")),
+        ("`role` in `[sign-off]`", line("role = \"TODO")),
+    ];
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+    for ((severity, code, at, message), (field, line)) in found.iter().zip(expected) {
+        assert_eq!(
+            (severity.as_str(), code.as_str(), *at),
+            ("error", "placeholder", line)
+        );
+        assert!(
+            message.starts_with(&format!("{field} still holds the placeholder `TODO")),
+            "{message}"
+        );
+    }
+    // With every TODO written: clean.
+    let written = text
+        .replace(
+            "TODO: the subject line supporters see in their inbox",
+            "July news",
+        )
+        .replace(
+            "TODO: one line shown after the subject, what the issue is about",
+            "What we did in July",
+        )
+        .replace(
+            "TODO: the director's letter.",
+            "Thank you for your support.",
+        )
+        .replace(
+            "TODO: why a donation matters now, in one or two sentences.",
+            "Your gift keeps us going.",
+        )
+        .replace("TODO: your name", "Mia Hasenson-Gross")
+        .replace("TODO: your role", "Executive Director");
+    assert!(!written.contains("TODO:"), "{written}");
+    project.write("issues/2022-07-14.toml", &written);
     let out = project.run(&["check", "issues/2022-07-14.toml"]);
     out.expect_code(0);
     assert!(!out.stdout.contains("error "), "{}", out.stdout);
+    // With every listed post and event uncommented: still no errors.
+    project.write("issues/2022-07-14.toml", &uncomment_sections(&written));
+    let out = project.run(&["check", "issues/2022-07-14.toml"]);
+    out.expect_code(0);
+    assert!(!out.stdout.contains("error "), "{}", out.stdout);
+}
+
+#[test]
+fn send_refuses_an_issue_straight_from_new() {
+    let project = Project::example();
+    project.run(&["new", "--date", "2027-02-03"]).expect_code(0);
+    let out = project.run(&["send", "issues/2027-02-03.toml", "--yes"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains(
+            "error: issues/2027-02-03.toml:4:12: `subject` still holds the placeholder `TODO: the subject line supporters see in their inbox`"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("[placeholder]"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("`newsletter check` finds 6 error(s) in what would be sent"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !project.path("outbox").exists()
+            || std::fs::read_dir(project.path("outbox"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
 }
 
 #[test]
@@ -222,6 +311,37 @@ fn new_issue_never_overwrites_and_defaults_to_today_in_london() {
         .expect_code(2);
 
     project.run(&["new", "--date", "2022-02-30"]).expect_code(2);
+}
+
+#[test]
+fn new_with_a_date_in_another_shape_says_how_to_write_it() {
+    let project = Project::example();
+    for (written, advice) in [
+        (
+            "06/01/2027",
+            "write the date as `2027-01-06` (year-month-day), or `2027-06-01` if you meant 1 June",
+        ),
+        (
+            "13.07.2022",
+            "write the date as `2022-07-13` (year-month-day)",
+        ),
+        (
+            "2027/02/03",
+            "write the date as `2027-02-03` (year-month-day)",
+        ),
+    ] {
+        let out = project.run(&["new", "--date", written]);
+        out.expect_code(2);
+        assert!(
+            out.stderr.contains(&format!(
+                "invalid value '{written}' for '--date <YYYY-MM-DD>': {advice}\n"
+            )),
+            "{written}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("four digit"), "{}", out.stderr);
+    }
+    assert!(!project.path("issues/2027-01-06.toml").exists());
 }
 
 // ---------------------------------------------------------------- web build
@@ -584,4 +704,118 @@ fn importing_something_that_is_not_a_feed_changes_nothing() {
     out.expect_code(2);
     assert!(out.stderr.contains("not https://"), "{}", out.stderr);
     assert_eq!(project.read("archive/posts.toml"), before);
+}
+
+// ------------------------------------------- the project found, ids for paths
+
+/// Runs `newsletter ARGS` in the folder `dir` of the project.
+fn run_in(project: &Project, dir: &std::path::Path, args: &[&str]) -> support::project::Output {
+    let out = project.command(args).current_dir(dir).output().unwrap();
+    support::project::Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn run_from_the_issues_folder_the_configuration_is_found_above() {
+    let project = Project::example();
+    let issues = project.path("issues");
+    let out = run_in(&project, &issues, &["check", "2022-07-13.toml"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.ends_with("0 errors, 0 warnings\n"),
+        "{}",
+        out.stdout
+    );
+    // Paths in the configuration stay relative to it, not to `issues/`.
+    let out = run_in(&project, &issues, &["preview", "2022-07-13"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.starts_with("../preview/2022-07-13/index.html\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(project.path("preview/2022-07-13/index.html").is_file());
+    assert!(!issues.join("preview").exists());
+    // Two folders down as well.
+    let deep = project.path("issues/drafts/old");
+    std::fs::create_dir_all(&deep).unwrap();
+    run_in(&project, &deep, &["status", "2022-07-13"]).expect_code(0);
+}
+
+#[test]
+fn an_issue_id_names_the_file_in_the_issues_folder() {
+    let project = Project::example();
+    let out = project.run(&["check", "2022-07-13"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.ends_with("0 errors, 0 warnings\n"),
+        "{}",
+        out.stdout
+    );
+    let out = project.run(&["preview", "2022-07-13"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.starts_with("preview/2022-07-13/index.html\n"),
+        "{}",
+        out.stdout
+    );
+    let out = project.run(&["send", "2022-07-13", "--dry-run"]);
+    out.expect_code(0);
+    let out = project.run(&["status", "2022-07-13"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("2022-07-13"), "{}", out.stdout);
+    // An id with no issue file stays an error naming what was typed.
+    let out = project.run(&["preview", "2027-01-06"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("`2027-01-06`"), "{}", out.stderr);
+}
+
+#[test]
+fn a_file_by_the_name_given_wins_over_an_issue_id() {
+    let project = Project::example();
+    // `2022-07-13` as a file in the project folder itself (not an issue).
+    project.write("2022-07-13", "not toml at all = = =\n");
+    let out = project.run(&["check", "2022-07-13"]);
+    out.expect_code(1);
+    assert!(out.stdout.contains("invalid-toml"), "{}", out.stdout);
+}
+
+#[test]
+fn with_no_configuration_here_or_above_the_error_says_where_to_run() {
+    let project = Project::example();
+    let empty = tempfile::tempdir().unwrap();
+    let out = run_in(&project, empty.path(), &["check"]);
+    out.expect_code(2);
+    assert_eq!(
+        out.stderr,
+        "error: no `newsletter.toml` in this folder or any folder above it; run newsletter from the project folder (the one with `newsletter.toml`), or name the file with --config\n"
+    );
+    let out = run_in(&project, empty.path(), &["preview", "2022-07-13"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("no `newsletter.toml` in this folder"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn newsletter_config_names_the_configuration() {
+    let project = Project::example();
+    let empty = tempfile::tempdir().unwrap();
+    let config = project.path("newsletter.toml");
+    let mut cmd = project.command(&["check"]);
+    cmd.current_dir(empty.path())
+        .env("NEWSLETTER_CONFIG", &config);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // --config wins over it.
+    let mut cmd = project.command(&["check", "--config", "absent.toml"]);
+    cmd.env("NEWSLETTER_CONFIG", &config);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absent.toml"));
 }

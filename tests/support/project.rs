@@ -111,6 +111,7 @@ impl Project {
             .args(args)
             .env("NEWSLETTER_UNSUBSCRIBE_SECRET", SECRET)
             .env("NEWSLETTER_RETRY_BASE_MS", "50")
+            .env_remove("NEWSLETTER_CONFIG")
             .env_remove("NO_COLOR")
             .stdin(Stdio::null());
         cmd
