@@ -28,11 +28,18 @@ impl Progress {
             let bar = ProgressBar::new(total);
             bar.set_style(
                 ProgressStyle::with_template(if no_color() {
-                    "{bar:40} {pos}/{len} · {per_sec} · ETA {eta}  {msg}"
+                    "{bar:40} {pos}/{len} · {rate} · ETA {eta}  {msg}"
                 } else {
-                    "{bar:40.cyan/blue} {pos}/{len} · {per_sec} · ETA {eta}  {msg}"
+                    "{bar:40.cyan/blue} {pos}/{len} · {rate} · ETA {eta}  {msg}"
                 })
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                // indicatif's own `{per_sec}` prints `10.0862/s`.
+                .with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{}", rate(state.per_sec()));
+                    },
+                ),
             );
             bar
         });
@@ -94,11 +101,11 @@ impl Progress {
     fn log_line(&self) {
         let done = self.inner.done.load(Ordering::Relaxed);
         let elapsed = self.inner.started.elapsed().as_secs_f64();
-        let rate = done as f64 / elapsed.max(0.001);
-        let eta = if rate > 0.0 {
+        let per_second = done as f64 / elapsed.max(0.001);
+        let eta = if per_second > 0.0 {
             format!(
                 "{:.0} s",
-                (self.inner.total.saturating_sub(done)) as f64 / rate
+                (self.inner.total.saturating_sub(done)) as f64 / per_second
             )
         } else {
             "unknown".into()
@@ -110,8 +117,9 @@ impl Progress {
             format!(" · {message}")
         };
         eprintln!(
-            "progress: {done}/{} sent · {rate:.1}/s · ETA {eta}{note}",
-            self.inner.total
+            "progress: {done}/{} sent · {} · ETA {eta}{note}",
+            self.inner.total,
+            rate(per_second)
         );
     }
 
@@ -122,7 +130,40 @@ impl Progress {
     }
 }
 
+/// Messages a second as a person reads it: `10.1/s`, `2,387/s`.
+fn rate(per_second: f64) -> String {
+    if !per_second.is_finite() || per_second <= 0.0 {
+        return "–/s".to_string();
+    }
+    if per_second < 100.0 {
+        return format!("{per_second:.1}/s");
+    }
+    let whole = per_second.round() as u64;
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{grouped}/s")
+}
+
 /// `NO_COLOR` set to anything but the empty string (https://no-color.org).
 fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_read_like_a_person_writes_them() {
+        assert_eq!(rate(10.0862), "10.1/s");
+        assert_eq!(rate(2386.7), "2,387/s");
+        assert_eq!(rate(123_456.0), "123,456/s");
+        assert_eq!(rate(0.0), "–/s");
+    }
 }

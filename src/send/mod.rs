@@ -274,13 +274,18 @@ fn refuse_invalid_rows(req: &SendRequest, plan: &Plan) -> Result<()> {
     // rows after it): like an invalid one, it stops the run.
     let blocking = survey.invalid + survey.unknown_status + survey.conflicts + survey.malformed;
     if blocking > 0 && !req.skip_invalid {
+        let found = counted(&[
+            (survey.invalid, "invalid address(es)"),
+            (survey.unknown_status, "unknown status value(s)"),
+            (
+                survey.conflicts,
+                "address(es) listed as both subscribed and not",
+            ),
+            (survey.malformed, "unreadable row(s)"),
+        ]);
         bail!(
-            "`{}` has {} invalid address(es), {} unknown status value(s), {} address(es) listed as both subscribed and not and {} unreadable row(s); nothing was sent. Fix those lines, or pass --skip-invalid to send to the rest",
+            "`{}` has {found}; nothing was sent. Fix those lines, or pass --skip-invalid to send to the rest",
             list_path.display(),
-            survey.invalid,
-            survey.unknown_status,
-            survey.conflicts,
-            survey.malformed
         );
     }
     if survey.duplicates > 0 {
@@ -817,5 +822,37 @@ fn human_duration(d: Duration) -> String {
         0..=59 => format!("{secs} s"),
         60..=3599 => format!("{} min {} s", secs / 60, secs % 60),
         _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// The counts that are not zero, in words: `2 invalid address(es) and 1
+/// unreadable row(s)`.
+fn counted(parts: &[(u64, &str)]) -> String {
+    let said: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    match said.split_last() {
+        None => "no problems".to_string(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_names_only_what_was_found() {
+        let parts = |a, b, c| [(a, "invalid"), (b, "unknown"), (c, "unreadable")];
+        assert_eq!(counted(&parts(0, 1, 0)), "1 unknown");
+        assert_eq!(counted(&parts(2, 0, 1)), "2 invalid and 1 unreadable");
+        assert_eq!(
+            counted(&parts(1, 1, 1)),
+            "1 invalid, 1 unknown and 1 unreadable"
+        );
+        assert_eq!(counted(&parts(0, 0, 0)), "no problems");
     }
 }
