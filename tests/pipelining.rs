@@ -11,7 +11,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use serde_json::json;
-use support::project::Project;
+use support::project::{Project, status_count as count, status_lines};
 use support::smtp::{ServerOptions, SmtpServer, assert_exactly_once, per_recipient};
 
 const ISSUE: &str = "issues/2022-07-13.toml";
@@ -56,21 +56,7 @@ fn pipelined_rcpts(server: &SmtpServer) -> (usize, usize) {
 
 /// `newsletter status` lines as (name, value).
 fn status(p: &Project) -> Vec<(String, String)> {
-    let out = p.run(&["status", ISSUE, "--subscribers", "list.csv"]);
-    out.expect_code(0);
-    out.stdout
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
-
-fn count(status: &[(String, String)], name: &str) -> u64 {
-    status
-        .iter()
-        .find(|(k, v)| k == name && !v.contains('@'))
-        .map(|(_, v)| v.parse().unwrap())
-        .unwrap_or_else(|| panic!("no `{name}` in {status:?}"))
+    status_lines(p, ISSUE, "list.csv")
 }
 
 #[test]

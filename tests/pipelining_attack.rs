@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use support::project::Project;
+use support::project::{Project, status_count as count, status_lines};
 use support::smtp::python;
 
 const ISSUE: &str = "issues/2022-07-13.toml";
@@ -108,21 +108,7 @@ fn send(p: &Project) -> support::project::Output {
 }
 
 fn status(p: &Project) -> Vec<(String, String)> {
-    let out = p.run(&["status", ISSUE, "--subscribers", "list.csv"]);
-    out.expect_code(0);
-    out.stdout
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
-
-fn count(status: &[(String, String)], name: &str) -> u64 {
-    status
-        .iter()
-        .find(|(k, v)| k == name && !v.contains('@'))
-        .map(|(_, v)| v.parse().unwrap())
-        .unwrap_or_else(|| panic!("no `{name}` in {status:?}"))
+    status_lines(p, ISSUE, "list.csv")
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {

@@ -127,3 +127,23 @@ impl Project {
         }
     }
 }
+
+/// `newsletter status ISSUE --subscribers LIST` as (name, value) lines.
+pub fn status_lines(p: &Project, issue: &str, list: &str) -> Vec<(String, String)> {
+    let out = p.run(&["status", issue, "--subscribers", list]);
+    out.expect_code(0);
+    out.stdout
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// The count called `name` in [`status_lines`] (not a line naming an address).
+pub fn status_count(status: &[(String, String)], name: &str) -> u64 {
+    status
+        .iter()
+        .find(|(k, v)| k == name && !v.contains('@'))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or_else(|| panic!("no `{name}` in {status:?}"))
+}
