@@ -399,7 +399,7 @@ pub struct ManArgs {}
   newsletter new --date 2022-07-13")]
 pub struct NewArgs {
     /// The issue date, YYYY-MM-DD [default: today in Europe/London].
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::dates::parse_arg)]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::model::dates::parse_arg)]
     pub date: Option<jiff::civil::Date>,
 }
 

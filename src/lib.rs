@@ -5,39 +5,22 @@
 //! Data flows one way: `Cli → Config → (Issue, Archive, Subscribers) →
 //! Rendered → preview | send → Journal`.
 
-pub mod archive;
-pub mod audience;
 pub mod bounces;
 pub mod check;
 pub mod cli;
-pub mod completions;
-pub mod config;
-pub mod consent;
-pub mod dates;
+pub mod commands;
 mod external_sort;
-pub mod feed_import;
-pub mod finding;
 pub mod hint;
 pub mod http;
-pub mod ics;
-pub mod issue;
 pub mod journal;
 pub mod lock;
-pub mod mark;
-pub mod merge;
-pub mod message;
-pub mod new_issue;
+pub mod model;
 pub mod preview;
 pub mod progress;
-pub mod qp;
 pub mod render;
 pub mod send;
-pub mod slug;
-pub mod status;
-pub mod subscribers;
-pub mod theme;
+pub mod status_column;
 pub mod token;
-mod toml_file;
 pub mod unsubscribe;
 pub mod web;
 
@@ -46,12 +29,12 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use crate::archive::Archive;
 use crate::cli::{Cli, Command};
-use crate::config::Config;
-use crate::issue::Issue;
+use crate::model::archive::Archive;
+use crate::model::config::Config;
+use crate::model::issue::Issue;
+use crate::model::theme::Theme;
 use crate::render::Rendered;
-use crate::theme::Theme;
 
 /// Runs one command. Errors are for the caller to print (exit code 2).
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -88,16 +71,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(mut args) => {
             let config = load()?;
             args.issue = issue_path(&config, args.issue);
-            status::run(&config, &args.into())
+            commands::status::run(&config, &args.into())
         }
         Command::Unsubscribe(args) => unsubscribe::run(&load()?, &args.into()),
         Command::Bounces(args) => bounces::run(&load()?, &args.into()),
-        Command::Completions(args) => completions::completions(args.shell),
-        Command::Man(_) => completions::man(),
-        Command::New(args) => new_issue::run(&load()?, &args),
+        Command::Completions(args) => commands::completions::completions(args.shell),
+        Command::Man(_) => commands::completions::man(),
+        Command::New(args) => commands::new::run(&load()?, &args),
         Command::Web(args) => web::run(&load()?, args),
         Command::Posts(args) => match args.action {
-            cli::PostsAction::Import(import) => feed_import::run(&load()?, &import.feed),
+            cli::PostsAction::Import(import) => commands::posts_import::run(&load()?, &import.feed),
         },
     }
 }

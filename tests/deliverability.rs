@@ -24,7 +24,7 @@ const SUBSCRIBED: usize = 10;
 /// The highest SpamAssassin score we accept (its spam threshold is 5).
 const MAX_SPAM_SCORE: f64 = 0.5;
 
-/// Headers `src/message.rs` signs.
+/// Headers `src/render/message.rs` signs.
 const SIGNED_HEADERS: [&str; 9] = [
     "from",
     "to",

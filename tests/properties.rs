@@ -22,10 +22,10 @@ mod support;
 use std::io::Write;
 
 use mail_parser::MessageParser;
-use newsletter::merge::MergeText;
+use newsletter::model::subscribers::{Status, Subscriber, SubscriberReader};
 use newsletter::render::markdown::Markdown;
+use newsletter::render::merge::MergeText;
 use newsletter::render::text::{TextWriter, WIDTH};
-use newsletter::subscribers::{Status, Subscriber, SubscriberReader};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use unicode_width::UnicodeWidthStr;
@@ -50,7 +50,7 @@ fn csv_lines(bytes: &[u8]) -> Vec<u64> {
         })
         .collect();
     // The survey reads the same file its own way (and sorts): no panic there.
-    let _ = newsletter::subscribers::survey(file.path());
+    let _ = newsletter::model::subscribers::survey(file.path());
     lines
 }
 
@@ -302,7 +302,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("2022-07-13.toml");
         std::fs::write(&path, &text).unwrap();
-        let _ = newsletter::issue::Issue::load(&path);
+        let _ = newsletter::model::issue::Issue::load(&path);
     }
 }
 
@@ -400,13 +400,13 @@ fn check_message(raw: &[u8], email: &str) -> Result<(), String> {
 /// The example project's configuration and issue, rendered once.
 struct Example {
     _project: support::project::Project,
-    config: newsletter::config::Config,
+    config: newsletter::model::config::Config,
     loaded: newsletter::Loaded,
 }
 
 fn example() -> Example {
     let project = support::project::Project::example();
-    let config = newsletter::config::Config::load(&project.path("newsletter.toml")).unwrap();
+    let config = newsletter::model::config::Config::load(&project.path("newsletter.toml")).unwrap();
     let loaded = newsletter::load_issue(&config, &project.path("issues/2022-07-13.toml")).unwrap();
     Example {
         _project: project,
@@ -416,9 +416,9 @@ fn example() -> Example {
 }
 
 fn build(example: &Example, first: &str, last: &str, email: &str) -> Vec<u8> {
-    let columns = newsletter::subscribers::Columns::minimal();
+    let columns = newsletter::model::subscribers::Columns::minimal();
     let signer = newsletter::token::Signer::new(&example.config.list.id, b"property-secret");
-    let composer = newsletter::message::Composer::new(
+    let composer = newsletter::render::message::Composer::new(
         &example.config,
         &example.loaded.rendered,
         &columns,
@@ -482,7 +482,7 @@ fn merge_example() -> Example {
             "heading = \"Refugee Week events\"",
             "heading = \"Refugee Week events for {{last_name|you}}\"",
         );
-    let config = newsletter::config::Config::load(&project.path("newsletter.toml")).unwrap();
+    let config = newsletter::model::config::Config::load(&project.path("newsletter.toml")).unwrap();
     let loaded = newsletter::load_issue(&config, &project.path("issues/2022-07-13.toml")).unwrap();
     Example {
         _project: project,
@@ -507,8 +507,9 @@ fn check_merged(raw: &[u8], first: &str, last: &str) -> Result<(), String> {
             ));
         }
     }
-    let value =
-        |v: &str, fallback: &str| newsletter::merge::resolve(Some(v), fallback).into_owned();
+    let value = |v: &str, fallback: &str| {
+        newsletter::render::merge::resolve(Some(v), fallback).into_owned()
+    };
     let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let wanted = flat(&format!(
         "{} {}: Rwanda, Refugees, and Our Rights under threat",

@@ -22,9 +22,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::cli::{BouncesAction, BouncesArgs};
-use crate::config::Config;
-use crate::mark;
-use crate::subscribers::Status;
+use crate::model::config::Config;
+use crate::model::subscribers::Status;
+use crate::status_column;
 
 use dsn::Kind;
 use soft::SoftBounces;
@@ -134,7 +134,7 @@ pub fn run(config: &Config, req: &ImportRequest) -> Result<ExitCode> {
         );
     }
     let addresses: BTreeSet<String> = hard.keys().cloned().chain(reached).collect();
-    let outcome = mark::mark(&list, &addresses, Status::Bounced)?;
+    let outcome = status_column::set(&list, &addresses, Status::Bounced)?;
     outcome.print(&list);
 
     // Addresses now marked need no more counting.

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::toml_file::Source;
+use crate::model::toml_file::Source;
 
 /// Soft bounces in this many different issues make an address bounced.
 pub const ISSUES_TO_BOUNCE: usize = 3;

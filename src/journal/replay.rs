@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 
 use super::format::{Fingerprint, Header, Kind, Line, VERSION};
 use crate::external_sort::{self, ExternalSorter, Sorted};
-use crate::subscribers::KeyHash;
+use crate::model::subscribers::KeyHash;
 
 /// Records kept in memory before a sorted run goes to disk (2.2 MB).
 const SORT_CHUNK: usize = 64 * 1024;

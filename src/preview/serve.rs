@@ -32,10 +32,10 @@ use tokio::sync::{OnceCell, Semaphore, watch};
 
 use super::{Composed, Preview, compose};
 use crate::check::{self, CheckRequest, Format};
-use crate::config::Config;
-use crate::finding::{Finding, Severity};
 use crate::http::{self, Channel, Limits, Reply, Settings};
-use crate::subscribers::{Status, SubscriberReader};
+use crate::model::config::Config;
+use crate::model::finding::{Finding, Severity};
+use crate::model::subscribers::{Status, SubscriberReader};
 
 /// The longest request head accepted; a preview needs far less.
 const MAX_REQUEST: usize = 8 * 1024;

@@ -10,8 +10,8 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use super::markdown::{HtmlStyle, Markdown};
 use super::template::{Slot, Template};
 use super::{Model, ModelCta, byline, event_when, long_date};
-use crate::archive::{Event, Post};
-use crate::theme::Theme;
+use crate::model::archive::{Event, Post};
+use crate::model::theme::Theme;
 
 pub fn render(model: &Model) -> String {
     let theme = model.theme;

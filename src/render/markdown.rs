@@ -8,7 +8,7 @@ use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use super::template::escape_html;
 use super::text::TextWriter;
-use crate::merge::{self, Fields};
+use crate::render::merge::{self, Fields};
 
 /// Parsed Markdown, ready to be written in either form.
 #[derive(Debug, Clone)]

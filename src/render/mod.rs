@@ -6,14 +6,18 @@
 //!
 //! Merge fields outside the greeting (subject, preheader, letter, section
 //! headings and bodies, call-to-action intro and text) are protected as
-//! placeholders before anything is parsed ([`crate::merge`]) and become
+//! placeholders before anything is parsed ([`crate::render::merge`]) and become
 //! holes of the templates: [`Slot::Merge`] in the HTML part (the value,
 //! HTML-escaped) and in the subject and preheader, [`Slot::Text`] in the
 //! text part (the block holding the field, filled and wrapped per message).
 
 mod html;
+pub mod ics;
 pub mod markdown;
+pub mod merge;
+pub mod message;
 mod plain;
+pub mod qp;
 pub mod template;
 pub mod text;
 
@@ -22,14 +26,14 @@ use std::borrow::Cow;
 use anyhow::Result;
 use toml::Spanned;
 
-use crate::archive::{Archive, Event, Post};
-use crate::audience::Audiences;
-use crate::config::Config;
-use crate::finding::Finding;
-use crate::issue::Issue;
-use crate::merge::{Fields, MergeText};
-use crate::theme::Theme;
-use crate::toml_file::Source;
+use crate::model::archive::{Archive, Event, Post};
+use crate::model::audience::Audiences;
+use crate::model::config::Config;
+use crate::model::finding::Finding;
+use crate::model::issue::Issue;
+use crate::model::theme::Theme;
+use crate::model::toml_file::Source;
+use crate::render::merge::{Fields, MergeText};
 use markdown::Markdown;
 pub use template::{Hole, Slot, SlotValues, Template};
 
@@ -285,7 +289,7 @@ pub fn merge_error(
     source: &Source,
     key: &str,
     value: &Spanned<String>,
-    error: &crate::merge::MergeError,
+    error: &crate::render::merge::MergeError,
 ) -> Finding {
     Finding::error(
         "invalid-merge-field",
@@ -393,7 +397,7 @@ fn resolve<'a>(
         theme,
         issue,
         web_url: config.list.web_version_url.replace("{issue}", &issue.id),
-        site_base: crate::ics::site_base(&config.list.web_version_url),
+        site_base: crate::render::ics::site_base(&config.list.web_version_url),
         subject,
         preheader,
         letter,
@@ -468,7 +472,11 @@ fn suggestion(nearest: &[&str]) -> String {
 impl Model<'_> {
     /// The event's "Add to calendar" file on the static site.
     pub fn calendar_url(&self, event: &Event) -> String {
-        format!("{}{}", self.site_base, crate::ics::calendar_path(&event.id))
+        format!(
+            "{}{}",
+            self.site_base,
+            crate::render::ics::calendar_path(&event.id)
+        )
     }
 }
 

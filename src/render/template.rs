@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use sha2::{Digest, Sha256};
 
 use super::text::TextBlock;
-use crate::merge::{self, Fields};
+use crate::render::merge::{self, Fields};
 
 /// What goes into a hole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,8 +360,12 @@ mod tests {
         assert_ne!(a[0], b[0], "a changed fallback changes the hole");
         assert_eq!(a[1], b[1]);
         // Plain text gets the value as it is.
-        let plain =
-            Template::with_fields(&crate::merge::placeholder(0), false, &fields, Vec::new());
+        let plain = Template::with_fields(
+            &crate::render::merge::placeholder(0),
+            false,
+            &fields,
+            Vec::new(),
+        );
         assert_eq!(plain.fill(&values), "<b>Zoë</b>");
     }
 }

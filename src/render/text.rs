@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use unicode_width::UnicodeWidthStr;
 
 use super::template::{Hole, Slot, Template};
-use crate::merge::{self, Segment};
+use crate::render::merge::{self, Segment};
 
 /// The line limit of RFC 5322 §2.1.1.
 pub const WIDTH: usize = 78;
@@ -374,7 +374,7 @@ mod tests {
     /// same text written with the values in it.
     #[test]
     fn a_block_with_fields_wraps_like_the_filled_text() {
-        let mut fields = crate::merge::Fields::default();
+        let mut fields = crate::render::merge::Fields::default();
         let source = format!(
             "{{{{first_name|Friend}}}}, on 22 June {} ({{{{city}}}}),\nand then {}",
             "the government introduced its Bill of Rights ".repeat(3),
@@ -393,7 +393,7 @@ mod tests {
             let values: Vec<Cow<str>> = fields
                 .iter()
                 .zip(&values)
-                .map(|(f, v)| crate::merge::resolve(Some(v), &f.fallback))
+                .map(|(f, v)| crate::render::merge::resolve(Some(v), &f.fallback))
                 .collect();
             let plain = source
                 .replace("{{first_name|Friend}}", &values[0])

@@ -15,10 +15,10 @@ use super::pipeline::{self, Connection};
 use super::plan::Plan;
 use super::suppress::Suppressions;
 use super::transport::{self, After, Outbox, Outcome, SmtpSettings};
-use crate::config::{Config, Transport};
 use crate::journal::{self, Kind, Line};
-use crate::message::Composer;
-use crate::subscribers::{Subscriber, SubscriberReader};
+use crate::model::config::{Config, Transport};
+use crate::model::subscribers::{Subscriber, SubscriberReader};
+use crate::render::message::Composer;
 
 /// One message ready for the transport.
 pub struct Job {
@@ -30,7 +30,7 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(subscriber: Subscriber, built: crate::message::Built) -> Job {
+    pub fn new(subscriber: Subscriber, built: crate::render::message::Built) -> Job {
         Job {
             key: subscriber.key,
             email: subscriber.email,

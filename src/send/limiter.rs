@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::config::Sending;
+use crate::model::config::Sending;
 
 /// A window that admits at most `cap` sends in any `len`.
 #[derive(Debug)]

@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::cli::SendArgs;
-use crate::config::{Config, Transport};
-use crate::finding::Severity;
 use crate::hint::Hint;
-use crate::message::Composer;
+use crate::model::config::{Config, Transport};
+use crate::model::finding::Severity;
+use crate::model::subscribers::{Columns, Subscriber};
 use crate::preview::PREVIEW_SECRET;
 use crate::render::Rendered;
-use crate::subscribers::{Columns, Subscriber};
+use crate::render::message::Composer;
 use crate::token::Signer;
 use deliver::{Job, Report, Sender, Stop, runtime};
 use plan::{Plan, Policy};
@@ -571,7 +571,7 @@ fn test_subscriber(
         return Ok(None);
     };
     let key = email.trim().to_lowercase();
-    let mut reader = crate::subscribers::SubscriberReader::open(list_path)?;
+    let mut reader = crate::model::subscribers::SubscriberReader::open(list_path)?;
     let columns = reader.columns().clone();
     let found = reader
         .by_ref()
@@ -666,7 +666,7 @@ fn describe_test_subscriber(
     subscriber: &Subscriber,
 ) {
     let audiences = &rendered.audiences;
-    let selector = crate::audience::Selector::new(audiences, columns);
+    let selector = crate::model::audience::Selector::new(audiences, columns);
     if !selector.in_audience(subscriber) {
         eprintln!(
             "note: `{}` is outside the issue's audience ({}): a real send does not mail them",

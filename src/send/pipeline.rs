@@ -45,8 +45,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::transport::{After, Outcome};
-use crate::config::{Smtp, Timeouts, Tls};
 use crate::journal::Stage;
+use crate::model::config::{Smtp, Timeouts, Tls};
 
 /// A reply line longer than this, or a reply of more lines, is not SMTP.
 const MAX_LINE: usize = 4096;

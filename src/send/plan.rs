@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::audience::{Audiences, LineMarks, Reach};
 use crate::journal::{self, Entry, Final, Fingerprint, Header, Line, Lookup, Replay};
+use crate::model::audience::{Audiences, LineMarks, Reach};
+use crate::model::subscribers::{self, Joined, KeyHash, LineSet, Survey};
 use crate::render::template::Part;
 use crate::render::{Rendered, Template};
-use crate::subscribers::{self, Joined, KeyHash, LineSet, Survey};
 
 /// Which earlier outcomes a run sends to again.
 #[derive(Debug, Clone, Copy, Default)]
@@ -96,7 +96,7 @@ pub struct Plan {
 /// What the plan needs from the run.
 pub struct Inputs<'a> {
     pub rendered: &'a Rendered,
-    pub config: &'a crate::config::Config,
+    pub config: &'a crate::model::config::Config,
     pub list_path: &'a Path,
     pub policy: Policy,
     pub accept_changes: bool,
@@ -107,7 +107,7 @@ pub struct Inputs<'a> {
 }
 
 /// The fingerprint of what the messages say.
-pub fn fingerprint(config: &crate::config::Config, rendered: &Rendered) -> Fingerprint {
+pub fn fingerprint(config: &crate::model::config::Config, rendered: &Rendered) -> Fingerprint {
     let mut f = Fingerprint::default();
     f.add(
         "subject",
@@ -259,7 +259,7 @@ fn bind(
     current: &Fingerprint,
     list_path: &Path,
     rendered: &Rendered,
-    config: &crate::config::Config,
+    config: &crate::model::config::Config,
     accept_changes: bool,
 ) -> Result<Vec<Line>> {
     let audience = journal_audience(&rendered.audiences);

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
-use crate::subscribers::{KeyHash, Status, SubscriberReader};
+use crate::model::subscribers::{KeyHash, Status, SubscriberReader};
 use crate::unsubscribe::log;
 
 /// What identifies a version of a file.

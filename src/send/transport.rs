@@ -21,8 +21,8 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
 use super::pipeline::{handshake, open_socket};
-use crate::config::{Smtp, Timeouts, Tls};
 use crate::journal::Stage;
+use crate::model::config::{Smtp, Timeouts, Tls};
 
 /// The result of handing over one message.
 #[derive(Debug, Clone, PartialEq, Eq)]

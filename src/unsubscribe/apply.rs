@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::mark;
-use crate::subscribers::Status;
+use crate::model::subscribers::Status;
+use crate::status_column;
 use crate::token::Signer;
 use crate::unsubscribe::{link, log};
 
@@ -113,7 +113,7 @@ pub fn run(
     for why in &rejected {
         eprintln!("not applied: {why}");
     }
-    let outcome = mark::mark(list, &addresses, Status::Unsubscribed)?;
+    let outcome = status_column::set(list, &addresses, Status::Unsubscribed)?;
     outcome.print(list);
     if !rejected.is_empty() {
         eprintln!(

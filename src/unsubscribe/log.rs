@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
-use crate::subscribers::KeyHash;
+use crate::model::subscribers::KeyHash;
 
 /// How a request asked to unsubscribe, as written in the log.
 pub const ONE_CLICK: &str = "one-click";

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 
 use crate::cli::{UnsubscribeAction, UnsubscribeArgs};
-use crate::config::Config;
+use crate::model::config::Config;
 use crate::token::Signer;
 
 pub use serve::ServeOptions;

@@ -2,7 +2,7 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use crate::config::List;
+use crate::model::config::List;
 
 const CSS: &str = "body{margin:0;padding:24px 16px;font:18px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;color:#1a1a1a;background:#fff}\
 main{max-width:36em;margin:0 auto}\

@@ -20,8 +20,8 @@ use anyhow::{Context, Result, bail};
 use hyper::header::{self, HeaderValue};
 use tokio::sync::oneshot;
 
-use crate::config::{Config, List};
 use crate::http::{self, Limits, Settings};
+use crate::model::config::{Config, List};
 use crate::token::Signer;
 use crate::unsubscribe::log::Log;
 

@@ -2,7 +2,7 @@
 //! link of every email, with "Add to calendar" files for the events.
 //!
 //! Layout of the output folder (its root is the site's root, see
-//! [`crate::ics::site_base`]):
+//! [`crate::render::ics::site_base`]):
 //!
 //! * `index.html`: every issue, newest first;
 //! * `issues/ISSUE/index.html`: an issue as emailed, with no personal data;
@@ -21,11 +21,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::archive::Archive;
 use crate::cli::{WebAction, WebArgs};
-use crate::config::Config;
-use crate::ics;
-use crate::new_issue::issue_files;
+use crate::commands::new::issue_files;
+use crate::model::archive::Archive;
+use crate::model::config::Config;
+use crate::render::ics;
 
 /// What the per-subscriber holes show on the public page.
 const GENERIC_EMAIL: &str = "you";
@@ -116,7 +116,7 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
         write(&out.join(ics::calendar_path(&event.id)), &calendar)?;
     }
 
-    let theme = crate::theme::Theme::load(&config.paths.theme)?;
+    let theme = crate::model::theme::Theme::load(&config.paths.theme)?;
     write(
         &out.join("index.html"),
         &pages::index(config, &theme, &entries),

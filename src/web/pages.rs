@@ -3,9 +3,9 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::Entry;
-use crate::config::Config;
+use crate::model::config::Config;
+use crate::model::theme::Theme;
 use crate::render::long_date;
-use crate::theme::Theme;
 
 /// `index.html`: every issue, newest first, with its date and preheader.
 pub fn index(config: &Config, theme: &Theme, entries: &[Entry]) -> String {

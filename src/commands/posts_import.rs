@@ -13,10 +13,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use crate::archive::Archive;
-use crate::config::Config;
-use crate::new_issue::OFFICE_TIME_ZONE;
-use crate::slug::slug;
+use crate::commands::new::OFFICE_TIME_ZONE;
+use crate::model::archive::Archive;
+use crate::model::config::Config;
+use crate::model::slug::slug;
 
 /// The longest summary kept, in characters; the email adds "…".
 const SUMMARY_CHARS: usize = 160;

@@ -10,17 +10,17 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use toml::Spanned;
 
-use crate::archive::Archive;
-use crate::audience::{self, Audience, Reach};
-use crate::config::Config;
-use crate::finding::{self, Finding, Severity};
-use crate::issue::Issue;
-use crate::merge;
+use crate::model::archive::Archive;
+use crate::model::audience::{self, Audience, Reach};
+use crate::model::config::Config;
+use crate::model::finding::{self, Finding, Severity};
+use crate::model::issue::Issue;
+use crate::model::subscribers::{self, Columns, RowProblem};
+use crate::model::theme::Theme;
+use crate::model::toml_file::Source;
 use crate::render::markdown::{Link, Markdown};
+use crate::render::merge;
 use crate::render::{self, Rendered, text, value_line};
-use crate::subscribers::{self, Columns, RowProblem};
-use crate::theme::Theme;
-use crate::toml_file::Source;
 
 /// Gmail clips messages over about 102 KB; stay well under.
 const HTML_LIMIT: usize = 90 * 1024;
@@ -297,7 +297,7 @@ fn config_lints(config: &Config, findings: &mut Vec<Finding>) {
                 ),
             ));
         }
-        if let Err(error) = crate::message::dkim_config(dkim) {
+        if let Err(error) = crate::render::message::dkim_config(dkim) {
             findings.push(Finding::error(
                 "dkim-key",
                 &config.path,
@@ -315,8 +315,8 @@ fn config_lints(config: &Config, findings: &mut Vec<Finding>) {
             ),
         ));
     }
-    if let crate::config::Transport::Smtp(smtp) = &config.transport
-        && let crate::config::PasswordSource::Env(name) = &smtp.password
+    if let crate::model::config::Transport::Smtp(smtp) = &config.transport
+        && let crate::model::config::PasswordSource::Env(name) = &smtp.password
         && std::env::var_os(name).is_none()
     {
         findings.push(Finding::warning(

@@ -6,9 +6,9 @@ use anyhow::Result;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::audience::{self, Audience, Audiences, RawFilter, SectionAudience};
-use crate::finding::Finding;
-use crate::toml_file::Source;
+use crate::model::audience::{self, Audience, Audiences, RawFilter, SectionAudience};
+use crate::model::finding::Finding;
+use crate::model::toml_file::Source;
 
 /// One newsletter issue. The id is the file name without `.toml`.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ pub enum Meaning {
     OptOutTime,
 }
 
-/// Names (after [`crate::subscribers`]' normalisation: lowercase, words
+/// Names (after [`crate::model::subscribers`]' normalisation: lowercase, words
 /// joined by `_`) of opt-out columns.
 const OPT_OUT: &[&str] = &[
     "unsubscribed",

@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail};
 use lettre::message::Mailbox;
 use serde::Deserialize;
 
-use crate::finding::Finding;
-use crate::toml_file::Source;
+use crate::model::finding::Finding;
+use crate::model::toml_file::Source;
 
 /// The resolved configuration every command works from.
 #[derive(Debug, Clone)]
@@ -764,7 +764,7 @@ mod tests {
         use super::super::*;
         use proptest::prelude::*;
 
-        const EXAMPLE: &str = include_str!("../newsletter.toml");
+        const EXAMPLE: &str = include_str!("../../newsletter.toml");
 
         /// The example configuration with one value replaced.
         fn with(key: &str, value: &str) -> String {

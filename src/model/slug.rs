@@ -83,7 +83,7 @@ mod tests {
     /// The example archive's ids were made from its titles by this rule.
     #[test]
     fn every_archived_title_gives_its_id() {
-        let file: toml::Table = toml::from_str(include_str!("../archive/posts.toml")).unwrap();
+        let file: toml::Table = toml::from_str(include_str!("../../archive/posts.toml")).unwrap();
         let mut mismatches = Vec::new();
         for post in file["post"].as_array().unwrap() {
             let (id, title) = (

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use crate::subscribers::{Status, SubscriberReader};
+use crate::model::subscribers::{Status, SubscriberReader};
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 

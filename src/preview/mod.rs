@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 use crate::cli::PreviewArgs;
-use crate::config::Config;
-use crate::message::Composer;
-use crate::subscribers::{Status, SubscriberReader};
+use crate::model::config::Config;
+use crate::model::subscribers::{Status, SubscriberReader};
+use crate::render::message::Composer;
 use crate::token::Signer;
 
 /// What to preview, resolved from the command line.
@@ -155,7 +155,7 @@ pub fn compose(config: &Config, p: &Preview) -> Result<Composed> {
     let built = composer.build(&subscriber)?;
     let (html, text) = composer.parts(&subscriber);
     let audiences = &loaded.rendered.audiences;
-    let selector = crate::audience::Selector::new(audiences, &columns);
+    let selector = crate::model::audience::Selector::new(audiences, &columns);
     let mask = composer.sections_for(&subscriber);
     Ok(Composed {
         issue_id: loaded.issue.id.clone(),

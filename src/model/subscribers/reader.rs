@@ -10,7 +10,7 @@ use super::address::{check_address, clean_value, shorten};
 use super::columns::Columns;
 use super::decode::{self, Source};
 use super::{MAX_EXTRA_CHARS, MAX_LINE_BREAKS, MAX_NAME_CHARS, Status, Subscriber, open_list};
-use crate::consent;
+use crate::model::consent;
 
 /// One problem found in a row. Not an error of the whole file.
 #[derive(Debug, Clone, PartialEq, Eq)]

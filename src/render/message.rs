@@ -16,11 +16,11 @@ use lettre::message::dkim::{
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::audience::Selector;
-use crate::config::{Config, Dkim, DkimAlgorithm};
-use crate::qp::QpTemplate;
+use crate::model::audience::Selector;
+use crate::model::config::{Config, Dkim, DkimAlgorithm};
+use crate::model::subscribers::{Columns, Subscriber};
+use crate::render::qp::QpTemplate;
 use crate::render::{Personal, Rendered, Template};
-use crate::subscribers::{Columns, Subscriber};
 use crate::token::Signer;
 
 /// What every message of one issue shares; built once per run.
@@ -175,7 +175,7 @@ impl<'a> Composer<'a> {
     }
 
     /// The audienced sections a subscriber gets, one bit each (in the
-    /// order of [`crate::audience::Audiences::sections`]).
+    /// order of [`crate::model::audience::Audiences::sections`]).
     pub fn sections_for(&self, subscriber: &Subscriber) -> u64 {
         self.selector.as_ref().map_or(0, |s| s.sections(subscriber))
     }

@@ -30,7 +30,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::lock::{self, Lock};
-use crate::subscribers::{Status, SubscriberReader};
+use crate::model::subscribers::{Status, SubscriberReader};
 
 use layout::Layout;
 use replace::replace;
@@ -125,7 +125,7 @@ pub const LOCK_PATIENCE_ENV: &str = "NEWSLETTER_LOCK_PATIENCE_MS";
 ///
 /// Holds the file's lock from the first read to the rename, waiting up to
 /// [`LOCK_PATIENCE`] for another process that holds it.
-pub fn mark(path: &Path, addresses: &BTreeSet<String>, status: Status) -> Result<Outcome> {
+pub fn set(path: &Path, addresses: &BTreeSet<String>, status: Status) -> Result<Outcome> {
     let wanted: BTreeSet<String> = addresses.iter().map(|a| a.trim().to_lowercase()).collect();
     if wanted.is_empty() {
         return Ok(Outcome::empty(status));
@@ -278,8 +278,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("subscribers.csv");
         fs::write(&path, bytes).unwrap();
-        let set = addresses.iter().map(|a| a.to_string()).collect();
-        let outcome = mark(&path, &set, status).unwrap();
+        let chosen: BTreeSet<String> = addresses.iter().map(|a| a.to_string()).collect();
+        let outcome = set(&path, &chosen, status).unwrap();
         (fs::read(&path).unwrap(), outcome)
     }
 

@@ -5,7 +5,7 @@
 //! only, so a rebuilt site is byte for byte the same: the UID is
 //! `EVENT-ID@LIST-ID` and DTSTAMP is the event's start.
 
-use crate::archive::Event;
+use crate::model::archive::Event;
 
 /// Where an event's `.ics` file lives, relative to the site's root.
 pub fn calendar_path(event_id: &str) -> String {

@@ -19,11 +19,11 @@ use anyhow::Result;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
-use crate::finding::Finding;
-use crate::subscribers::{
+use crate::model::finding::Finding;
+use crate::model::subscribers::{
     Columns, Duplicates, Field, LineSet, Status, Subscriber, SubscriberReader,
 };
-use crate::toml_file::Source;
+use crate::model::toml_file::Source;
 
 /// Most sections of one issue that may have an audience (one bit each).
 pub const MAX_SECTIONS: usize = 64;

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 
-use crate::finding::Finding;
+use crate::model::finding::Finding;
 
 /// A TOML source kept beside its path, so later checks can point at lines.
 pub struct Source {
@@ -98,7 +98,7 @@ impl Source {
         if key.is_empty() || value.is_empty() || !(expected || date_key) {
             return None;
         }
-        let reading = crate::dates::read(value)?;
+        let reading = crate::model::dates::read(value)?;
         let leading = self.text[value_start..].len() - self.text[value_start..].trim_start().len();
         let message = match &reading.time {
             Some(_) if key != "date" => format!(
@@ -138,7 +138,7 @@ impl Source {
         message: impl Into<String>,
     ) -> Finding {
         Finding {
-            severity: crate::finding::Severity::Warning,
+            severity: crate::model::finding::Severity::Warning,
             ..self.error_at(code, offset, message)
         }
     }

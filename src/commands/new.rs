@@ -10,13 +10,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use jiff::civil::Date;
 
-use crate::archive::{Archive, Event, Post};
 use crate::cli::NewArgs;
-use crate::config::Config;
-use crate::issue::Issue;
+use crate::model::archive::{Archive, Event, Post};
+use crate::model::config::Config;
+use crate::model::issue::Issue;
 
 /// The skeleton used when the project has no `issue.toml` beside its theme.
-const BUILT_IN_SKELETON: &str = include_str!("../templates/issue.toml");
+const BUILT_IN_SKELETON: &str = include_str!("../../templates/issue.toml");
 
 /// The most posts listed for a new issue.
 const MAX_POSTS: usize = 10;

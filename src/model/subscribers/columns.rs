@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use super::address::shorten;
-use crate::consent;
+use crate::model::consent;
 
 /// Where a column's value sits in a [`Subscriber`], resolved once per file
 /// by [`Columns::field`] so that reading it per row is an index.

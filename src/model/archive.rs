@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::toml_file::Source;
+use crate::model::toml_file::Source;
 
 /// An archived blog post.
 #[derive(Debug, Clone)]

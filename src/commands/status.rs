@@ -13,12 +13,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use crate::audience::LineMarks;
 use crate::cli::StatusArgs;
-use crate::config::Config;
 use crate::journal::{self, Entry, Final, Kind, Line, Lookup, Stage};
-use crate::mark;
-use crate::subscribers::{self, Joined, Status};
+use crate::model::audience::LineMarks;
+use crate::model::config::Config;
+use crate::model::subscribers::{self, Joined, Status};
+use crate::status_column;
 
 pub struct StatusRequest {
     pub issue: PathBuf,
@@ -70,7 +70,7 @@ struct Failure {
 }
 
 pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
-    let issue = crate::issue::Issue::load(&req.issue)?;
+    let issue = crate::model::issue::Issue::load(&req.issue)?;
     let journal_path = req
         .journal
         .clone()
@@ -354,7 +354,7 @@ fn apply_failures(list: &Path, failures: &[Failure], force: bool) -> Result<Exit
             pairs.len()
         );
     }
-    let outcome = mark::mark(list, &addresses, Status::Bounced)?;
+    let outcome = status_column::set(list, &addresses, Status::Bounced)?;
     outcome.print(list);
     Ok(ExitCode::SUCCESS)
 }
