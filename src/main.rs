@@ -4,10 +4,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = newsletter::cli::Cli::parse();
-    match newsletter::run(cli) {
+    match newsletter::commands::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            if newsletter::is_broken_pipe(&error) {
+            if newsletter::commands::is_broken_pipe(&error) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {error:#}");

@@ -401,13 +401,14 @@ fn check_message(raw: &[u8], email: &str) -> Result<(), String> {
 struct Example {
     _project: support::project::Project,
     config: newsletter::model::config::Config,
-    loaded: newsletter::Loaded,
+    loaded: newsletter::render::Loaded,
 }
 
 fn example() -> Example {
     let project = support::project::Project::example();
     let config = newsletter::model::config::Config::load(&project.path("newsletter.toml")).unwrap();
-    let loaded = newsletter::load_issue(&config, &project.path("issues/2022-07-13.toml")).unwrap();
+    let loaded =
+        newsletter::render::load_issue(&config, &project.path("issues/2022-07-13.toml")).unwrap();
     Example {
         _project: project,
         config,
@@ -483,7 +484,8 @@ fn merge_example() -> Example {
             "heading = \"Refugee Week events for {{last_name|you}}\"",
         );
     let config = newsletter::model::config::Config::load(&project.path("newsletter.toml")).unwrap();
-    let loaded = newsletter::load_issue(&config, &project.path("issues/2022-07-13.toml")).unwrap();
+    let loaded =
+        newsletter::render::load_issue(&config, &project.path("issues/2022-07-13.toml")).unwrap();
     Example {
         _project: project,
         config,

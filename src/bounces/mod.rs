@@ -16,12 +16,11 @@ pub mod source;
 pub use classify::{Stage, is_address_failure, shared_replies};
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{BouncesAction, BouncesArgs};
 use crate::model::config::Config;
 use crate::model::subscribers::Status;
 use crate::status_column;
@@ -36,24 +35,9 @@ pub struct ImportRequest {
     pub subscribers: Option<PathBuf>,
 }
 
-impl From<BouncesArgs> for ImportRequest {
-    fn from(a: BouncesArgs) -> Self {
-        match a.action {
-            BouncesAction::Import(i) => ImportRequest {
-                paths: i.paths,
-                subscribers: i.subscribers,
-            },
-        }
-    }
-}
-
 /// Where soft bounces are counted: `bounces.toml` next to the configuration.
 pub fn state_path(config: &Config) -> PathBuf {
-    config
-        .path
-        .parent()
-        .unwrap_or(Path::new(""))
-        .join("bounces.toml")
+    config.beside("bounces.toml")
 }
 
 /// Whether an SMTP reply or status is a policy refusal (5.7.x), which says

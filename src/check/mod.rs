@@ -41,21 +41,6 @@ pub struct CheckRequest {
     pub strict: bool,
 }
 
-impl From<crate::cli::CheckArgs> for CheckRequest {
-    fn from(a: crate::cli::CheckArgs) -> Self {
-        CheckRequest {
-            issues: a.issues,
-            subscribers: a.subscribers,
-            format: match a.format {
-                crate::cli::CheckFormat::Text => Format::Text,
-                crate::cli::CheckFormat::Json => Format::Json,
-                crate::cli::CheckFormat::Github => Format::Github,
-            },
-            strict: a.strict,
-        }
-    }
-}
-
 /// Runs every check; exit code 0 when clean (warnings allowed unless
 /// strict), 1 when anything is wrong. Unreadable input is an error (2).
 pub fn run(config_path: &Path, req: &CheckRequest) -> Result<ExitCode> {
@@ -185,7 +170,7 @@ pub fn check_with_reach(
     } else {
         req.issues
             .iter()
-            .map(|p| crate::issue_path(&config, p.clone()))
+            .map(|p| config.issue_path(p.clone()))
             .collect()
     };
     for path in &issue_paths {
@@ -225,7 +210,7 @@ pub fn check_with_reach(
 /// reports them (and `--skip-invalid` decides).
 pub fn findings_for_send(
     config: &Config,
-    loaded: &crate::Loaded,
+    loaded: &crate::render::Loaded,
     columns: &Columns,
     sample: &subscribers::Subscriber,
     reach: &Reach,

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -13,7 +13,7 @@ use jiff::civil::Date;
 use crate::cli::NewArgs;
 use crate::model::archive::{Archive, Event, Post};
 use crate::model::config::Config;
-use crate::model::issue::Issue;
+use crate::model::issue::{Issue, issue_files};
 
 /// The skeleton used when the project has no `issue.toml` beside its theme.
 const BUILT_IN_SKELETON: &str = include_str!("../../templates/issue.toml");
@@ -107,24 +107,6 @@ fn existing_issues(dir: &Path) -> Result<Existing> {
         }
     }
     Ok(existing)
-}
-
-/// The `.toml` files in the issues folder, sorted; none when it is missing.
-pub fn issue_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot read the issues folder `{}`", dir.display()));
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    paths.sort();
-    Ok(paths)
 }
 
 /// Posts new since the last issue, in archive order (newest first): dated

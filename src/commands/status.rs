@@ -107,11 +107,9 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
     let list_path = match (&req.subscribers, &replay.header) {
         (Some(path), _) => path.clone(),
         // Recorded relative to the configuration's folder, or absolute.
-        (None, Some(header)) if !header.subscribers.is_empty() => config
-            .path
-            .parent()
-            .unwrap_or(Path::new(""))
-            .join(&header.subscribers),
+        (None, Some(header)) if !header.subscribers.is_empty() => {
+            config.beside(&header.subscribers)
+        }
         _ => config.paths.subscribers.clone(),
     };
     let (settled, lookup) = replay.settled()?;

@@ -297,7 +297,60 @@ struct RawConfig {
     dkim: Option<RawDkim>,
 }
 
+/// The configuration file's name, looked for from the current folder up.
+pub const CONFIG_FILE: &str = "newsletter.toml";
+
+/// `--config`, else `$NEWSLETTER_CONFIG`, else the nearest
+/// `newsletter.toml` in the current folder or a folder above it (as
+/// `../newsletter.toml`, so paths shown stay short), else `newsletter.toml`
+/// (whose absence the loader reports).
+pub fn config_path(given: Option<PathBuf>) -> PathBuf {
+    if let Some(path) = given {
+        return path;
+    }
+    if let Some(path) = std::env::var_os("NEWSLETTER_CONFIG").filter(|p| !p.is_empty()) {
+        return path.into();
+    }
+    let depth = std::env::current_dir().map_or(0, |dir| dir.ancestors().count());
+    let mut up = PathBuf::new();
+    for _ in 0..depth {
+        let candidate = up.join(CONFIG_FILE);
+        if candidate.is_file() {
+            return candidate;
+        }
+        up.push("..");
+    }
+    PathBuf::from(CONFIG_FILE)
+}
+
+/// The folder a configuration file is in — the project folder, against
+/// which every relative path in it is read (`""` for the current folder).
+pub fn project_folder(config_path: &Path) -> &Path {
+    config_path.parent().unwrap_or(Path::new(""))
+}
+
 impl Config {
+    /// An issue named by its id (`2022-07-13`) is the file of that name in the
+    /// issues folder, when there is no file by the name as given.
+    pub fn issue_path(&self, given: PathBuf) -> PathBuf {
+        if given.exists() {
+            return given;
+        }
+        let is_id = given.components().count() == 1 && given.extension().is_none();
+        let by_id = self.paths.issues.join(format!("{}.toml", given.display()));
+        if is_id && by_id.is_file() {
+            by_id
+        } else {
+            given
+        }
+    }
+
+    /// A path in the project folder: `relative` read against the folder the
+    /// configuration file is in, the way every path in it is read.
+    pub fn beside(&self, relative: impl AsRef<Path>) -> PathBuf {
+        project_folder(&self.path).join(relative)
+    }
+
     /// Reads and validates the configuration file.
     pub fn load(path: &Path) -> Result<Config> {
         let source = Source::read(path).map_err(|error| {
@@ -306,7 +359,7 @@ impl Config {
             )
         })?;
         let raw: RawConfig = source.parse()?;
-        let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let base = project_folder(path).to_path_buf();
         let at = |p: Option<PathBuf>, default: &str| base.join(p.unwrap_or_else(|| default.into()));
         let paths = Paths {
             issues: at(raw.paths.issues, "issues"),

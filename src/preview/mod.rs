@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::PreviewArgs;
 use crate::model::config::Config;
 use crate::model::subscribers::{Status, SubscriberReader};
 use crate::render::message::Composer;
@@ -25,18 +24,6 @@ pub struct Preview {
     pub serve: Option<u16>,
 }
 
-impl From<PreviewArgs> for Preview {
-    fn from(a: PreviewArgs) -> Self {
-        Preview {
-            issue: a.issue,
-            out: a.out,
-            as_email: a.as_email,
-            subscribers: a.subscribers,
-            serve: a.serve.then_some(a.port),
-        }
-    }
-}
-
 /// Secret used when none is set: previews are never sent, so a fixed
 /// placeholder is fine and keeps the output stable.
 pub const PREVIEW_SECRET: &[u8] = b"preview-only-not-a-secret";
@@ -46,14 +33,10 @@ pub fn run(config: &Config, p: &Preview) -> Result<ExitCode> {
         return serve::run(config, p, port);
     }
     let composed = compose(config, p)?;
-    let out = p.out.clone().unwrap_or_else(|| {
-        config
-            .path
-            .parent()
-            .unwrap_or(std::path::Path::new(""))
-            .join("preview")
-            .join(&composed.issue_id)
-    });
+    let out = p
+        .out
+        .clone()
+        .unwrap_or_else(|| config.beside("preview").join(&composed.issue_id));
     for line in composed.audience_notes() {
         eprintln!("{line}");
     }
@@ -122,7 +105,7 @@ impl Composed {
 /// Renders the issue and builds the message for `p.as_email` (or the first
 /// subscribed address).
 pub fn compose(config: &Config, p: &Preview) -> Result<Composed> {
-    let loaded = crate::load_issue(config, &p.issue)?;
+    let loaded = crate::render::load_issue(config, &p.issue)?;
     let path = p
         .subscribers
         .clone()

@@ -526,6 +526,32 @@ pub fn byline(post: &Post) -> Option<String> {
     }
 }
 
+/// An issue with everything it needs, rendered.
+pub struct Loaded {
+    pub issue: Issue,
+    pub archive: Archive,
+    pub theme: Theme,
+    pub rendered: Rendered,
+}
+
+/// Loads the archive, the theme and an issue, and renders it.
+pub fn load_issue(config: &Config, path: &std::path::Path) -> Result<Loaded> {
+    let archive = Archive::load(
+        &config.paths.posts,
+        &config.paths.events,
+        &config.list.post_url,
+    )?;
+    let theme = Theme::load(&config.paths.theme)?;
+    let issue = Issue::load(path)?;
+    let rendered = render(config, &theme, &issue, &archive)?;
+    Ok(Loaded {
+        issue,
+        archive,
+        theme,
+        rendered,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::SendArgs;
 use crate::hint::Hint;
 use crate::model::config::{Config, Transport};
 use crate::model::finding::Severity;
@@ -47,24 +46,6 @@ pub struct SendRequest {
     pub accept_changes: bool,
     /// With `test_to`: build the test messages as this subscriber's.
     pub as_email: Option<String>,
-}
-
-impl From<SendArgs> for SendRequest {
-    fn from(a: SendArgs) -> Self {
-        SendRequest {
-            issue: a.issue,
-            subscribers: a.subscribers,
-            dry_run: a.dry_run,
-            test_to: a.test_to,
-            limit: a.limit,
-            yes: a.yes,
-            skip_invalid: a.skip_invalid,
-            retry_failed: a.retry_failed,
-            resend_uncertain: a.resend_uncertain,
-            accept_changes: a.accept_changes,
-            as_email: a.as_email,
-        }
-    }
 }
 
 impl SendRequest {
@@ -107,7 +88,7 @@ impl SendRequest {
 }
 
 pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
-    let loaded = crate::load_issue(config, &req.issue)?;
+    let loaded = crate::render::load_issue(config, &req.issue)?;
     let rendered = &loaded.rendered;
     let hint = Hint::new(&config.path);
     let list_path = req
@@ -183,7 +164,7 @@ fn secret(config: &Config, dry_run: bool) -> Result<Vec<u8>> {
 fn plan(
     config: &Config,
     req: &SendRequest,
-    loaded: &crate::Loaded,
+    loaded: &crate::render::Loaded,
     list_path: &std::path::Path,
 ) -> Result<Plan> {
     let policy = Policy {
@@ -218,7 +199,7 @@ fn plan(
 }
 
 /// `send` refuses what `check` calls an error for this issue and list.
-fn refuse_check_errors(config: &Config, loaded: &crate::Loaded, plan: &Plan) -> Result<()> {
+fn refuse_check_errors(config: &Config, loaded: &crate::render::Loaded, plan: &Plan) -> Result<()> {
     // A neutral subscriber: what is refused is the issue, not one row's data
     // (the survey reports rows).
     let sample = Subscriber::test("supporter@example.org", 0);

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::journal::{self, Entry, Final, Fingerprint, Header, Line, Lookup, Replay};
 use crate::model::audience::{Audiences, LineMarks, Reach};
+use crate::model::config::project_folder;
 use crate::model::subscribers::{self, Joined, KeyHash, LineSet, Survey};
 use crate::render::template::Part;
 use crate::render::{Rendered, Template};
@@ -311,7 +312,7 @@ fn journal_audience(audiences: &Audiences) -> Option<String> {
 /// reads its own copy), absolute otherwise.
 fn recorded_path(list: &Path, config: &Path) -> String {
     let list = std::fs::canonicalize(list).unwrap_or_else(|_| list.to_path_buf());
-    let dir = config.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = Some(project_folder(config)).filter(|d| !d.as_os_str().is_empty());
     let dir = std::fs::canonicalize(dir.unwrap_or(Path::new(".")));
     match dir
         .ok()

@@ -13,7 +13,6 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use crate::cli::{UnsubscribeAction, UnsubscribeArgs};
 use crate::model::config::Config;
 use crate::token::Signer;
 
@@ -33,24 +32,6 @@ pub enum Request {
         url: String,
     },
     Serve(ServeOptions),
-}
-
-impl From<UnsubscribeArgs> for Request {
-    fn from(a: UnsubscribeArgs) -> Self {
-        match a.action {
-            Some(UnsubscribeAction::Verify(v)) => Request::Verify { url: v.url },
-            Some(UnsubscribeAction::Serve(s)) => Request::Serve(ServeOptions {
-                bind: s.bind,
-                log: s.log,
-                allow_remote: s.allow_remote,
-            }),
-            None => Request::Apply {
-                inputs: a.inputs,
-                from_file: a.from_file,
-                subscribers: a.subscribers,
-            },
-        }
-    }
 }
 
 pub fn run(config: &Config, req: &Request) -> Result<ExitCode> {

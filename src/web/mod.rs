@@ -15,43 +15,19 @@
 mod pages;
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{WebAction, WebArgs};
-use crate::commands::new::issue_files;
 use crate::model::archive::Archive;
 use crate::model::config::Config;
+use crate::model::issue::issue_files;
 use crate::render::ics;
 
 /// What the per-subscriber holes show on the public page.
 const GENERIC_EMAIL: &str = "you";
 /// The pages' "Unsubscribe" link, relative to an issue page.
 const UNSUBSCRIBE_FROM_ISSUE: &str = "../../unsubscribe.html";
-
-pub fn run(config: &Config, args: WebArgs) -> Result<ExitCode> {
-    match args.action {
-        WebAction::Build(build_args) => {
-            let out = build_args
-                .out
-                .unwrap_or_else(|| config.path.parent().unwrap_or(Path::new("")).join("site"));
-            let summary = build(config, &out)?;
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{}", out.join("index.html").display())?;
-            writeln!(
-                stdout,
-                "wrote {} issue page(s) and {} calendar file(s) to `{}`",
-                summary.issues,
-                summary.events,
-                out.display()
-            )?;
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
 
 /// How much a build wrote.
 pub struct Summary {
@@ -71,7 +47,7 @@ pub struct Entry {
 pub fn build(config: &Config, out: &Path) -> Result<Summary> {
     let mut entries = Vec::new();
     for path in issue_files(&config.paths.issues)? {
-        let loaded = crate::load_issue(config, &path).with_context(|| {
+        let loaded = crate::render::load_issue(config, &path).with_context(|| {
             format!(
                 "cannot build the page of `{}`; `newsletter check` lists every problem",
                 path.display()
