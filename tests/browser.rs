@@ -898,7 +898,7 @@ fn preview_server_answers_get_on_127_0_0_1_only_and_stops_on_ctrl_c() {
         served.raw(format!("POST / HTTP/1.1\r\n{host}\r\nContent-Length: 0\r\n\r\n").as_bytes());
     assert!(post.starts_with("HTTP/1.1 405 "), "{}", first_line(&post));
     // A page from another site that made its name point to 127.0.0.1.
-    let rebound = served.raw(b"GET / HTTP/1.1\r\nHost: attacker.example:8025\r\n\r\n");
+    let rebound = served.raw(b"GET / HTTP/1.1\r\nHost: attacker.example:6397\r\n\r\n");
     assert!(
         rebound.starts_with("HTTP/1.1 421 "),
         "{}",
@@ -1265,6 +1265,20 @@ fn preview_page_at_390_px_does_not_scroll_sideways() {
     );
     browser.close();
     served.kill();
+}
+
+#[test]
+fn preview_serve_listens_on_port_6397_unless_told_otherwise() {
+    let project = Project::example();
+    let help = project.run(&["preview", "--help"]);
+    help.expect_code(0);
+    assert!(help.stdout.contains("[default: 6397]"), "{}", help.stdout);
+    assert!(
+        help.stdout.contains("http://127.0.0.1:6397/"),
+        "{}",
+        help.stdout
+    );
+    assert!(!help.stdout.contains("[default: 8025]"), "{}", help.stdout);
 }
 
 #[test]
