@@ -49,14 +49,15 @@ pub enum Command {
 /// prints their paths. Open `index.html` in a browser, or `message.eml` in a
 /// mail app.
 ///
-/// With --serve, shows the issue on a local web page instead (desktop and
-/// phone widths, the text part, the headers, the size and the findings of
-/// `check`) that updates itself whenever the issue, the archive, the theme or
-/// the configuration changes. It listens on 127.0.0.1 only; Ctrl-C stops it.
+/// With --serve, shows the issue on a local web page instead (the message as
+/// an inbox lists it, the findings of `check`, the desktop and phone views,
+/// the text part, then the headers and size) that updates itself whenever
+/// the issue, the archive, the theme or the configuration changes. It
+/// listens on 127.0.0.1 only; Ctrl-C stops it.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   newsletter preview issues/2022-07-13.toml --as zoe@example.org
-  newsletter preview issues/2022-07-13.toml --serve     # then open http://127.0.0.1:8025/")]
+  newsletter preview issues/2022-07-13.toml --serve     # then open http://127.0.0.1:6397/")]
 pub struct PreviewArgs {
     /// The issue file, e.g. `issues/2022-07-13.toml`.
     pub issue: PathBuf,
@@ -78,9 +79,10 @@ pub struct PreviewArgs {
     #[arg(long, conflicts_with = "out")]
     pub serve: bool,
 
-    /// The port for --serve; 0 picks a free one. The first line printed is
-    /// the page's address.
-    #[arg(long, value_name = "PORT", default_value_t = 8025, requires = "serve")]
+    /// The port for --serve; 0 picks a free one. The default is one no
+    /// common mail tool uses (Mailpit and MailHog take 8025). The first line
+    /// printed is the page's address.
+    #[arg(long, value_name = "PORT", default_value_t = 6397, requires = "serve")]
     pub port: u16,
 }
 

@@ -3,8 +3,9 @@
 //!
 //! Needs `scripts/setup-browser` once (it installs /usr/bin/chromium and
 //! tests/browser/node_modules); without them every test here fails saying
-//! so — none is skipped. Screenshots of each width, light and dark, and the
-//! measurements go to `tests/artifacts/` (git-ignored) for a person to look at.
+//! so — none is skipped. Screenshots of each width, light and dark, of the
+//! preview page at 1440×900 and 390×844, and the measurements go to
+//! `tests/artifacts/` (git-ignored) for a person to look at.
 
 mod support;
 
@@ -897,7 +898,7 @@ fn preview_server_answers_get_on_127_0_0_1_only_and_stops_on_ctrl_c() {
         served.raw(format!("POST / HTTP/1.1\r\n{host}\r\nContent-Length: 0\r\n\r\n").as_bytes());
     assert!(post.starts_with("HTTP/1.1 405 "), "{}", first_line(&post));
     // A page from another site that made its name point to 127.0.0.1.
-    let rebound = served.raw(b"GET / HTTP/1.1\r\nHost: attacker.example:8025\r\n\r\n");
+    let rebound = served.raw(b"GET / HTTP/1.1\r\nHost: attacker.example:6397\r\n\r\n");
     assert!(
         rebound.starts_with("HTTP/1.1 421 "),
         "{}",
@@ -963,4 +964,340 @@ fn preview_server_answers_get_on_127_0_0_1_only_and_stops_on_ctrl_c() {
     let stderr = served.stderr_at_exit();
     assert_eq!(status.code(), Some(0), "stderr: {stderr}");
     assert!(stderr.contains("Stopped."), "{stderr}");
+}
+
+// ------------------------------------------- the preview page's layout
+
+const ISSUE: &str = "issues/2022-07-13.toml";
+const PREHEADER: &str = "The Bill of Rights, Rwanda, Refugee Week, and how you can help";
+/// A laptop's screen, and a common phone's.
+const DESKTOP_SCREEN: (u32, u32) = (1440, 900);
+const PHONE_SCREEN: (u32, u32) = (390, 844);
+
+/// The example project with one finding to show: a link that is not
+/// https:// (`http-link`, a warning on line 12).
+fn project_with_a_finding() -> Project {
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "(https://www.renecassin.org/briefings/human-rights-act/)",
+        "(http://www.renecassin.org/briefings/human-rights-act/)",
+    );
+    project
+}
+
+/// The preview of [`ISSUE`] open in a browser at `screen`.
+fn open_preview(project: &Project, screen: (u32, u32)) -> (Served, Browser) {
+    let served = Served::start(project, ISSUE);
+    let mut browser = Browser::launch();
+    browser.call(json!({"op": "open", "url": served.url, "width": screen.0, "height": screen.1}));
+    (served, browser)
+}
+
+/// JavaScript: an element's box on the screen and whether it is shown.
+fn placed(selector: &str) -> String {
+    format!(
+        "(() => {{ const e = document.querySelector({selector:?}); if (!e) return null; \
+         const r = e.getBoundingClientRect(); \
+         return {{ top: r.top, bottom: r.bottom, left: r.left, right: r.right, \
+         shown: e.checkVisibility() && r.width > 0 && r.height > 0 }}; }})()"
+    )
+}
+
+/// JavaScript: of each frame, the window's inner width, the width its
+/// document is laid out at, its height, its document's height, and
+/// whether the email (not the empty first document) is in it.
+const FRAMES: &str = "['desktop', 'phone'].map(id => { \
+    const f = document.getElementById(id); const d = f.contentDocument; \
+    return { id, inner: f.contentWindow.innerWidth, layout: d.documentElement.clientWidth, \
+    height: d.documentElement.clientHeight, content: d.documentElement.scrollHeight, \
+    email: d.URL === 'about:srcdoc' && d.querySelector('h1') !== null }; })";
+
+/// The frames as measured at each of ten consecutive loads of the page:
+/// a fresh tab, then nine reloads (as live reload does), each measured at
+/// once on its load event, without waiting.
+fn frames_on_ten_loads(artifact: &str) -> Vec<Value> {
+    let project = Project::example();
+    let (served, mut browser) = open_preview(&project, DESKTOP_SCREEN);
+    let mut loads = Vec::new();
+    for n in 0..10 {
+        if n > 0 {
+            browser.call(json!({"op": "reload"}));
+        }
+        loads.push(browser.eval(FRAMES));
+    }
+    browser.close();
+    served.kill();
+    let rows: Vec<String> = loads
+        .iter()
+        .enumerate()
+        .map(|(n, load)| {
+            let f = |i: usize, key: &str| load[i][key].to_string();
+            format!(
+                "{:>4} {:>13} {:>7}/{:<7} {:>11} {:>7}/{:<7}",
+                n + 1,
+                format!("{}/{}", f(0, "inner"), f(0, "layout")),
+                f(0, "height"),
+                f(0, "content"),
+                format!("{}/{}", f(1, "inner"), f(1, "layout")),
+                f(1, "height"),
+                f(1, "content"),
+            )
+        })
+        .collect();
+    report(
+        artifact,
+        "load desktop-width height/content phone-width height/content",
+        &rows,
+    );
+    loads
+}
+
+/// Panics unless, on every load, the frame `index` holds the email, is
+/// `wanted(width)` wide inside and is as tall as the email (nothing
+/// clipped, no scroll bar of its own).
+#[track_caller]
+fn assert_frame_on_every_load(loads: &[Value], index: usize, wanted: impl Fn(f64) -> bool) {
+    let bad: Vec<String> = loads
+        .iter()
+        .enumerate()
+        .filter(|(_, load)| {
+            let f = &load[index];
+            !(f["email"] == true
+                && wanted(num(&f["inner"]))
+                && wanted(num(&f["layout"]))
+                && num(&f["content"]) <= num(&f["height"]))
+        })
+        .map(|(n, load)| format!("load {}: {}", n + 1, load[index]))
+        .collect();
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn preview_phone_frame_is_375_px_wide_inside_on_ten_consecutive_loads() {
+    let loads = frames_on_ten_loads("preview-frames-phone");
+    assert_frame_on_every_load(&loads, 1, |width| width == 375.0);
+}
+
+#[test]
+fn preview_desktop_frame_is_at_least_600_px_wide_inside_on_ten_consecutive_loads() {
+    let loads = frames_on_ten_loads("preview-frames-desktop");
+    assert_frame_on_every_load(&loads, 0, |width| width >= 600.0);
+}
+
+#[test]
+fn preview_page_opens_on_the_inbox_row_within_the_first_200_px() {
+    let project = project_with_a_finding();
+    let (served, mut browser) = open_preview(&project, DESKTOP_SCREEN);
+    let row = browser.eval(&placed("#inbox"));
+    let text = |browser: &mut Browser, part: &str| {
+        browser.eval(&format!(
+            "document.querySelector('#inbox {part}')?.textContent.trim()"
+        ))
+    };
+    assert_eq!(row["shown"], true, "{row}");
+    assert!(
+        num(&row["top"]) >= 0.0 && num(&row["bottom"]) <= 200.0,
+        "{row}"
+    );
+    assert_eq!(text(&mut browser, ".from"), "René Cassin");
+    assert_eq!(text(&mut browser, ".subject"), SUBJECT);
+    assert_eq!(text(&mut browser, ".preheader"), PREHEADER);
+    // The date is the message's Date header, in the browser's time zone.
+    let same_instant = browser.eval(&format!(
+        "new Date(document.querySelector('#inbox time').dateTime).getTime() === new Date({}).getTime()",
+        header("Date")
+    ));
+    assert_eq!(same_instant, true);
+    assert!(
+        text(&mut browser, ".date")
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+    );
+    browser.call(json!({"op": "screenshot", "path": artifacts().join("preview-1440x900.png"), "fullPage": false}));
+    browser.call(json!({"op": "screenshot", "path": artifacts().join("preview-1440x900-full.png"), "fullPage": true}));
+    browser.close();
+    served.kill();
+}
+
+#[test]
+fn preview_page_keeps_the_findings_visible_near_the_top() {
+    let project = project_with_a_finding();
+    let (served, mut browser) = open_preview(&project, DESKTOP_SCREEN);
+    let finding = browser.eval(&placed("#findings li[data-code=\"http-link\"]"));
+    assert_eq!(finding["shown"], true, "{finding}");
+    assert!(num(&finding["bottom"]) <= 400.0, "{finding}");
+    assert!(
+        browser
+            .eval("document.querySelector('#findings li[data-code=\"http-link\"]').textContent")
+            .as_str()
+            .unwrap()
+            .contains("issues/2022-07-13.toml:12: link `http://www.renecassin.org/briefings/human-rights-act/` is not https://"),
+    );
+    // Scrolled down to the text part, the count stays in sight and leads
+    // back to them.
+    browser.eval("document.getElementById('text').scrollIntoView(); scrollY > 900");
+    let count = browser.eval(&placed("#count"));
+    assert_eq!(count["shown"], true, "{count}");
+    assert!(
+        num(&count["top"]) >= 0.0 && num(&count["bottom"]) <= 100.0,
+        "{count}"
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('count').textContent.trim()"),
+        "1 warning"
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('count').getAttribute('href')"),
+        "#findings"
+    );
+    browser.close();
+    served.kill();
+}
+
+#[test]
+fn preview_page_shows_the_text_part_below_the_frames() {
+    let project = Project::example();
+    let (served, mut browser) = open_preview(&project, DESKTOP_SCREEN);
+    let text = browser.eval(&placed("#text"));
+    assert_eq!(text["shown"], true, "{text}");
+    let frames = browser.eval(&placed("#frames"));
+    assert!(
+        num(&text["top"]) >= num(&frames["bottom"]),
+        "{text} {frames}"
+    );
+    let words = browser.eval("document.getElementById('text').textContent");
+    let words = words.as_str().unwrap();
+    assert!(words.contains("Dear Ruth"), "{words}");
+    assert!(words.contains(SUBJECT), "{words}");
+    browser.close();
+    served.kill();
+}
+
+#[test]
+fn preview_page_collapses_the_technical_headers_below() {
+    let project = Project::example();
+    let (served, mut browser) = open_preview(&project, DESKTOP_SCREEN);
+    let technical = [
+        "td[data-header=\"Message-ID\"]",
+        "td[data-header=\"Content-Type\"]",
+        "td[data-header=\"List-Unsubscribe\"]",
+        "#size",
+    ];
+    assert_eq!(
+        browser.eval("document.getElementById('message').open"),
+        false
+    );
+    for selector in technical {
+        let cell = browser.eval(&placed(selector));
+        assert_eq!(cell["shown"], false, "{selector}: {cell}");
+    }
+    let summary = browser.eval(&placed("#message summary"));
+    let text = browser.eval(&placed("#text"));
+    assert_eq!(summary["shown"], true, "{summary}");
+    assert!(
+        num(&summary["top"]) >= num(&text["bottom"]),
+        "{summary} {text}"
+    );
+    // Opened, it shows them: the boundary, the token in the link, the size.
+    browser.eval("document.querySelector('#message summary').click()");
+    for selector in technical {
+        let cell = browser.eval(&placed(selector));
+        assert_eq!(cell["shown"], true, "{selector}: {cell}");
+    }
+    assert!(
+        browser
+            .eval(&header("Content-Type"))
+            .as_str()
+            .unwrap()
+            .contains("boundary=")
+    );
+    browser.close();
+    served.kill();
+}
+
+/// Where the reader was: the headers they opened, and how far down.
+#[test]
+fn preview_page_keeps_open_headers_and_the_scroll_position_across_a_live_reload() {
+    let project = Project::example();
+    let (served, mut browser) = open_preview(&project, DESKTOP_SCREEN);
+    browser.eval("document.querySelector('#message summary').click(); scrollTo(0, 2500); scrollY");
+    project.edit(
+        ISSUE,
+        &format!("subject = \"{SUBJECT}\""),
+        "subject = \"A new subject\"",
+    );
+    let limit = Duration::from_secs(15);
+    browser.wait(&format!("{} === 'A new subject'", header("Subject")), limit);
+    assert_eq!(
+        browser.eval("document.getElementById('message').open"),
+        true
+    );
+    browser.wait(
+        "document.readyState === 'complete' && scrollY === 2500",
+        limit,
+    );
+    browser.close();
+    served.kill();
+}
+
+#[test]
+fn preview_page_at_390_px_does_not_scroll_sideways() {
+    let project = project_with_a_finding();
+    let (served, mut browser) = open_preview(&project, PHONE_SCREEN);
+    browser.call(json!({"op": "screenshot", "path": artifacts().join("preview-390x844.png"), "fullPage": false}));
+    browser.call(json!({"op": "screenshot", "path": artifacts().join("preview-390x844-full.png"), "fullPage": true}));
+    assert_eq!(
+        browser.eval("document.documentElement.scrollWidth <= innerWidth"),
+        true,
+        "the page is {} px wide",
+        browser.eval("document.documentElement.scrollWidth")
+    );
+    let row = browser.eval(&placed("#inbox"));
+    assert!(
+        num(&row["bottom"]) <= 200.0 && num(&row["right"]) <= 390.0,
+        "{row}"
+    );
+    let phone = browser.eval(&placed("#phone"));
+    assert!(
+        num(&phone["left"]) >= 0.0 && num(&phone["right"]) <= 390.0,
+        "{phone}"
+    );
+    browser.close();
+    served.kill();
+}
+
+#[test]
+fn preview_serve_listens_on_port_6397_unless_told_otherwise() {
+    let project = Project::example();
+    let help = project.run(&["preview", "--help"]);
+    help.expect_code(0);
+    assert!(help.stdout.contains("[default: 6397]"), "{}", help.stdout);
+    assert!(
+        help.stdout.contains("http://127.0.0.1:6397/"),
+        "{}",
+        help.stdout
+    );
+    assert!(!help.stdout.contains("[default: 8025]"), "{}", help.stdout);
+}
+
+#[test]
+fn preview_inbox_row_shows_the_first_words_when_there_is_no_preheader() {
+    let project = Project::example();
+    project.edit(ISSUE, &format!("preheader = \"{PREHEADER}\"\n"), "");
+    let served = Served::start(&project, ISSUE);
+    let page = served.raw(
+        format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            served.port
+        )
+        .as_bytes(),
+    );
+    assert!(
+        page.contains(
+            "<span class=\"preheader\" title=\"No preheader: a mail app shows the email's first words\">View this email in your browser: RENÉ CASSIN Rwanda, Refugees, and Our Rights under threat 13 July 2022 Dear Ruth On 22 June"
+        ),
+        "{page}"
+    );
+    served.kill();
 }

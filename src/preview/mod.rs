@@ -62,6 +62,10 @@ pub struct Composed {
     /// The message as a mail app would receive it (RFC 5322 bytes).
     pub message: Vec<u8>,
     pub email: String,
+    /// What an inbox shows beside the subject: the sender's name (or
+    /// address) and the preheader.
+    pub sender: String,
+    pub preheader: String,
     /// The issue's audience in words, when it has one, and whether this
     /// subscriber is in it.
     pub audience: Option<(String, bool)>,
@@ -137,6 +141,13 @@ pub fn compose(config: &Config, p: &Preview) -> Result<Composed> {
     let composer = Composer::new(config, &loaded.rendered, &columns, signer, "")?;
     let built = composer.build(&subscriber)?;
     let (html, text) = composer.parts(&subscriber);
+    let personal = composer.personal(&subscriber);
+    let unsubscribe_url = composer.unsubscribe_url(&subscriber.email);
+    let preheader = loaded
+        .rendered
+        .preheader_for(&personal.values(&unsubscribe_url, &subscriber.email));
+    let from = &config.list.from;
+    let sender = from.name.clone().unwrap_or_else(|| from.email.to_string());
     let audiences = &loaded.rendered.audiences;
     let selector = crate::model::audience::Selector::new(audiences, &columns);
     let mask = composer.sections_for(&subscriber);
@@ -145,6 +156,8 @@ pub fn compose(config: &Config, p: &Preview) -> Result<Composed> {
         html,
         text,
         message: built.message.formatted(),
+        sender,
+        preheader,
         audience: (!audiences.issue.is_everyone()).then(|| {
             (
                 audiences.issue.to_string(),

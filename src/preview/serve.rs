@@ -1,7 +1,8 @@
 //! `newsletter preview --serve`: a local page that shows an issue as it
-//! would be sent — at desktop and phone widths, with its text part, headers,
-//! size and the findings of `check` — and reloads itself when an input
-//! file changes.
+//! would be received — first its row in an inbox (sender, subject,
+//! preheader, date) and the findings of `check`, then the email at desktop
+//! and phone widths, its text part, and its headers and size folded away —
+//! and reloads itself when an input file changes.
 //!
 //! On the shared HTTP layer ([`crate::http`]): 127.0.0.1 only, `GET` only,
 //! requests bounded in size and time. Pages are rendered from the files as
@@ -60,6 +61,8 @@ const PICKER_ROWS: usize = 50;
 /// and a common phone.
 const DESKTOP_WIDTH: u32 = 680;
 const PHONE_WIDTH: u32 = 375;
+/// Characters of a message's first words an inbox row can show.
+const INBOX_LINE: usize = 140;
 /// Gmail clips a message whose HTML is larger than about this.
 const GMAIL_CLIP: usize = 102 * 1024;
 
@@ -437,7 +440,7 @@ impl Server {
                 }
                 body {
                     header class="bar" {
-                        h1 { "Preview of " code { (self.issue.display()) } }
+                        h1 { span class="lead" { "Preview of " } code { (self.issue.display()) } }
                         form method="get" action="/" {
                             label for="as" { "Personalised for " }
                             select id="as" name="as" onchange="this.form.submit()" {
@@ -447,14 +450,7 @@ impl Server {
                             }
                             noscript { " " button type="submit" { "Show" } }
                         }
-                        @if let Some(c) = &composed {
-                            @let notes = c.audience_notes();
-                            @if !notes.is_empty() {
-                                ul id="sections" class="live" {
-                                    @for note in &notes { li { (note) } }
-                                }
-                            }
-                        }
+                        (findings_count(&findings))
                         p id="live" class="live" { "Updates itself when you save a file." }
                     }
                     main {
@@ -465,23 +461,17 @@ impl Server {
                                 p { "Fix the file and save it; this page updates itself." }
                             }
                         }
-                        (findings_section(&findings))
-                        @if !reached.is_empty() {
-                            section id="reach" {
-                                h2 { "Audiences" }
-                                pre { (check::reach_text(&reached)) }
+                        @if let Some(c) = &composed {
+                            (inbox_row(c, &headers))
+                            @let notes = c.audience_notes();
+                            @if !notes.is_empty() {
+                                ul id="sections" {
+                                    @for note in &notes { li { (note) } }
+                                }
                             }
                         }
+                        (findings_section(&findings))
                         @if let Some(c) = &composed {
-                            section id="message" {
-                                h2 { "Headers" }
-                                table id="headers" {
-                                    @for (name, value) in &headers {
-                                        tr { th scope="row" { (name) } td data-header=(name) { (value) } }
-                                    }
-                                }
-                                p id="size" { (size_line(c)) }
-                            }
                             section id="frames" {
                                 (frame("desktop", "Desktop", DESKTOP_WIDTH, &c.html))
                                 (frame("phone", "Phone", PHONE_WIDTH, &c.html))
@@ -489,6 +479,21 @@ impl Server {
                             section id="text-part" {
                                 h2 { "Text part" }
                                 pre id="text" { (c.text) }
+                            }
+                            details id="message" {
+                                summary { "Headers and size " span class="note" { "(" (kilobytes(c.message.len())) ")" } }
+                                table id="headers" {
+                                    @for (name, value) in &headers {
+                                        tr { th scope="row" { (name) } td data-header=(name) { (value) } }
+                                    }
+                                }
+                                p id="size" { (size_line(c)) }
+                            }
+                        }
+                        @if !reached.is_empty() {
+                            details id="reach" {
+                                summary { "Audiences: who gets the issue and its sections" }
+                                pre { (check::reach_text(&reached)) }
                             }
                         }
                     }
@@ -500,21 +505,113 @@ impl Server {
     }
 }
 
+/// The message as a mail app lists it: sender, subject, preheader, date.
+fn inbox_row(c: &Composed, headers: &[(String, String)]) -> Markup {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or("", |(_, value)| value.as_str())
+    };
+    let date = header("Date");
+    let (shown, instant) = match inbox_date(date) {
+        Some((shown, instant)) => (shown, Some(instant)),
+        None => (date.to_string(), None),
+    };
+    let initial = c.sender.chars().next().unwrap_or('?').to_uppercase();
+    html! {
+        section id="inbox" aria-labelledby="inbox-title" {
+            h2 id="inbox-title" { "In the inbox" }
+            div class="row" {
+                span class="avatar" aria-hidden="true" { (initial) }
+                span class="from" { (c.sender) }
+                span class="line" {
+                    span class="subject" { (header("Subject")) }
+                    span class="sep" aria-hidden="true" { " – " }
+                    @if c.preheader.is_empty() {
+                        span class="preheader" title="No preheader: a mail app shows the email's first words" {
+                            (first_words(&c.text))
+                        }
+                    } @else {
+                        span class="preheader" { (c.preheader) }
+                    }
+                }
+                time class="date" datetime=[instant] title=(date) { (shown) }
+            }
+        }
+    }
+}
+
+/// The start of the text part on one line, without its `<URL>`s and
+/// heading underlines: near what an inbox shows of a message without a
+/// preheader (the first words of the HTML part).
+fn first_words(text: &str) -> String {
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| !(w.starts_with('<') && w.ends_with('>')))
+        .filter(|w| !w.chars().all(|c| c == '=' || c == '-'))
+        .collect();
+    let line = words.join(" ");
+    match line.char_indices().nth(INBOX_LINE) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line,
+    }
+}
+
+/// A Date header as a mail app's list shows it, in this computer's time
+/// zone, and the instant for `<time datetime>`.
+fn inbox_date(value: &str) -> Option<(String, String)> {
+    let zoned = jiff::fmt::rfc2822::parse(value).ok()?;
+    let local = zoned.with_time_zone(jiff::tz::TimeZone::system());
+    Some((
+        local.strftime("%-d %b, %H:%M").to_string(),
+        local.timestamp().to_string(),
+    ))
+}
+
 fn frame(id: &str, name: &str, width: u32, html: &str) -> Markup {
     html! {
-        figure class="frame" {
+        figure class="frame" id=(format!("{id}-frame")) {
             figcaption { (name) ", " (width) " px" }
-            // The frame is as tall as the email, inside a box that scrolls,
-            // so no scroll bar takes from its width. No scripts run in it;
-            // same origin only so that the page can measure it.
-            div class="scroll" {
+            // As tall as the email once it has loaded (the page's script
+            // measures it), so it never scrolls and no scroll bar takes
+            // from its width. No scripts run in it; same origin only so
+            // that the page can measure it.
+            div class="box" {
                 iframe id=(id) title=(format!("The HTML part at {width} px ({name})"))
                     width=(width) height="600" style=(format!("width:{width}px"))
+                    scrolling="no"
                     sandbox="allow-same-origin allow-popups allow-popups-to-escape-sandbox"
                     srcdoc=(html) {}
             }
         }
     }
+}
+
+/// The findings counted, in the bar that stays at the top; leads to them.
+fn findings_count(findings: &Result<Vec<Finding>>) -> Markup {
+    let (text, class) = match findings {
+        Err(_) => ("check could not run".to_string(), "count errors"),
+        Ok(findings) => {
+            let count = |severity| findings.iter().filter(|f| f.severity == severity).count();
+            let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+            let plural =
+                |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+            let mut parts = Vec::new();
+            if errors > 0 {
+                parts.push(plural(errors, "error"));
+            }
+            if warnings > 0 {
+                parts.push(plural(warnings, "warning"));
+            }
+            match (errors, warnings) {
+                (0, 0) => ("no findings".to_string(), "count clean"),
+                (0, _) => (parts.join(", "), "count warnings"),
+                _ => (parts.join(", "), "count errors"),
+            }
+        }
+    };
+    html! { a id="count" class=(class) href="#findings" { (text) } }
 }
 
 fn findings_section(findings: &Result<Vec<Finding>>) -> Markup {
@@ -537,8 +634,12 @@ fn findings_section(findings: &Result<Vec<Finding>>) -> Markup {
     }
 }
 
+fn kilobytes(n: usize) -> String {
+    format!("{:.1} KB", n as f64 / 1024.0)
+}
+
 fn size_line(c: &Composed) -> String {
-    let kb = |n: usize| format!("{:.1} KB", n as f64 / 1024.0);
+    let kb = kilobytes;
     format!(
         "Message size: {} ({} bytes); HTML part {} of the {} at which Gmail clips a message.",
         kb(c.message.len()),
@@ -662,25 +763,50 @@ fn query_value(query: &str, key: &str) -> Option<String> {
 /// inherit this.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src https: http: data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// Follows the server's generation and reloads on a new one, keeping the
+/// open `<details>` and the scroll position; makes each frame as tall as
+/// its email. A `srcdoc` frame first holds an empty document, so a frame is
+/// measured on its load event (and at once, if the email is already in
+/// it), and again whenever the email's size or the window changes.
 fn live_script(generation: u64) -> String {
     format!(
         r#"const generation = "{generation}";
 const live = document.getElementById("live");
+const kept = JSON.parse(sessionStorage.getItem("preview-kept") || "null");
+sessionStorage.removeItem("preview-kept");
+if (kept) {{
+  for (const id of kept.open) {{ const d = document.getElementById(id); if (d) d.open = true; }}
+  addEventListener("load", () => scrollTo(0, kept.y));
+}}
 const events = new EventSource("/events");
 events.onmessage = (e) => {{
-  if (e.data !== generation) {{ events.close(); live.textContent = "Updating…"; location.reload(); }}
+  if (e.data !== generation) {{
+    events.close();
+    live.textContent = "Updating…";
+    const open = [...document.querySelectorAll("details[open][id]")].map((d) => d.id);
+    sessionStorage.setItem("preview-kept", JSON.stringify({{ open, y: scrollY }}));
+    history.scrollRestoration = "manual";
+    location.reload();
+  }}
 }};
 events.onopen = () => {{ live.textContent = "Updates itself when you save a file."; live.className = "live"; }};
 events.onerror = () => {{ live.textContent = "Not connected to newsletter preview --serve; retrying…"; live.className = "live lost"; }};
-for (const frame of document.querySelectorAll("iframe")) {{
-  const fit = () => {{
-    const root = frame.contentDocument.documentElement;
-    frame.style.height = root.scrollHeight + "px";
-    new ResizeObserver(() => {{ frame.style.height = root.scrollHeight + "px"; }}).observe(root);
-  }};
-  if (frame.contentDocument && frame.contentDocument.readyState === "complete") fit();
-  else frame.addEventListener("load", fit, {{ once: true }});
+const observed = new WeakSet();
+const fit = (frame) => {{
+  const doc = frame.contentDocument;
+  if (!doc || doc.URL !== "about:srcdoc" || !doc.documentElement) return;
+  frame.style.height = doc.documentElement.scrollHeight + "px";
+  if (!observed.has(doc)) {{
+    observed.add(doc);
+    new ResizeObserver(() => fit(frame)).observe(doc.documentElement);
+  }}
+}};
+const frames = [...document.querySelectorAll("iframe")];
+for (const frame of frames) {{
+  frame.addEventListener("load", () => fit(frame));
+  fit(frame);
 }}
+addEventListener("resize", () => frames.forEach(fit));
 "#
     )
 }
@@ -688,28 +814,68 @@ for (const frame of document.querySelectorAll("iframe")) {{
 const PAGE_STYLE: &str = "\
 body{margin:0;font:15px/1.45 system-ui,sans-serif;color:#1f2328;background:#f6f8fa}\
 code{font-family:ui-monospace,monospace;font-size:0.95em}\
-.bar{display:flex;flex-wrap:wrap;gap:8px 24px;align-items:center;padding:10px 20px;background:#fff;border-bottom:1px solid #d0d7de;position:sticky;top:0;z-index:1}\
-.bar h1{font-size:17px;margin:0}\
-.bar form{margin:0}\
-select{font:inherit;padding:2px 4px}\
-.live{margin:0;color:#1a7f37}\
+.bar{display:flex;flex-wrap:wrap;gap:6px 20px;align-items:center;padding:8px 20px;background:#fff;border-bottom:1px solid #d0d7de;position:sticky;top:0;z-index:1}\
+.bar h1{font-size:16px;margin:0}\
+.bar form{margin:0;min-width:0;max-width:100%}\
+select{font:inherit;padding:2px 4px;max-width:100%}\
+.count{font-weight:600;text-decoration:none;border-radius:12px;padding:1px 10px;border:1px solid}\
+.count.clean{color:#1a7f37}\
+.count.warnings{color:#7d4e00;background:#fff8c5}\
+.count.errors{color:#b42318;background:#fff1f0}\
+.live{margin:0;color:#1a7f37;font-size:14px}\
 .live.lost{color:#b42318}\
-main{padding:12px 20px 40px}\
-h2{font-size:16px;margin:16px 0 8px}\
+main{padding:8px 20px 40px}\
+h2{font-size:15px;margin:14px 0 6px}\
+#inbox h2{font-size:13px;font-weight:normal;color:#57606a;margin:6px 0 4px}\
+.row{display:flex;align-items:center;gap:12px;max-width:1100px;box-sizing:border-box;background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:8px 14px}\
+.avatar{flex:none;width:34px;height:34px;border-radius:50%;background:#57606a;color:#fff;display:grid;place-items:center;font-weight:600}\
+.from{flex:0 0 170px;font-weight:700;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\
+.line{flex:1;min-width:0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\
+.subject{font-weight:700}\
+.preheader,.sep{color:#57606a}\
+.date{flex:none;font-size:13px;font-weight:600}\
+#sections{margin:6px 0 0;padding-left:20px;font-size:14px;color:#57606a}\
 section.error{background:#fff1f0;border:2px solid #b42318;border-radius:6px;padding:4px 16px;margin:12px 0}\
 section.error pre{white-space:pre-wrap;font:14px/1.4 ui-monospace,monospace}\
-#findings ul{margin:0;padding-left:20px}\
+#findings{scroll-margin-top:70px}\
+#findings h2{margin-top:10px}\
+#findings ul{margin:0;padding-left:20px;font-size:14px;max-height:9.5em;overflow-y:auto}\
+#findings p{margin:0;font-size:14px}\
 #findings li.error strong,p.error{color:#b42318}\
-#findings li.warning strong{color:#9a6700}\
-#headers{border-collapse:collapse;font-size:14px}\
+#findings li.warning strong{color:#7d4e00}\
+#frames{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start;margin-top:16px}\
+.frame{margin:0;max-width:100%;overflow-x:auto}\
+.frame figcaption{color:#57606a;font-size:14px;margin-bottom:4px}\
+.frame .box{width:fit-content;border:1px solid #d0d7de;background:#fff}\
+.frame iframe{display:block;border:0}\
+#text{background:#fff;border:1px solid #d0d7de;padding:12px;max-width:80ch;white-space:pre-wrap;overflow-wrap:anywhere;font:14px/1.4 ui-monospace,monospace}\
+details{margin-top:16px}\
+summary{cursor:pointer;font-weight:600}\
+summary .note{font-weight:normal;color:#57606a}\
+#headers{border-collapse:collapse;font-size:14px;margin-top:8px}\
 #headers th{text-align:right;padding:2px 12px 2px 0;color:#57606a;font-weight:normal;vertical-align:top;white-space:nowrap}\
 #headers td{padding:2px 0;word-break:break-all}\
-#frames{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}\
-.frame{margin:0}\
-.frame figcaption{color:#57606a;font-size:14px;margin-bottom:4px}\
-.frame .scroll{height:80vh;overflow-y:scroll;overflow-x:hidden;border:1px solid #d0d7de;background:#fff}\
-.frame iframe{display:block;border:0}\
-#text{background:#fff;border:1px solid #d0d7de;padding:12px;max-width:80ch;white-space:pre-wrap;font:14px/1.4 ui-monospace,monospace}";
+#reach pre{font:14px/1.4 ui-monospace,monospace;white-space:pre-wrap}\
+@media (max-width:640px){\
+.bar{padding:4px 8px;gap:2px 12px}\
+#inbox h2{margin:4px 0 2px}\
+.bar h1{font-size:14px}\
+.bar h1 .lead{display:none}\
+.bar form{order:1;display:flex;gap:6px;align-items:center;width:100%}\
+.bar select{flex:1;min-width:0}\
+.live{display:none}\
+.live.lost{display:block}\
+main{padding:4px 6px 32px}\
+.row{display:grid;grid-template-columns:34px minmax(0,1fr) auto;column-gap:10px;row-gap:1px;align-items:start;padding:6px 10px;line-height:1.35}\
+.avatar{grid-row:1/4}\
+.from{grid-column:2}\
+.date{grid-column:3;grid-row:1}\
+.line{display:contents}\
+.subject{grid-column:2/4;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\
+.sep{display:none}\
+.preheader{grid-column:2/4;display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:2;overflow:hidden;white-space:normal}\
+#phone-frame{order:-1}\
+}";
 
 #[cfg(test)]
 mod tests {

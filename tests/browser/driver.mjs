@@ -152,6 +152,12 @@ const ops = {
     return path;
   },
 
+  // Reloads the page as live reload does; waits for its load event.
+  async reload() {
+    await page.reload({ waitUntil: "load" });
+    return page.url();
+  },
+
   url() {
     return page.url();
   },
