@@ -467,6 +467,64 @@ fn a_date_with_a_time_says_to_drop_the_time() {
 }
 
 #[test]
+fn a_date_with_the_month_in_words_day_first_says_how_to_write_it() {
+    expect_date_advice(
+        "13 July 2022",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes",
+    );
+}
+
+#[test]
+fn a_date_with_the_month_in_words_month_first_says_how_to_write_it() {
+    expect_date_advice(
+        "\"July 13, 2022\"",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes",
+    );
+}
+
+#[test]
+fn a_date_with_the_month_abbreviated_says_how_to_write_it() {
+    expect_date_advice(
+        "13 Jul 2022",
+        "`date`: write the date as `2022-07-13` (year-month-day), with no quotes",
+    );
+}
+
+#[test]
+fn an_event_start_with_the_month_in_words_says_how_to_write_it() {
+    let project = Project::example();
+    let line = line_of(&project, EVENTS, "start = 2022-06-20T18:00:00");
+    project.edit(
+        EVENTS,
+        "start = 2022-06-20T18:00:00",
+        "start = 20 June 2022 18:00",
+    );
+    let found = expect_only(&project, "invalid-date", Error, EVENTS, Some(line));
+    assert_eq!(
+        found["message"],
+        "`start`: write it as `2022-06-20T18:00:00` (year-month-day, `T`, then the time), with no quotes",
+        "{found}"
+    );
+}
+
+#[test]
+fn an_event_start_with_no_time_asks_for_the_time() {
+    let project = Project::example();
+    let line = line_of(&project, EVENTS, "start = 2022-06-20T18:00:00");
+    project.edit(
+        EVENTS,
+        "start = 2022-06-20T18:00:00",
+        "start = \"20 June 2022\"",
+    );
+    let found = expect_only(&project, "invalid-date", Error, EVENTS, Some(line));
+    assert_eq!(
+        found["message"],
+        "`start`: write it as `2022-06-20T` and the time, like `2022-06-20T19:00:00` (year-month-day, `T`, then the time), with no quotes",
+        "{found}"
+    );
+}
+
+#[test]
 fn a_date_that_reads_two_ways_offers_both() {
     expect_date_advice(
         "06/01/2027",
