@@ -11,35 +11,70 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// it to every subscribed address in the subscriber CSV.
 #[derive(Debug, Parser)]
 #[command(name = "newsletter", version, about, long_about)]
-#[command(after_help = "Examples:
-  newsletter preview issues/2022-07-13.toml
-  newsletter send issues/2022-07-13.toml --dry-run
-  newsletter send issues/2022-07-13.toml
-  newsletter status issues/2022-07-13.toml")]
+#[command(after_help = "Examples, in the order of the work:
+  newsletter new --date 2022-07-13
+  newsletter check 2022-07-13
+  newsletter preview 2022-07-13 --serve
+  newsletter send 2022-07-13 --test-to office@example.org
+  newsletter send 2022-07-13
+  newsletter status 2022-07-13")]
 pub struct Cli {
     /// The configuration file; paths in it are relative to it [default:
     /// `$NEWSLETTER_CONFIG`, or `newsletter.toml` in this folder or the
     /// nearest folder above it, as git finds a repository].
-    #[arg(long, short, global = true, value_name = "FILE")]
+    #[arg(long, short, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// `--config` on each command that reads the configuration (not on
+/// `completions` or `man`); on a command with subcommands it is global, so
+/// it may come before or after the subcommand.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArg {
+    /// The configuration file; paths in it are relative to it [default:
+    /// `$NEWSLETTER_CONFIG`, or `newsletter.toml` in this folder or the
+    /// nearest folder above it, as git finds a repository].
+    #[arg(long, short, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The commands, in the order of the office's work: write, check, look,
+/// send, follow up; then the rest.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    New(NewArgs),
     Check(CheckArgs),
     Preview(PreviewArgs),
     Send(SendArgs),
     Status(StatusArgs),
     Unsubscribe(UnsubscribeArgs),
     Bounces(BouncesArgs),
+    Posts(PostsArgs),
+    Web(WebArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
-    New(NewArgs),
-    Web(WebArgs),
-    Posts(PostsArgs),
+}
+
+impl Cli {
+    /// `--config` as given after the command, else before it.
+    pub fn config_given(&self) -> Option<PathBuf> {
+        let after = match &self.command {
+            Command::New(a) => &a.config,
+            Command::Check(a) => &a.config,
+            Command::Preview(a) => &a.config,
+            Command::Send(a) => &a.config,
+            Command::Status(a) => &a.config,
+            Command::Unsubscribe(a) => &a.config,
+            Command::Bounces(a) => &a.config,
+            Command::Posts(a) => &a.config,
+            Command::Web(a) => &a.config,
+            Command::Completions(_) | Command::Man(_) => return self.config.clone(),
+        };
+        after.config.clone().or_else(|| self.config.clone())
+    }
 }
 
 /// Render an issue for one subscriber and write it to a folder.
@@ -66,8 +101,9 @@ pub struct PreviewArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// Personalise for this subscriber [default: the first subscribed one].
-    #[arg(long = "as", value_name = "EMAIL")]
+    /// Personalise for the subscriber with this address [default: the
+    /// first subscribed one].
+    #[arg(long = "as", value_name = "ADDRESS")]
     pub as_email: Option<String>,
 
     /// The subscriber CSV [default: `paths.subscribers` in the configuration].
@@ -84,6 +120,9 @@ pub struct PreviewArgs {
     /// printed is the page's address.
     #[arg(long, value_name = "PORT", default_value_t = 6397, requires = "serve")]
     pub port: u16,
+
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 /// Send an issue to every subscribed address.
@@ -122,12 +161,12 @@ pub struct SendArgs {
 
     /// Send only to these addresses, subject prefixed `[TEST]`; the journal
     /// is not touched. Repeat for several.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDRESS")]
     pub test_to: Vec<String>,
 
-    /// With --test-to: make each test message the one this subscriber
-    /// would get (their merge fields and the sections of their audience).
-    #[arg(long = "as", value_name = "SUBSCRIBER", requires = "test_to")]
+    /// With --test-to: make each test message the one the subscriber with
+    /// this address would get (their merge fields and the sections of their audience).
+    #[arg(long = "as", value_name = "ADDRESS", requires = "test_to")]
     pub as_email: Option<String>,
 
     /// Send at most N messages in this run (the rest stay pending).
@@ -156,6 +195,9 @@ pub struct SendArgs {
     /// decision is journaled).
     #[arg(long)]
     pub accept_changes: bool,
+
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 /// Show how far the sending of an issue has got.
@@ -201,6 +243,9 @@ pub struct StatusArgs {
     /// Print every record of the journal in words, damaged ones included.
     #[arg(long)]
     pub records: bool,
+
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 /// Unsubscribe addresses, check unsubscribe links, or serve the endpoint.
@@ -237,6 +282,9 @@ pub struct UnsubscribeArgs {
     /// The subscriber CSV [default: `paths.subscribers` in the configuration].
     #[arg(long, value_name = "FILE")]
     pub subscribers: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +299,9 @@ pub enum UnsubscribeAction {
 /// its `token=` parameter, or a bare token) was signed with this list's
 /// secret; 1 when it is forged, made with another secret, or malformed.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  newsletter unsubscribe verify 'https://news.example.org/unsubscribe/em9lQGV4YW1wbGUub3Jn.…'
+  newsletter unsubscribe verify em9lQGV4YW1wbGUub3Jn.…")]
 pub struct VerifyArgs {
     /// The unsubscribe URL or token.
     #[arg(value_name = "URL")]
@@ -266,9 +317,13 @@ pub struct VerifyArgs {
 /// reverse proxy; apply the log with `newsletter unsubscribe --from-file
 /// LOG`. The first line printed is the endpoint's address; Ctrl-C stops.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  newsletter unsubscribe serve
+  newsletter unsubscribe serve --bind 127.0.0.1:8026 --log unsubscribes.log
+  newsletter unsubscribe --from-file unsubscribes.log      # later: apply the log")]
 pub struct ServeArgs {
-    /// Address and port to listen on; port 0 picks a free one.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8026")]
+    /// The IP address and port to listen on; port 0 picks a free one.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8026")]
     pub bind: std::net::SocketAddr,
 
     /// The log of unsubscribes [default: `unsubscribes.log` next to the
@@ -282,10 +337,22 @@ pub struct ServeArgs {
 }
 
 /// Handle bounce messages (delivery status notifications).
+///
+/// When an address no longer works, the receiving server mails a report
+/// back to the sender. `bounces import` reads those reports (saved from
+/// the mailbox of the From address as `.eml` or mbox files) and marks the
+/// addresses that are gone as `bounced` in the subscriber CSV, so the next
+/// issue does not mail them.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  newsletter bounces import ~/Mail/bounces/
+  newsletter bounces import bounces.mbox --subscribers subscribers.csv")]
 pub struct BouncesArgs {
     #[command(subcommand)]
     pub action: BouncesAction,
+
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -348,6 +415,9 @@ pub struct CheckArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     pub strict: bool,
+
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -383,6 +453,9 @@ pub enum Shell {
 }
 
 /// Print the man page (roff) on standard output.
+///
+/// The page lists every command and option, as `--help` does. View it with
+/// `man -l -`, or install it where `man` looks.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   newsletter man | man -l -
@@ -403,13 +476,27 @@ pub struct NewArgs {
     /// The issue date, YYYY-MM-DD [default: today in Europe/London].
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::model::dates::parse_arg)]
     pub date: Option<jiff::civil::Date>,
+
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 /// Build the public web pages of the newsletter.
+///
+/// `web build` writes the site the emails link to: each issue's "view in
+/// browser" page, an index of issues, the unsubscribe page and a calendar
+/// file for every event. Upload the folder it writes to the address in
+/// `web-version-url`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  newsletter web build
+  newsletter web build --out /var/www/news")]
 pub struct WebArgs {
     #[command(subcommand)]
     pub action: WebAction,
+
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -437,10 +524,20 @@ pub struct WebBuildArgs {
 }
 
 /// Manage the archive of blog posts.
+///
+/// Issues name posts by id; the posts live in `archive/posts.toml` (see
+/// `paths.posts`). `posts import` adds the blog's new posts to it from the
+/// blog's RSS or Atom feed, keeping the rest of the file as it is.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  newsletter posts import https://www.renecassin.org/feed/
+  newsletter posts import feed.xml")]
 pub struct PostsArgs {
     #[command(subcommand)]
     pub action: PostsAction,
+
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Debug, Subcommand)]

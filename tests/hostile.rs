@@ -1279,7 +1279,7 @@ fn file_cases() -> Vec<Case> {
             "start = \"20 June 2022\"",
             SEND,
             refused(&[
-                "archive/events.toml:10:9: `event.start`: invalid type: string \"20 June 2022\", expected a TOML datetime",
+                "archive/events.toml:10:9: `start`: write it as `2022-06-20T` and the time, like `2022-06-20T19:00:00` (year-month-day, `T`, then the time), with no quotes",
             ]),
         ),
         edit(

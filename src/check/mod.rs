@@ -3,6 +3,10 @@
 //! file and each issue, renders every issue and lints what would be sent.
 //! It connects to nothing.
 
+mod duplicates;
+pub mod sending;
+pub mod started;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -165,6 +169,7 @@ pub fn check_with_reach(
     }
     let sample = sample_subscriber(&list_path)?;
 
+    let today = crate::model::dates::today()?;
     let issue_paths = if req.issues.is_empty() {
         all_issues(&config.paths.issues)?
     } else {
@@ -194,6 +199,7 @@ pub fn check_with_reach(
             &sample,
             &mut findings,
         );
+        findings.extend(started::lint(&issue, archive, today));
         if !issue.audiences.is_empty() {
             let reach = audience::reach(&list_path, &issue.audiences, &survey.duplicates_index)?;
             lint_reach(&issue, &survey.columns, &reach, &mut findings);
@@ -290,16 +296,9 @@ fn config_lints(config: &Config, findings: &mut Vec<Finding>) {
             ));
         }
     }
-    if config.unsubscribe_secret().is_none() {
-        findings.push(Finding::warning(
-            "missing-unsubscribe-secret",
-            &config.path,
-            format!(
-                "the unsubscribe secret `{}` is not set here; a real send refuses to start without it",
-                config.list.unsubscribe_secret_env
-            ),
-        ));
-    }
+    // The unsubscribe secret is a sending concern: the sending commands
+    // refuse without it, and CI never has it.
+    findings.extend(sending::lint(config));
     if let crate::model::config::Transport::Smtp(smtp) = &config.transport
         && let crate::model::config::PasswordSource::Env(name) = &smtp.password
         && std::env::var_os(name).is_none()
@@ -413,23 +412,7 @@ fn lint_issue(
     broken |= !unknown.is_empty();
     findings.extend(unknown);
 
-    // The same post or event twice in one issue is shown twice.
-    let mut seen = std::collections::HashSet::new();
-    for section in &c.sections {
-        let refs = section.posts.iter().map(|id| ("post", id));
-        for (kind, id) in refs.chain(section.events.iter().map(|id| ("event", id))) {
-            if !seen.insert((kind, id.get_ref().as_str())) {
-                findings.push(source.warning_at(
-                    "duplicate-reference",
-                    id.span().start,
-                    format!(
-                        "{kind} `{}` is already in this issue, so readers would see it twice; remove one",
-                        id.get_ref()
-                    ),
-                ));
-            }
-        }
-    }
+    findings.extend(duplicates::lint(issue));
 
     for section in c.sections.iter().filter(|s| !s.past_events) {
         for id in &section.events {

@@ -21,8 +21,9 @@ use crate::model::config::{CONFIG_FILE, Config, config_path};
 
 /// Runs one command. Errors are for the caller to print (exit code 2).
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let found = cli.config.is_none() && std::env::var_os("NEWSLETTER_CONFIG").is_none();
-    let config_path = config_path(cli.config.clone());
+    let given = cli.config_given();
+    let found = given.is_none() && std::env::var_os("NEWSLETTER_CONFIG").is_none();
+    let config_path = config_path(given);
     let missing = || -> Result<()> {
         if found && !config_path.exists() {
             bail!(

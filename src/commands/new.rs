@@ -13,6 +13,7 @@ use jiff::civil::Date;
 use crate::cli::NewArgs;
 use crate::model::archive::{Archive, Event, Post};
 use crate::model::config::Config;
+use crate::model::dates::OFFICE_TIME_ZONE;
 use crate::model::issue::{Issue, issue_files};
 
 /// The skeleton used when the project has no `issue.toml` beside its theme.
@@ -20,9 +21,6 @@ const BUILT_IN_SKELETON: &str = include_str!("../../templates/issue.toml");
 
 /// The most posts listed for a new issue.
 const MAX_POSTS: usize = 10;
-
-/// The time zone of "today" when no `--date` is given.
-pub const OFFICE_TIME_ZONE: &str = "Europe/London";
 
 pub fn run(config: &Config, args: &NewArgs) -> Result<ExitCode> {
     let date = match args.date {

@@ -13,9 +13,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use crate::commands::new::OFFICE_TIME_ZONE;
 use crate::model::archive::Archive;
 use crate::model::config::Config;
+use crate::model::dates::OFFICE_TIME_ZONE;
 use crate::model::slug::slug;
 
 /// The longest summary kept, in characters; the email adds "…".

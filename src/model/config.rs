@@ -594,6 +594,34 @@ impl Config {
             .filter(|s| !s.is_empty())
     }
 
+    /// The error for a missing unsubscribe secret: what cannot be done
+    /// (`cannot`), which variable is read and where the configuration
+    /// names it, how to make a secret (unless `checking` links already
+    /// sent, which need the one they were made with) and where to keep it.
+    pub fn missing_secret(&self, cannot: &str, checking: bool) -> String {
+        let var = &self.list.unsubscribe_secret_env;
+        let file = self.path.display();
+        let named = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|text| key_line(&text, "list.unsubscribe-secret-env"))
+            .map_or_else(
+                || format!("the default of `unsubscribe-secret-env` in [list] of `{file}`"),
+                |line| format!("named by `unsubscribe-secret-env` at {file}:{line}"),
+            );
+        let make = if checking {
+            format!(
+                "export it with the secret the issues were sent with (`export {var}=…`); if none were sent yet, make one with `openssl rand -base64 32`"
+            )
+        } else {
+            format!(
+                "make a secret once with `openssl rand -base64 32` and export it before you run this (`export {var}=…`); use the same one for every issue, as the links in issues already sent are checked with it"
+            )
+        };
+        format!(
+            "the unsubscribe secret `{var}` is not set, so {cannot}. `{var}` is an environment variable ({named}); {make}. Keep the secret out of the project folder (in a password manager, or the sending machine's environment), never in `{file}` or the repository"
+        )
+    }
+
     /// Whether the From domain aligns with the DKIM domain (DMARC relaxed
     /// alignment: the same domain or a subdomain of it).
     pub fn dkim_aligned(&self) -> bool {

@@ -1,8 +1,12 @@
 //! Dates written the way people write them (`13/07/2022`, `13.07.2022`,
-//! `2022/07/13`, `"2022-07-13"`), read back so an error can say exactly
-//! what to write instead: `2022-07-13`, year-month-day.
+//! `2022/07/13`, `"2022-07-13"`, `13 July 2022`, `July 13, 2022`), read
+//! back so an error can say exactly what to write instead: `2022-07-13`,
+//! year-month-day. And "today", which tests fix with `NEWSLETTER_TODAY`.
 
 use jiff::civil::Date;
+
+/// The office's time zone: what "today" means, when no `--date` is given.
+pub const OFFICE_TIME_ZONE: &str = "Europe/London";
 
 /// A date (and maybe a time) read from a common shape, and how it should
 /// be written.
@@ -47,6 +51,9 @@ pub fn read(text: &str) -> Option<Reading> {
         .or_else(|| text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')))
         .unwrap_or(text)
         .trim();
+    if let Some(reading) = read_named(text) {
+        return Some(reading);
+    }
     let (date, time) = match text.find(['T', 't', ' ']) {
         Some(at) => (&text[..at], Some(text[at + 1..].trim())),
         None => (text, None),
@@ -87,6 +94,125 @@ pub fn read(text: &str) -> Option<Reading> {
         return None;
     };
     Some(Reading { date, time, other })
+}
+
+/// A date with the month in words, in English: `13 July 2022`,
+/// `13 Jul 2022`, `July 13, 2022`, `13th July 2022`, `Wednesday 13 July
+/// 2022`, optionally followed by a time (`13 July 2022 15:00`). A month
+/// in words reads only one way, so there is no other reading.
+fn read_named(text: &str) -> Option<Reading> {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    // A weekday in front says nothing more.
+    let words = match words.split_first() {
+        Some((first, rest)) if is_weekday(first) => rest,
+        _ => &words[..],
+    };
+    let (date, time) = match words {
+        [a, b, c] => ([*a, *b, *c], None),
+        [a, b, c, t] => ([*a, *b, *c], Some(read_time(t)?)),
+        _ => return None,
+    };
+    let (day, month) = match (month_number(date[0]), month_number(date[1])) {
+        (None, Some(m)) => (day_number(date[0])?, m),
+        (Some(m), None) => (day_number(date[1])?, m),
+        _ => return None,
+    };
+    let year = date[2];
+    if year.len() != 4 || !year.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let date = Date::new(year.parse().ok()?, month, day).ok()?;
+    Some(Reading {
+        date,
+        time,
+        other: None,
+    })
+}
+
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// 1 to 12 for a month's name or its first three letters (`Sept` too),
+/// any case, a trailing `.` ignored.
+fn month_number(word: &str) -> Option<i8> {
+    let word = word.trim_end_matches('.').to_lowercase();
+    if word.len() < 3 {
+        return None;
+    }
+    let at = MONTHS.iter().position(|m| {
+        *m == word || (m.starts_with(&word) && (word.len() == 3 || word == "sept"))
+    })?;
+    i8::try_from(at + 1).ok()
+}
+
+/// `13`, `13th`, `1st`, `2nd`, `3rd`.
+fn day_number(word: &str) -> Option<i8> {
+    let lower = word.to_lowercase();
+    let digits = ["st", "nd", "rd", "th"]
+        .iter()
+        .find_map(|suffix| lower.strip_suffix(suffix))
+        .unwrap_or(&lower);
+    if digits.is_empty() || digits.len() > 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn is_weekday(word: &str) -> bool {
+    let word = word.trim_end_matches('.').to_lowercase();
+    [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ]
+    .iter()
+    .any(|d| *d == word || (word.len() == 3 && d.starts_with(&word)))
+}
+
+/// The environment variable that fixes "today" (`YYYY-MM-DD`), for tests:
+/// the lints about events already under way and `send`'s refusal of them
+/// compare with that day, at midnight in the office's time zone.
+pub const TODAY_VARIABLE: &str = "NEWSLETTER_TODAY";
+
+/// Now in the office's time zone (Europe/London), or the start of the day
+/// `NEWSLETTER_TODAY` names.
+pub fn now() -> anyhow::Result<jiff::ZonedDateTime> {
+    let zone = OFFICE_TIME_ZONE;
+    match std::env::var(TODAY_VARIABLE).ok().filter(|v| !v.is_empty()) {
+        None => jiff::Timestamp::now()
+            .in_tz(zone)
+            .map_err(|e| anyhow::anyhow!("cannot find today's date in {zone}: {e}")),
+        Some(value) => {
+            let date = parse_arg(&value)
+                .map_err(|advice| anyhow::anyhow!("`{TODAY_VARIABLE}` is `{value}`: {advice}"))?;
+            date.in_tz(zone)
+                .map_err(|e| anyhow::anyhow!("cannot place {date} in {zone}: {e}"))
+        }
+    }
+}
+
+/// Today's date in the office's time zone (see [`now`]).
+pub fn today() -> anyhow::Result<Date> {
+    now().map(|now| now.date())
 }
 
 /// `15:00` or `15:00:00` as `15:00:00`.
@@ -157,6 +283,30 @@ mod tests {
     }
 
     #[test]
+    fn reads_months_in_words() {
+        for text in [
+            "13 July 2022",
+            "July 13, 2022",
+            "13 Jul 2022",
+            "\"13 July 2022\"",
+            "13th July 2022",
+            "Wednesday 13 July 2022",
+            "Wed, 13 Jul. 2022",
+            "july 13 2022",
+        ] {
+            let reading = read(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(reading.iso(true), "2022-07-13", "{text}");
+            assert_eq!(reading.ambiguity(), "", "{text}");
+        }
+        assert_eq!(
+            iso("13 July 2022 15:00").as_deref(),
+            Some("2022-07-13T15:00:00")
+        );
+        assert_eq!(iso("5 Sept 2022").as_deref(), Some("2022-09-05"));
+        assert_eq!(iso("1st October 2022").as_deref(), Some("2022-10-01"));
+    }
+
+    #[test]
     fn two_readings_are_both_offered() {
         let r = read("06/01/2027").unwrap();
         assert_eq!(r.iso(false), "2027-01-06");
@@ -179,6 +329,12 @@ mod tests {
             "13/07-2022",
             "13/07/2022 25:00",
             "Rwanda",
+            "30 February 2022",
+            "13 Julyish 2022",
+            "13 July 22",
+            "July 2022",
+            "Mar 13 July 2022",
+            "13 Ju 2022",
         ] {
             assert_eq!(read(text), None, "{text}");
         }

@@ -105,6 +105,11 @@ impl Source {
                 "`{key}`: write it as `{}` (year-month-day, `T`, then the time), with no quotes",
                 reading.iso(true)
             ),
+            // An event's start or end needs its time too.
+            None if matches!(key, "start" | "end") => format!(
+                "`{key}`: write it as `{date}T` and the time, like `{date}T19:00:00` (year-month-day, `T`, then the time), with no quotes",
+                date = reading.date
+            ),
             _ => format!(
                 "`{key}`: write the date as `{}` (year-month-day), with no quotes{}{}",
                 reading.iso(false),

@@ -128,7 +128,7 @@ pub fn compose(config: &Config, p: &Preview) -> Result<Composed> {
         match wanted {
             Some(key) => bail!("no subscriber `{key}` in `{}`", path.display()),
             None => bail!(
-                "`{}` has no subscribed address to preview for; pass --as EMAIL",
+                "`{}` has no subscribed address to preview for; pass --as ADDRESS",
                 path.display()
             ),
         }

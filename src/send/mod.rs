@@ -98,6 +98,9 @@ pub fn run(config: &Config, req: &SendRequest) -> Result<ExitCode> {
     let secret = secret(config, req.dry_run)?;
 
     if !req.test_to.is_empty() {
+        for f in crate::check::sending::for_test_send(config, &loaded)? {
+            eprintln!("warning: {f} [{}]", f.code);
+        }
         let test = TestSend {
             addresses: &req.test_to,
             as_subscriber: test_subscriber(req.as_email.as_deref(), &list_path)?,
@@ -148,14 +151,17 @@ fn secret(config: &Config, dry_run: bool) -> Result<Vec<u8>> {
         (Some(s), _) => Ok(s.into_bytes()),
         (None, true) => {
             eprintln!(
-                "warning: `{}` is not set; a real send would refuse to start. This dry run uses a placeholder",
-                config.list.unsubscribe_secret_env
+                "warning: {}. This dry run uses a placeholder",
+                config.missing_secret("a real send would refuse to start", false)
             );
             Ok(PREVIEW_SECRET.to_vec())
         }
         (None, false) => bail!(
-            "the unsubscribe secret `{}` is not set, so unsubscribe links cannot be signed; export it (a long random string, kept the same for every issue) and run again",
-            config.list.unsubscribe_secret_env
+            "{}",
+            config.missing_secret(
+                "unsubscribe links cannot be signed and nothing was sent",
+                false
+            )
         ),
     }
 }
@@ -203,11 +209,17 @@ fn refuse_check_errors(config: &Config, loaded: &crate::render::Loaded, plan: &P
     // A neutral subscriber: what is refused is the issue, not one row's data
     // (the survey reports rows).
     let sample = Subscriber::test("supporter@example.org", 0);
-    let findings =
+    let mut findings =
         crate::check::findings_for_send(config, loaded, &plan.survey.columns, &sample, &plan.reach);
+    let now = crate::model::dates::now()?;
+    findings.extend(crate::check::started::at_send(
+        &loaded.issue,
+        &loaded.archive,
+        &now,
+    ));
     let shown: Vec<_> = findings
         .iter()
-        .filter(|f| !matches!(f.code, "missing-unsubscribe-secret" | "missing-password"))
+        .filter(|f| f.code != "missing-password")
         .collect();
     for f in shown.iter().filter(|f| f.severity == Severity::Warning) {
         eprintln!("warning: {f} [{}]", f.code);
@@ -619,7 +631,15 @@ fn send_test(
         for job in &jobs {
             let outcome = sender.send(job).await;
             match &outcome {
-                Outcome::Accepted(_) => eprintln!("test message sent to {}", job.email),
+                Outcome::Accepted(reply) => match &config.transport {
+                    Transport::Outbox { .. } => eprintln!(
+                        "test message for {} written to `{}`; nothing was sent (`kind = \"outbox\"` in [transport] of `{}`: set `kind = \"smtp\"` and fill in [smtp] to send)",
+                        job.email,
+                        reply.strip_prefix("written to ").unwrap_or(reply),
+                        config.path.display()
+                    ),
+                    Transport::Smtp(_) => eprintln!("test message sent to {}", job.email),
+                },
                 Outcome::Permanent(reply, _)
                 | Outcome::Transient(reply)
                 | Outcome::Uncertain(reply)

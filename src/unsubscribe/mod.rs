@@ -75,8 +75,8 @@ pub fn run(config: &Config, req: &Request) -> Result<ExitCode> {
 fn signer(config: &Config) -> Result<Signer> {
     let Some(secret) = config.unsubscribe_secret() else {
         bail!(
-            "the unsubscribe secret `{}` is not set, so links cannot be checked; export it (the same secret the issues were sent with) and run again",
-            config.list.unsubscribe_secret_env
+            "{}",
+            config.missing_secret("unsubscribe links cannot be checked", true)
         );
     };
     Ok(Signer::new(&config.list.id, secret.as_bytes()))
