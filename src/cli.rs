@@ -40,6 +40,7 @@ pub enum Command {
     New(NewArgs),
     Web(WebArgs),
     Posts(PostsArgs),
+    Events(crate::cli_content::EventsArgs),
 }
 
 /// Render an issue for one subscriber and write it to a folder.
@@ -443,6 +444,7 @@ pub struct PostsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PostsAction {
+    List(crate::cli_content::PostsListArgs),
     Import(PostsImportArgs),
 }
 

@@ -11,10 +11,13 @@ pub mod audience;
 pub mod bounces;
 pub mod check;
 pub mod cli;
+pub mod cli_content;
+pub mod commands;
 pub mod completions;
 pub mod config;
 pub mod consent;
 pub mod dates;
+pub mod event_time;
 mod external_sort;
 pub mod feed_import;
 pub mod finding;
@@ -37,6 +40,7 @@ pub mod slug;
 pub mod status;
 pub mod subscribers;
 pub mod theme;
+pub mod today;
 pub mod token;
 mod toml_file;
 pub mod unsubscribe;
@@ -99,6 +103,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Web(args) => web::run(&load()?, args),
         Command::Posts(args) => match args.action {
             cli::PostsAction::Import(import) => feed_import::run(&load()?, &import.feed),
+            cli::PostsAction::List(list) => commands::posts_list::run(&load()?, &list),
+        },
+        Command::Events(args) => match args.action {
+            cli_content::EventsAction::List(list) => commands::events::list(&load()?, &list),
+            cli_content::EventsAction::Add(add) => commands::events::add(&load()?, &add),
         },
     }
 }
