@@ -5,6 +5,7 @@
 //! Data flows one way: `Cli → Config → (Issue, Archive, Subscribers) →
 //! Rendered → preview | send → Journal`.
 
+pub mod archive_edit;
 pub mod bounces;
 pub mod check;
 pub mod cli;

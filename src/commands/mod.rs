@@ -4,19 +4,22 @@
 pub mod bounces;
 pub mod check;
 pub mod completions;
+pub mod events;
 pub mod new;
 pub mod posts_import;
+pub mod posts_list;
 pub mod preview;
 pub mod send;
 pub mod status;
 pub mod unsubscribe;
+mod usage;
 pub mod web;
 
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use crate::cli::{Cli, Command, PostsAction};
+use crate::cli::{Cli, Command, EventsAction, PostsAction};
 use crate::model::config::{CONFIG_FILE, Config, config_path};
 
 /// Runs one command. Errors are for the caller to print (exit code 2).
@@ -56,6 +59,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Web(args) => web::run(&load()?, args),
         Command::Posts(args) => match args.action {
             PostsAction::Import(import) => posts_import::run(&load()?, &import.feed),
+            PostsAction::List(list) => posts_list::run(&load()?, &list),
+        },
+        Command::Events(args) => match args.action {
+            EventsAction::List(list) => events::list(&load()?, &list),
+            EventsAction::Add(add) => events::add(&load()?, &add),
         },
     }
 }

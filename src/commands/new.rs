@@ -13,7 +13,6 @@ use jiff::civil::Date;
 use crate::cli::NewArgs;
 use crate::model::archive::{Archive, Event, Post};
 use crate::model::config::Config;
-use crate::model::dates::OFFICE_TIME_ZONE;
 use crate::model::issue::{Issue, issue_files};
 
 /// The skeleton used when the project has no `issue.toml` beside its theme.
@@ -22,13 +21,13 @@ const BUILT_IN_SKELETON: &str = include_str!("../../templates/issue.toml");
 /// The most posts listed for a new issue.
 const MAX_POSTS: usize = 10;
 
+/// The comment under the posts: where to find the others.
+const FIND_POSTS: &str = "# Find any other post with\n#   newsletter posts list --search WORDS";
+
 pub fn run(config: &Config, args: &NewArgs) -> Result<ExitCode> {
     let date = match args.date {
         Some(date) => date,
-        None => jiff::Timestamp::now()
-            .in_tz(OFFICE_TIME_ZONE)
-            .context("cannot find today's date in Europe/London")?
-            .date(),
+        None => crate::model::dates::today()?,
     };
     let path = config.paths.issues.join(format!("{date}.toml"));
     if path.exists() {
@@ -144,7 +143,7 @@ fn fill(
         .newest
         .map_or_else(String::new, |d| format!(" since the last issue ({d})"));
     let posts_block = if posts.is_empty() {
-        format!("# No new posts{since}.")
+        format!("# No new posts{since}.\n{FIND_POSTS}")
     } else {
         let lines: Vec<String> = posts
             .iter()
@@ -155,14 +154,19 @@ fn fill(
              # the section and delete the ones you do not want.\n\
              # [[section]]\n\
              # heading = \"From the blog\"\n\
-             # posts = [\n{}\n# ]",
+             # posts = [\n{}\n# ]\n{FIND_POSTS}",
             lines.join("\n")
         )
     };
 
     let events = upcoming_events(archive, date);
     let events_block = if events.is_empty() {
-        format!("# No events on or after {date} in the archive.")
+        format!(
+            "# No events on or after {date} in the archive. List the coming ones with\n\
+             #   newsletter events list --upcoming\n\
+             {}",
+            add_event(date)
+        )
     } else {
         let lines: Vec<String> = events
             .iter()
@@ -180,8 +184,9 @@ fn fill(
              # the section and delete the ones you do not want.\n\
              # [[section]]\n\
              # heading = \"Coming up\"\n\
-             # events = [\n{}\n# ]",
-            lines.join("\n")
+             # events = [\n{}\n# ]\n{}",
+            lines.join("\n"),
+            add_event(date)
         )
     };
 
@@ -197,6 +202,14 @@ fn fill(
         )
         .replace("${posts}", &posts_block)
         .replace("${events}", &events_block)
+}
+
+/// The comment saying how to add an event to the archive.
+fn add_event(date: Date) -> String {
+    format!(
+        "# Add an event to the archive with (see `newsletter events add --help`)\n\
+         #   newsletter events add --title \"…\" --start {date}T18:00 --online"
+    )
 }
 
 /// A title on one comment line: control characters become spaces.

@@ -2,21 +2,23 @@
 //! Atom feed, added to the top of `archive/posts.toml`.
 //!
 //! A feed item is already archived when its URL or its id (the slug of its
-//! title) is. New entries are written as text above the first `[[post]]`,
-//! so every existing byte of the file, hand edits included, stays as it was.
+//! title) is. New entries are written as text above the first `[[post]]`
+//! (see [`crate::archive_edit`]), so every existing byte of the file, hand
+//! edits included, stays as it was.
 
 use std::collections::HashSet;
 use std::fs;
 use std::io::{Read, Write};
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
+use crate::archive_edit::{self, Position, toml_string};
 use crate::model::archive::Archive;
 use crate::model::config::Config;
 use crate::model::dates::OFFICE_TIME_ZONE;
 use crate::model::slug::slug;
+use crate::model::toml_file::Source;
 
 /// The longest summary kept, in characters; the email adds "…".
 const SUMMARY_CHARS: usize = 160;
@@ -42,38 +44,53 @@ pub fn run(config: &Config, feed: &str) -> Result<ExitCode> {
     let items = items(&parsed)?;
 
     let posts_path = &config.paths.posts;
-    let archive = Archive::load(posts_path, &config.paths.events, &config.list.post_url)?;
-    let mut ids: HashSet<String> = archive.posts.iter().map(|p| p.id.clone()).collect();
-    let mut urls: HashSet<String> = archive.posts.iter().map(|p| url_key(&p.url)).collect();
+    let events = Source::read(&config.paths.events)?;
+    let post_url = &config.list.post_url;
     let mut added = Vec::new();
     let mut known = 0;
     let mut refused = Vec::new();
-    for mut item in items {
-        // The one URL policy: a feed is somebody else's file.
-        if !crate::render::markdown::safe_url(&item.url) {
-            refused.push(item);
-            continue;
+    // Under the archive's lock: what is new is decided on the file as it is
+    // when the lock is held, so two imports never add a post twice.
+    archive_edit::update(posts_path, |text| {
+        let source = Source {
+            path: posts_path.clone(),
+            text: text.to_string(),
+        };
+        let archive = Archive::from_sources(&source, &events, post_url)?;
+        let mut ids: HashSet<String> = archive.posts.iter().map(|p| p.id.clone()).collect();
+        let mut urls: HashSet<String> = archive.posts.iter().map(|p| url_key(&p.url)).collect();
+        for mut item in items {
+            // The one URL policy: a feed is somebody else's file.
+            if !crate::render::markdown::safe_url(&item.url) {
+                refused.push(item);
+                continue;
+            }
+            if urls.contains(&url_key(&item.url)) || ids.contains(&item.id) {
+                known += 1;
+                continue;
+            }
+            urls.insert(url_key(&item.url));
+            ids.insert(item.id.clone());
+            // A derived URL is left out, as in the rest of the archive.
+            let derived = post_url.replace("{id}", &item.id);
+            if url_key(&derived) == url_key(&item.url) {
+                item.url.clear();
+            }
+            added.push(item);
         }
-        if urls.contains(&url_key(&item.url)) || ids.contains(&item.id) {
-            known += 1;
-            continue;
+        if added.is_empty() {
+            return Ok(None);
         }
-        urls.insert(url_key(&item.url));
-        ids.insert(item.id.clone());
-        // A derived URL is left out, as in the rest of the archive.
-        let derived = config.list.post_url.replace("{id}", &item.id);
-        if url_key(&derived) == url_key(&item.url) {
-            item.url.clear();
-        }
-        added.push(item);
-    }
-
-    if !added.is_empty() {
-        let text = fs::read_to_string(posts_path)
-            .with_context(|| format!("cannot read `{}`", posts_path.display()))?;
-        let updated = insert(&text, &added);
-        write_checked(config, posts_path, &updated)?;
-    }
+        let updated = insert(text, &added);
+        // A mistake must never leave a broken archive behind.
+        let checked = Source {
+            path: posts_path.clone(),
+            text: updated,
+        };
+        Archive::from_sources(&checked, &events, post_url)
+            .context("the imported posts would break the archive; nothing was changed")?;
+        Ok(Some(checked.text))
+    })?;
 
     let mut out = std::io::stdout().lock();
     for post in &added {
@@ -204,48 +221,7 @@ fn insert(text: &str, posts: &[NewPost]) -> String {
         }
         block.push('\n');
     }
-    let first = text
-        .match_indices("[[post]]")
-        .map(|(at, _)| at)
-        .find(|&at| at == 0 || text[..at].ends_with('\n'));
-    match first {
-        Some(at) => format!("{}{block}{}", &text[..at], &text[at..]),
-        None => {
-            let sep = if text.is_empty() || text.ends_with("\n\n") {
-                ""
-            } else if text.ends_with('\n') {
-                "\n"
-            } else {
-                "\n\n"
-            };
-            format!(
-                "{text}{sep}{}",
-                block.trim_end_matches('\n').to_string() + "\n"
-            )
-        }
-    }
-}
-
-/// Writes the new archive through a temporary file that must load first,
-/// so a mistake never leaves a broken archive behind.
-fn write_checked(config: &Config, path: &Path, text: &str) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
-    temp.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
-    Archive::load(temp.path(), &config.paths.events, &config.list.post_url)
-        .context("the imported posts would break the archive; nothing was changed")?;
-    temp.persist(path)
-        .with_context(|| format!("cannot replace `{}`", path.display()))?;
-    Ok(())
-}
-
-fn toml_string(value: &str) -> String {
-    toml::Value::String(value.to_string()).to_string()
+    archive_edit::insert(text, "[[post]]", &block, Position::BeforeFirst)
 }
 
 fn one_line(text: &str) -> String {

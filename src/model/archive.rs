@@ -91,15 +91,25 @@ struct RawEvent {
 impl Archive {
     /// Loads both archive files. `post_url` has `{id}` for posts without a URL.
     pub fn load(posts_path: &Path, events_path: &Path, post_url: &str) -> Result<Archive> {
+        Archive::from_sources(
+            &Source::read(posts_path)?,
+            &Source::read(events_path)?,
+            post_url,
+        )
+    }
+
+    /// [`Archive::load`] from texts already read (a new version about to be
+    /// written is checked this way, its errors naming the real file).
+    pub(crate) fn from_sources(posts: &Source, events: &Source, post_url: &str) -> Result<Archive> {
         let mut archive = Archive::default();
-        let source = Source::read(posts_path)?;
+        let source = posts;
         let file: PostsFile = source.parse()?;
         for raw in file.posts {
             let id = raw.id.get_ref().clone();
-            check_id(&source, &raw.id)?;
+            check_id(source, &raw.id)?;
             let date = match raw.date {
                 None => None,
-                Some(d) => Some(to_date(&source, &raw.id, d)?),
+                Some(d) => Some(to_date(source, &raw.id, d)?),
             };
             if archive.post_index.contains_key(&id) {
                 return Err(source
@@ -111,7 +121,7 @@ impl Archive {
                     .into());
             }
             if let Some(url) = &raw.url {
-                check_url(&source, "url", url)?;
+                check_url(source, "url", url)?;
             }
             archive.post_index.insert(id.clone(), archive.posts.len());
             archive.posts.push(Post {
@@ -128,22 +138,22 @@ impl Archive {
             });
         }
 
-        let source = Source::read(events_path)?;
+        let source = events;
         let file: EventsFile = source.parse()?;
-        let default_zone = zone(&source, &file.time_zone)?;
+        let default_zone = zone(source, &file.time_zone)?;
         for raw in file.events {
             let id = raw.id.get_ref().clone();
-            check_id(&source, &raw.id)?;
+            check_id(source, &raw.id)?;
             let tz = match &raw.time_zone {
-                Some(name) => zone(&source, name)?,
+                Some(name) => zone(source, name)?,
                 None => default_zone.clone(),
             };
             if let Some(url) = &raw.booking_url {
-                check_url(&source, "booking-url", url)?;
+                check_url(source, "booking-url", url)?;
             }
-            let start = zoned(&source, &raw.start, &tz)?;
+            let start = zoned(source, &raw.start, &tz)?;
             let end = match &raw.end {
-                Some(end) => Some(zoned(&source, end, &tz)?),
+                Some(end) => Some(zoned(source, end, &tz)?),
                 None => None,
             };
             if let Some(end) = &end

@@ -7,6 +7,7 @@ pub mod audience;
 pub mod config;
 pub mod consent;
 pub mod dates;
+pub mod event_time;
 pub mod finding;
 pub mod issue;
 pub mod slug;

@@ -19,7 +19,7 @@
 //! since it was read.
 
 mod layout;
-mod replace;
+pub(crate) mod replace;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -143,7 +143,7 @@ pub fn set(path: &Path, addresses: &BTreeSet<String>, status: Status) -> Result<
 }
 
 /// The lock patience: [`LOCK_PATIENCE`], or [`LOCK_PATIENCE_ENV`] if set.
-fn patience() -> Result<Duration> {
+pub(crate) fn patience() -> Result<Duration> {
     let Ok(value) = std::env::var(LOCK_PATIENCE_ENV) else {
         return Ok(LOCK_PATIENCE);
     };
@@ -157,7 +157,7 @@ fn patience() -> Result<Duration> {
 
 /// Takes the lock on the subscriber file `path`, waiting up to `patience`
 /// for its holder; says once on stderr who it is waiting for.
-fn lock_list(path: &Path, patience: Duration) -> Result<Lock> {
+pub(crate) fn lock_list(path: &Path, patience: Duration) -> Result<Lock> {
     let shown = path.display();
     let waited = seconds(patience);
     let got = Lock::acquire(

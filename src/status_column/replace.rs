@@ -15,6 +15,27 @@ pub(super) fn replace(
     before: &fs::Metadata,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<PathBuf> {
+    let backup = PathBuf::from(format!("{}.bak", path.display()));
+    swap(path, before, write, Some(&backup))?;
+    Ok(backup)
+}
+
+/// [`replace`] without the backup, for a file kept in version control (the
+/// archive).
+pub(crate) fn replace_without_backup(
+    path: &Path,
+    before: &fs::Metadata,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    swap(path, before, write, None)
+}
+
+fn swap(
+    path: &Path,
+    before: &fs::Metadata,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    backup: Option<&Path>,
+) -> Result<()> {
     let shown = path.display();
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -56,12 +77,13 @@ pub(super) fn replace(
         );
     }
 
-    let backup = PathBuf::from(format!("{}.bak", path.display()));
-    let copy = temp(".bak")?;
-    let backup_error = || format!("cannot write the backup `{}`", backup.display());
-    fs::copy(path, copy.path()).with_context(backup_error)?;
-    copy.as_file().sync_all().with_context(backup_error)?;
-    copy.persist(&backup).with_context(backup_error)?;
+    if let Some(backup) = backup {
+        let copy = temp(".bak")?;
+        let backup_error = || format!("cannot write the backup `{}`", backup.display());
+        fs::copy(path, copy.path()).with_context(backup_error)?;
+        copy.as_file().sync_all().with_context(backup_error)?;
+        copy.persist(backup).with_context(backup_error)?;
+    }
     new.persist(path)
         .with_context(|| format!("cannot replace `{shown}`; it is unchanged"))?;
     #[cfg(unix)]
@@ -69,7 +91,7 @@ pub(super) fn replace(
         // Makes the rename itself durable.
         let _ = dir.sync_all();
     }
-    Ok(backup)
+    Ok(())
 }
 
 /// Whether `now` is still the file `before` described: the same file (not

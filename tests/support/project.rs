@@ -103,8 +103,8 @@ impl Project {
         self.write("newsletter.toml", &config)
     }
 
-    /// A `newsletter` command in this folder with the test secret set and
-    /// short retry delays.
+    /// A `newsletter` command in this folder with the test secret set,
+    /// short retry delays, and today's real date (`NEWSLETTER_TODAY` unset).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_newsletter"));
         cmd.current_dir(self.dir.path())
@@ -113,6 +113,7 @@ impl Project {
             .env("NEWSLETTER_RETRY_BASE_MS", "50")
             .env_remove("NEWSLETTER_CONFIG")
             .env_remove("NO_COLOR")
+            .env_remove("NEWSLETTER_TODAY")
             .stdin(Stdio::null());
         cmd
     }
