@@ -529,9 +529,11 @@ pub struct WebBuildArgs {
 ///
 /// Issues name posts by id; the posts live in `archive/posts.toml` (see
 /// `paths.posts`). `posts import` adds the blog's new posts to it from the
-/// blog's RSS or Atom feed, keeping the rest of the file as it is.
+/// blog's RSS or Atom feed, keeping the rest of the file as it is;
+/// `posts list` shows them, or searches them.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
+  newsletter posts list --search human rights act
   newsletter posts import https://www.renecassin.org/feed/
   newsletter posts import feed.xml")]
 pub struct PostsArgs {
@@ -601,6 +603,10 @@ pub enum ListFormat {
 }
 
 /// List and add the events issues announce.
+///
+/// Issues name events by id; the events live in `archive/events.toml` (see
+/// `paths.events`). `events list` shows them by start, `events add` adds
+/// one from flags, checked like the file, keeping the rest of it as it is.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   newsletter events list --upcoming

@@ -560,7 +560,7 @@ fn newsletter_today_must_be_written_year_month_day() {
     out.expect_code(2);
     assert_eq!(
         out.stderr,
-        "error: `NEWSLETTER_TODAY` is `13/07/2022`: write the date as `2022-07-13` (year-month-day)\n"
+        "error: `NEWSLETTER_TODAY` is `13/07/2022`: write the date as `2022-07-13` (year-month-day); or unset it\n"
     );
 }
 

@@ -202,8 +202,9 @@ pub fn now() -> anyhow::Result<jiff::ZonedDateTime> {
             .in_tz(zone)
             .map_err(|e| anyhow::anyhow!("cannot find today's date in {zone}: {e}")),
         Some(value) => {
-            let date = parse_arg(&value)
-                .map_err(|advice| anyhow::anyhow!("`{TODAY_VARIABLE}` is `{value}`: {advice}"))?;
+            let date = parse_arg(&value).map_err(|advice| {
+                anyhow::anyhow!("`{TODAY_VARIABLE}` is `{value}`: {advice}; or unset it")
+            })?;
             date.in_tz(zone)
                 .map_err(|e| anyhow::anyhow!("cannot place {date} in {zone}: {e}"))
         }
