@@ -43,7 +43,9 @@ pub fn event_calendar(event: &Event, list_id: &str, list_name: &str) -> String {
         lines.push(format!("DTEND:{}", utc(end)));
     }
     lines.push(format!("SUMMARY:{}", text(&event.title)));
-    lines.push(format!("LOCATION:{}", text(&event.place)));
+    if let Some(place) = &event.place {
+        lines.push(format!("LOCATION:{}", text(place)));
+    }
     let mut description = Vec::new();
     if let Some(summary) = &event.summary {
         description.push(summary.clone());

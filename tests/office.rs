@@ -421,7 +421,7 @@ fn web_build_writes_issue_pages_without_personal_data() {
     for text in [
         "Rwanda, Refugees, and Our Rights under threat",
         "13 July 2022",
-        "The Bill of Rights, Rwanda, Refugee Week, and how you can help",
+        "We are extremely concerned by proposals to forcibly remove asylum-seekers to Rwanda.",
         "Happy Human Rights Day",
         "10 December 2020",
     ] {

@@ -75,6 +75,7 @@ pub fn render(model: &Model) -> String {
                                         @if let Some(bit) = section.audience { (PreEscaped(super::section_marker(bit, true))) }
                                     }
                                     @if let Some(cta) = &model.call_to_action { (cta_block(cta, theme, &font)) }
+                                    @if let Some(text) = &model.sign_off_text { div style="margin:24px 0 0 0" { (markdown(text, theme)) } }
                                     p style="margin:24px 0 4px 0" { (c.sign_off.closing) }
                                     p style="margin:0;font-weight:bold" { (c.sign_off.name) }
                                     @if let Some(role) = &c.sign_off.role { p style="margin:0" { (role) } }
@@ -129,9 +130,11 @@ fn event_block(
         div style="margin:0 0 20px 0" {
             h3 class="heading" style=(format!("margin:0 0 4px 0;font-size:18px;line-height:1.35;color:{}", theme.text_colour)) { (event.title) }
             p style="margin:0;font-weight:bold" { (event_when(event)) }
-            p class="muted" style=(format!("margin:0;{muted}")) {
-                (event.place)
-                @if let Some(partner) = &event.partner { " · with " (partner) }
+            @match (&event.place, &event.partner) {
+                (Some(place), Some(partner)) => { p class="muted" style=(format!("margin:0;{muted}")) { (place) " · with " (partner) } }
+                (Some(place), None) => { p class="muted" style=(format!("margin:0;{muted}")) { (place) } }
+                (None, Some(partner)) => { p class="muted" style=(format!("margin:0;{muted}")) { "With " (partner) } }
+                (None, None) => {}
             }
             @if let Some(summary) = &event.summary { p style="margin:4px 0 0 0" { (summary) } }
             @if let (Some(url), false) = (&event.booking_url, past) {

@@ -47,6 +47,8 @@ pub struct Model<'a> {
     pub letter: Markdown,
     pub sections: Vec<ModelSection<'a>>,
     pub call_to_action: Option<ModelCta>,
+    /// The sign-off's `text`: the letter's last words before the closing.
+    pub sign_off_text: Option<Markdown>,
 }
 
 pub struct ModelSection<'a> {
@@ -388,10 +390,18 @@ fn resolve<'a>(
         }
         None => None,
     };
+    let sign_off_text = match &c.sign_off.text {
+        Some(t) => {
+            let text = protect(source, fields, "sign-off.text", t)?;
+            Some(Markdown::parse_protected(&text, fields))
+        }
+        None => None,
+    };
     Ok(Model {
         config,
         theme,
         issue,
+        sign_off_text,
         web_url: config.list.web_version_url.replace("{issue}", &issue.id),
         site_base: crate::ics::site_base(&config.list.web_version_url),
         subject,
