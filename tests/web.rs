@@ -1,6 +1,6 @@
 //! The public web version (`newsletter web build`, issue 16): issue pages
 //! without the email's own lines, a link to the index everywhere, `og:`
-//! tags and the Atom feed.
+//! tags, the Atom feed, and the calendar files' DTEND, URL and DESCRIPTION.
 //! Every test runs the real binary on the example project.
 
 mod support;
@@ -9,6 +9,7 @@ use support::project::Project;
 
 const ISSUE_2022: &str = "site/issues/2022-07-13/index.html";
 const ISSUE_2020: &str = "site/issues/2020-12-10/index.html";
+const DISABILITY_RIGHTS_ICS: &str = "site/events/judith-series-disability-rights.ics";
 
 fn built() -> Project {
     let project = Project::example();
@@ -247,9 +248,189 @@ fn feed_and_pages_are_byte_identical_on_rebuild() {
     project
         .run(&["web", "build", "--out", "two"])
         .expect_code(0);
-    for file in ["feed.xml", "index.html", "issues/2022-07-13/index.html"] {
+    for file in [
+        "feed.xml",
+        "index.html",
+        "issues/2022-07-13/index.html",
+        "events/judith-series-disability-rights.ics",
+    ] {
         let one = std::fs::read(project.path(&format!("one/{file}"))).unwrap();
         let two = std::fs::read(project.path(&format!("two/{file}"))).unwrap();
         assert!(one == two, "{file} differs between two builds");
     }
+}
+
+// ---------------------------------------------------------------- calendar files
+
+/// The content lines of an `.ics` file, unfolded (RFC 5545 3.1), as
+/// (name, value) with TEXT escapes undone; asserts the physical lines
+/// end in CRLF and hold at most 75 octets.
+fn calendar(text: &str) -> Vec<(String, String)> {
+    for line in text.split_inclusive('\n') {
+        assert!(line.ends_with("\r\n"), "bare LF in {line:?}");
+        assert!(line.len() - 2 <= 75, "{} octets: {line:?}", line.len() - 2);
+    }
+    let unfolded = text.replace("\r\n ", "");
+    unfolded
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let (name, value) = line.split_once(':').expect("NAME:VALUE");
+            (name.to_string(), unescape(value))
+        })
+        .collect()
+}
+
+fn unescape(value: &str) -> String {
+    let mut out = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') | Some('N') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => panic!("a lone backslash in {value:?}"),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn property(lines: &[(String, String)], name: &str) -> Option<String> {
+    lines
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+}
+
+#[test]
+fn calendar_file_without_an_end_lasts_one_hour() {
+    let project = built();
+    let lines = calendar(&project.read(DISABILITY_RIGHTS_ICS));
+    // 3pm BST on 5 September 2022.
+    assert_eq!(property(&lines, "DTSTART").unwrap(), "20220905T140000Z");
+    assert_eq!(property(&lines, "DTEND").unwrap(), "20220905T150000Z");
+}
+
+#[test]
+fn calendar_file_ends_when_the_event_does() {
+    let project = Project::example();
+    project
+        .edit(
+            "archive/events.toml",
+            "start = 2022-09-05T15:00:00",
+            "start = 2022-09-05T15:00:00\nend = 2022-09-05T16:30:00",
+        )
+        .run(&["web", "build"])
+        .expect_code(0);
+    let lines = calendar(&project.read(DISABILITY_RIGHTS_ICS));
+    assert_eq!(property(&lines, "DTEND").unwrap(), "20220905T153000Z");
+}
+
+#[test]
+fn calendar_url_is_the_issue_page_without_a_booking_link() {
+    let project = built();
+    let lines = calendar(&project.read(DISABILITY_RIGHTS_ICS));
+    assert_eq!(
+        property(&lines, "URL").unwrap(),
+        "https://news.renecassin.example.org/issues/2022-07-13/"
+    );
+    let lines = calendar(&project.read("site/events/celebrating-the-light-together-2020.ics"));
+    assert_eq!(
+        property(&lines, "URL").unwrap(),
+        "https://news.renecassin.example.org/issues/2020-12-10/"
+    );
+}
+
+#[test]
+fn calendar_url_is_the_booking_link_when_there_is_one() {
+    let project = Project::example();
+    project
+        .edit(
+            "archive/events.toml",
+            "start = 2022-09-05T15:00:00",
+            "start = 2022-09-05T15:00:00\nbooking-url = \"https://tickets.example.org/disability-rights?ref=news,letter\"",
+        )
+        .run(&["web", "build"])
+        .expect_code(0);
+    let lines = calendar(&project.read(DISABILITY_RIGHTS_ICS));
+    assert_eq!(
+        property(&lines, "URL").unwrap(),
+        "https://tickets.example.org/disability-rights?ref=news,letter"
+    );
+    assert!(
+        property(&lines, "DESCRIPTION").unwrap().ends_with(
+            "Book a place: https://tickets.example.org/disability-rights?ref=news,letter"
+        )
+    );
+}
+
+#[test]
+fn calendar_url_is_absent_for_an_event_no_issue_shows() {
+    let project = Project::example();
+    project
+        .edit(
+            "issues/2022-07-13.toml",
+            "events = [\"judith-series-disability-rights\"]",
+            "events = []",
+        )
+        .run(&["web", "build"])
+        .expect_code(0);
+    let lines = calendar(&project.read(DISABILITY_RIGHTS_ICS));
+    assert_eq!(property(&lines, "URL"), None);
+}
+
+#[test]
+fn calendar_description_is_the_summary_and_partner() {
+    let project = built();
+    let lines = calendar(&project.read(DISABILITY_RIGHTS_ICS));
+    assert_eq!(
+        property(&lines, "DESCRIPTION").unwrap(),
+        "Chaired by Dr Annette Lawson – book your free place via our Eventbrite page.\n\nWith Fazilet Hadi, Head of Policy at Disability Rights UK."
+    );
+    assert_eq!(property(&lines, "LOCATION").unwrap(), "Online");
+}
+
+#[test]
+fn calendar_text_is_escaped_and_folded_at_75_octets() {
+    let project = Project::example();
+    let summary = "Tea, cake; a \\\\ backslash\\nand a new line – then a long run of words: "
+        .to_string()
+        + &"Zoë Łucja 李 ".repeat(12);
+    project
+        .edit(
+            "archive/events.toml",
+            "summary = \"Chaired by Dr Annette Lawson – book your free place via our Eventbrite page.\"",
+            &format!("summary = \"{summary}\""),
+        )
+        .run(&["web", "build"])
+        .expect_code(0);
+    let text = project.read(DISABILITY_RIGHTS_ICS);
+    assert!(
+        text.contains("DESCRIPTION:Tea\\, cake\\; a \\\\ backslash\\nand a new line"),
+        "{text}"
+    );
+    let lines = calendar(&text);
+    let expected = format!(
+        "Tea, cake; a \\ backslash\nand a new line – then a long run of words: {}\n\nWith Fazilet Hadi, Head of Policy at Disability Rights UK.",
+        "Zoë Łucja 李 ".repeat(12)
+    );
+    assert_eq!(property(&lines, "DESCRIPTION").unwrap(), expected);
+    assert!(
+        text.lines().filter(|l| l.starts_with(' ')).count() >= 3,
+        "folded:\n{text}"
+    );
+}
+
+#[test]
+fn calendar_file_has_no_location_when_the_archive_names_no_place() {
+    let project = built();
+    let lines = calendar(&project.read("site/events/refugee-week-2022-then-and-now.ics"));
+    assert_eq!(property(&lines, "LOCATION"), None);
+    assert_eq!(
+        property(&lines, "SUMMARY").unwrap(),
+        "Then and Now, Learning from Refugee Experiences"
+    );
 }

@@ -18,6 +18,7 @@
 mod feed;
 mod pages;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -77,6 +78,8 @@ pub struct Entry {
 /// Writes the whole site into `out`.
 pub fn build(config: &Config, out: &Path) -> Result<Summary> {
     let mut entries = Vec::new();
+    // Each event's newest public issue page: its calendar file's URL.
+    let mut event_pages: HashMap<String, (jiff::civil::Date, String, String)> = HashMap::new();
     for path in issue_files(&config.paths.issues)? {
         let loaded = crate::load_issue(config, &path).with_context(|| {
             format!(
@@ -104,6 +107,21 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
                 description: preheader.clone(),
             },
         )?;
+        let audienced = &loaded.issue.audiences.sections;
+        for (index, section) in loaded.issue.content.sections.iter().enumerate() {
+            if audienced.iter().any(|a| a.index == index) {
+                continue;
+            }
+            for id in &section.events {
+                let page = (loaded.issue.date, r.issue_id.clone(), r.web_url.clone());
+                let newest = event_pages
+                    .entry(id.get_ref().clone())
+                    .or_insert_with(|| page.clone());
+                if (page.0, &page.1) > (newest.0, &newest.1) {
+                    *newest = page;
+                }
+            }
+        }
         // The calendar files are on this site: link them relatively, so the
         // pages work before upload too.
         let html = html.replace(
@@ -133,7 +151,8 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
         &config.list.post_url,
     )?;
     for event in &archive.events {
-        let calendar = ics::event_calendar(event, &config.list.id, &config.list.name);
+        let page = event_pages.get(&event.id).map(|(_, _, url)| url.as_str());
+        let calendar = ics::event_calendar(event, &config.list.id, &config.list.name, page);
         write(&out.join(ics::calendar_path(&event.id)), &calendar)?;
     }
 
