@@ -19,6 +19,9 @@ const EVENTS: &str = "archive/events.toml";
 const THEME: &str = "templates/theme.toml";
 
 /// A link in the letter of `ISSUE`, on a line of its own.
+/// The events line of `ISSUE`'s "Coming up" section, which has no body:
+/// tests that need a section body put one before it.
+const JUDITH_EVENTS: &str = "events = [\"judith-series-disability-rights\"]";
 const BRIEFING: &str = "[briefing](https://www.renecassin.org/briefings/human-rights-act/)";
 
 /// A usable Ed25519 DKIM key: the base64 of the 32-byte seed 0, 1, …, 31.
@@ -691,7 +694,7 @@ fn missing_preheader() {
     let project = Project::example();
     project.edit(
         ISSUE,
-        "preheader = \"The Bill of Rights, Rwanda, Refugee Week, and how you can help\"\n",
+        "preheader = \"We are extremely concerned by proposals to forcibly remove asylum-seekers to Rwanda.\"\n",
         "",
     );
     expect_only(&project, "missing-preheader", Warning, ISSUE, None);
@@ -702,7 +705,7 @@ fn empty_preheader() {
     let project = Project::example();
     let line = edit_issue(
         &project,
-        "preheader = \"The Bill of Rights, Rwanda, Refugee Week, and how you can help\"",
+        "preheader = \"We are extremely concerned by proposals to forcibly remove asylum-seekers to Rwanda.\"",
         "preheader = \" \"",
     );
     expect_only(&project, "missing-preheader", Warning, ISSUE, Some(line));
@@ -714,7 +717,7 @@ fn preheader_too_long() {
     let preheader = "x".repeat(111);
     let line = edit_issue(
         &project,
-        "preheader = \"The Bill of Rights, Rwanda, Refugee Week, and how you can help\"",
+        "preheader = \"We are extremely concerned by proposals to forcibly remove asylum-seekers to Rwanda.\"",
         &format!("preheader = \"{preheader}\""),
     );
     expect_only(&project, "preheader-too-long", Warning, ISSUE, Some(line));
@@ -816,8 +819,8 @@ fn merge_fields_everywhere_a_reader_sees_text_are_clean() {
         )
         .edit(
             ISSUE,
-            "preheader = \"The Bill",
-            "preheader = \"{{first_name|Friend}}, the Bill",
+            "preheader = \"We are",
+            "preheader = \"{{first_name|Friend}}, we are",
         )
         .edit(ISSUE, "On 22 June", "{{First Name|Friend}}, on 22 June")
         .edit(
@@ -827,8 +830,8 @@ fn merge_fields_everywhere_a_reader_sees_text_are_clean() {
         )
         .edit(
             ISSUE,
-            "For Refugee Week 2022 we ran",
-            "For Refugee Week 2022 *{{first_name}}* we ran",
+            "past-events = true",
+            "body = \"For Refugee Week 2022 *{{first_name}}* we ran these.\"\npast-events = true",
         )
         .edit(
             ISSUE,
@@ -875,8 +878,8 @@ fn invalid_merge_field_in_a_section_body() {
     let project = Project::example();
     let line = edit_issue(
         &project,
-        "The next session of our series is free to attend and online.",
-        "The next session of our series is free to attend, {{first_name.",
+        JUDITH_EVENTS,
+        &format!("body = \"The next session is free to attend, {{{{first_name.\"\n{JUDITH_EVENTS}"),
     );
     let found = expect_only(&project, "invalid-merge-field", Error, ISSUE, Some(line));
     assert!(
@@ -909,8 +912,10 @@ fn merge_field_in_an_image_url() {
     let project = Project::example();
     let line = edit_issue(
         &project,
-        "The next session of our series is free to attend and online.",
-        "![Our logo](https://www.renecassin.org/logo.png?u={{email}})",
+        JUDITH_EVENTS,
+        &format!(
+            "body = \"![Our logo](https://www.renecassin.org/logo.png?u={{{{email}}}})\"\n{JUDITH_EVENTS}"
+        ),
     );
     expect_only(&project, "merge-field-in-url", Error, ISSUE, Some(line));
 }
@@ -1085,8 +1090,10 @@ fn relative_link_in_a_section_body() {
     let project = Project::example();
     let line = edit_issue(
         &project,
-        "The next session of our series is free to attend and online.",
-        "The next session of our series is [free](www.renecassin.org/judith/) to attend.",
+        JUDITH_EVENTS,
+        &format!(
+            "body = \"The next session is [free](www.renecassin.org/judith/) to attend.\"\n{JUDITH_EVENTS}"
+        ),
     );
     expect_only(&project, "relative-link", Error, ISSUE, Some(line));
 }
@@ -1569,7 +1576,7 @@ fn one_error_one_warning() -> Project {
     );
     assert_eq!(
         line_of(&project, ISSUE, "hands-off-our-human-right-act"),
-        61
+        53
     );
     project
 }
@@ -1600,7 +1607,7 @@ fn json_format_exactly() {
                     "severity": "error",
                     "code": "unknown-post",
                     "file": "issues/2022-07-13.toml",
-                    "line": 61,
+                    "line": 53,
                     "column": 5,
                     "message": UNKNOWN_POST_MESSAGE,
                 },
@@ -1617,7 +1624,7 @@ fn github_format_exactly() {
     out.expect_code(1);
     let expected = format!(
         "::warning file=issues/2022-07-13.toml,line=12,title=http-link::{HTTP_MESSAGE}\n\
-         ::error file=issues/2022-07-13.toml,line=61,col=5,title=unknown-post::{UNKNOWN_POST_MESSAGE}\n\
+         ::error file=issues/2022-07-13.toml,line=53,col=5,title=unknown-post::{UNKNOWN_POST_MESSAGE}\n\
          1 error, 1 warning\n"
     );
     assert_eq!(out.stdout, expected);
@@ -1679,7 +1686,7 @@ fn text_format_groups_by_file() {
     let expected = format!(
         "issues/2022-07-13.toml\n\
          \x20      12  warning  http-link                   {HTTP_MESSAGE}\n\
-         \x20    61:5  error    unknown-post                {UNKNOWN_POST_MESSAGE}\n\
+         \x20    53:5  error    unknown-post                {UNKNOWN_POST_MESSAGE}\n\
          \n\
          newsletter.toml\n\
          \x20      40  warning  smtp-ignored-in-outbox      {SMTP_IGNORED_MESSAGE}\n\

@@ -404,8 +404,8 @@ fn merge_project() -> Project {
         )
         .edit(
             ISSUE,
-            "preheader = \"The Bill",
-            "preheader = \"For {{first_name|you}}: the Bill",
+            "preheader = \"We are",
+            "preheader = \"For {{first_name|you}}: we are",
         )
         .edit(ISSUE, "On 22 June", "{{first_name|Friend}}, on 22 June")
         .edit(
@@ -415,8 +415,8 @@ fn merge_project() -> Project {
         )
         .edit(
             ISSUE,
-            "For Refugee Week 2022 we ran",
-            "For Refugee Week 2022, {{first_name|friend}}, we ran",
+            "past-events = true",
+            "body = \"For Refugee Week 2022, {{first_name|friend}}, we ran these.\"\npast-events = true",
         )
         .edit(
             ISSUE,
@@ -528,7 +528,7 @@ fn merge_fields_are_filled_everywhere_with_fallbacks() {
         let text = flat(&sent.text);
         let expected = [
             // The preheader is in the HTML only.
-            (format!("For {you}: the Bill of Rights"), false),
+            (format!("For {you}: we are extremely concerned"), false),
             (format!("{fallback_cap}, on 22 June the government"), true),
             (format!("Refugee Week events for {you}"), true),
             (format!("For Refugee Week 2022, {fallback}, we ran"), true),
@@ -932,7 +932,7 @@ fn text_part_wraps_at_78_columns_and_keeps_urls_whole() {
 fn help_shows_examples() {
     let project = Project::example();
     for (args, example) in [
-        (&["--help"][..], "newsletter preview issues/"),
+        (&["--help"][..], "newsletter preview 2022-07-13"),
         (&["preview", "--help"][..], "newsletter preview issues/"),
     ] {
         let out = project.run(args);

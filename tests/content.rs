@@ -200,16 +200,16 @@ fn events_list_shows_start_zone_place_and_issues_by_start() {
         out.stdout,
         "celebrating-the-light-together-2020
   Celebrating the Light Together
-  Sun 2020-12-13 17:45 Europe/London · Online · in issue 2020-12-10
+  Sun 2020-12-13 17:45 Europe/London · place not given · in issue 2020-12-10
 refugee-week-2022-twitter-space
   War in Ukraine and crisis for modern slavery victims
-  Mon 2022-06-20 18:00 Europe/London · Twitter Space (online) · in issue 2022-07-13
+  Mon 2022-06-20 18:00 Europe/London · Twitter Space · in issue 2022-07-13
 refugee-week-2022-then-and-now
-  Then and Now: Learning from Refugee Experiences
-  Tue 2022-06-21 19:00 Europe/London · To be confirmed · in issue 2022-07-13
+  Then and Now, Learning from Refugee Experiences
+  Tue 2022-06-21 19:00 Europe/London · place not given · in issue 2022-07-13
 refugee-week-2022-no-to-hassockfield
   No To Hassockfield
-  Thu 2022-06-23 13:00 Europe/London · Instagram Live (online) · in issue 2022-07-13
+  Thu 2022-06-23 13:00 Europe/London · Instagram Live · in issue 2022-07-13
 judith-series-disability-rights
   Disability Rights
   Mon 2022-09-05 15:00 Europe/London · Online · in issue 2022-07-13
@@ -283,8 +283,8 @@ fn events_add_appends_the_event_and_keeps_every_other_byte() {
     // A hand edit the add must keep.
     project.edit(
         "archive/events.toml",
-        "where = \"To be confirmed\"",
-        "where = \"To be confirmed\"   # ask the partner",
+        "partner = \"Generation2Generation\"",
+        "partner = \"Generation2Generation\"   # ask them where",
     );
     let before = project.read("archive/events.toml");
     let out = add(

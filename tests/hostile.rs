@@ -1009,7 +1009,7 @@ fn file_cases() -> Vec<Case> {
             "\"refugee-week-2022-twitter-spac\",",
             SEND,
             refused(&[
-                "issues/2022-07-13.toml:46:5: no event with id `refugee-week-2022-twitter-spac`",
+                "issues/2022-07-13.toml:41:5: no event with id `refugee-week-2022-twitter-spac`",
                 "did you mean `refugee-week-2022-twitter-space`",
             ]),
         ),

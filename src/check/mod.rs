@@ -435,6 +435,7 @@ fn lint_issue(
 
     let mut markdowns: Vec<&Spanned<String>> = vec![&c.letter];
     markdowns.extend(c.sections.iter().filter_map(|s| s.body.as_ref()));
+    markdowns.extend(c.sign_off.text.as_ref());
     if let Some(cta) = &c.call_to_action {
         markdowns.extend(cta.intro.as_ref());
         lint_url(
@@ -712,6 +713,12 @@ fn lint_merge_fields(issue: &Issue, columns: &Columns, findings: &mut Vec<Findin
         );
         texts.push(("call-to-action text".into(), &cta.text));
     }
+    texts.extend(
+        c.sign_off
+            .text
+            .as_ref()
+            .map(|t| ("sign-off text".into(), t)),
+    );
     let columns_list = || {
         columns
             .names()
@@ -757,6 +764,7 @@ fn lint_merge_fields(issue: &Issue, columns: &Columns, findings: &mut Vec<Findin
     if let Some(cta) = &c.call_to_action {
         markdowns.extend(cta.intro.as_ref().map(|i| ("call-to-action intro", i)));
     }
+    markdowns.extend(c.sign_off.text.as_ref().map(|t| ("sign-off text", t)));
     for (what, md) in markdowns {
         for link in Markdown::links_and_images(md.get_ref()) {
             if link.url.contains("{{") {

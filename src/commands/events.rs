@@ -56,7 +56,7 @@ pub fn list(config: &Config, args: &EventsListArgs) -> Result<ExitCode> {
                     .unwrap_or_default(),
                 zone_name(event),
                 cell(&event.title),
-                cell(&event.place),
+                cell(event.place.as_deref().unwrap_or_default()),
                 usage.of_event(&event.id).join(",")
             )?;
         }
@@ -85,7 +85,10 @@ pub fn list(config: &Config, args: &EventsListArgs) -> Result<ExitCode> {
             out,
             "  {} · {} · {}",
             when(event),
-            cell(&event.place),
+            event
+                .place
+                .as_deref()
+                .map_or_else(|| "place not given".into(), cell),
             in_issues(usage.of_event(&event.id))
         )?;
     }
@@ -338,7 +341,7 @@ pub fn add(config: &Config, args: &EventsAddArgs) -> Result<ExitCode> {
         "added to `{shown}`: {}, {}, {}",
         event.title,
         when(&event),
-        event.place
+        event.place.as_deref().unwrap_or("place not given")
     )?;
     writeln!(out, "to announce it, list its id in a section of an issue:")?;
     writeln!(out, "  [[section]]")?;

@@ -32,7 +32,9 @@ pub struct Event {
     pub start: Zoned,
     pub end: Option<Zoned>,
     pub partner: Option<String>,
-    pub place: String,
+    /// Where it takes place (`where`); None when the archive does not say,
+    /// and then nothing is shown: no "Online", no "To be confirmed".
+    pub place: Option<String>,
     pub booking_url: Option<String>,
     pub summary: Option<String>,
 }
@@ -83,7 +85,7 @@ struct RawEvent {
     time_zone: Option<Spanned<String>>,
     partner: Option<String>,
     #[serde(rename = "where")]
-    place: String,
+    place: Option<String>,
     booking_url: Option<Spanned<String>>,
     summary: Option<String>,
 }
@@ -183,7 +185,7 @@ impl Archive {
                 start,
                 end,
                 partner: raw.partner,
-                place: raw.place,
+                place: raw.place.filter(|p| !p.trim().is_empty()),
                 booking_url: raw.booking_url.map(Spanned::into_inner),
                 summary: raw.summary,
             });

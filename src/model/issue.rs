@@ -78,6 +78,10 @@ pub struct CallToAction {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SignOff {
+    /// Markdown after the call to action, before the closing: a letter's
+    /// last words ("As always, please do get in touch…").
+    #[serde(default)]
+    pub text: Option<Spanned<String>>,
     #[serde(default = "default_closing")]
     pub closing: String,
     pub name: String,

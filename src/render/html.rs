@@ -4,12 +4,16 @@
 //! A 600 px max-width container, wrapped for Outlook in an MSO-only table;
 //! layout tables carry `role="presentation"`; styles are inline, and the
 //! one `<style>` in `<head>` only adds media queries and dark mode.
+//!
+//! The public web page ([`super::web_page`]) is the same markup with the
+//! email's own lines swapped for links to the site ([`web_head`],
+//! [`web_top`], [`web_footer`]).
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::markdown::{HtmlStyle, Markdown};
 use super::template::{Slot, Template};
-use super::{Model, ModelCta, byline, event_when, long_date};
+use super::{Model, ModelCta, WebPage, byline, event_when, long_date};
 use crate::model::archive::{Event, Post};
 use crate::model::theme::Theme;
 
@@ -38,25 +42,29 @@ pub fn render(model: &Model) -> String {
                 meta name="color-scheme" content="light dark";
                 meta name="supported-color-schemes" content="light dark";
                 title { (subject) }
+                @if let Some(web) = &model.web { (web_head(web, &model.web_url)) }
                 // Outlook for Windows at 120 dpi would scale every width.
                 (PreEscaped("<!--[if mso]><xml><o:OfficeDocumentSettings><o:PixelsPerInch>96</o:PixelsPerInch></o:OfficeDocumentSettings></xml><![endif]-->"))
                 style { (PreEscaped(head_style(theme))) }
             }
             body class="page" style=(format!("margin:0;padding:0;width:100%;background-color:{};{font}", theme.page_colour)) {
                 // Hidden preheader: the line inboxes show after the subject.
-                div style="display:none;max-height:0;max-width:0;opacity:0;overflow:hidden;mso-hide:all" {
+                @if model.web.is_none() { div style="display:none;max-height:0;max-width:0;opacity:0;overflow:hidden;mso-hide:all" {
                     (preheader)
                     // Padding stops mail apps pulling body text into the preview.
                     (PreEscaped("&#8199;&#847; ".repeat(40)))
-                }
+                } }
                 table role="presentation" border="0" cellpadding="0" cellspacing="0" width="100%" class="page" style=(format!("background-color:{}", theme.page_colour)) {
                     tr { td align="center" style="padding:16px 8px" {
                         (PreEscaped("<!--[if mso]><table role=\"presentation\" border=\"0\" cellpadding=\"0\" cellspacing=\"0\" width=\"600\" align=\"center\"><tr><td><![endif]-->"))
                         div class="container" style="max-width:600px;margin:0 auto" {
-                            // Web version link above the card.
+                            // Web version link above the card (on the web page: the index).
                             table role="presentation" border="0" cellpadding="0" cellspacing="0" width="100%" {
                                 tr { td class="muted" align="center" style=(format!("padding:0 8px 12px 8px;font-size:14px;line-height:1.4;{muted}{font}")) {
-                                    a class="muted" href=(model.web_url) style=(format!("{muted}text-decoration:underline")) { "View this email in your browser" }
+                                    @match &model.web {
+                                        None => { a class="muted" href=(model.web_url) style=(format!("{muted}text-decoration:underline")) { "View this email in your browser" } }
+                                        Some(web) => { (web_top(web, &list.name, &muted)) }
+                                    }
                                 } }
                             }
                             table role="presentation" border="0" cellpadding="0" cellspacing="0" width="100%" class="card" style=(format!("background-color:{}", theme.background_colour)) {
@@ -75,12 +83,16 @@ pub fn render(model: &Model) -> String {
                                         @if let Some(bit) = section.audience { (PreEscaped(super::section_marker(bit, true))) }
                                     }
                                     @if let Some(cta) = &model.call_to_action { (cta_block(cta, theme, &font)) }
+                                    @if let Some(text) = &model.sign_off_text { div style="margin:24px 0 0 0" { (markdown(text, theme)) } }
                                     p style="margin:24px 0 4px 0" { (c.sign_off.closing) }
                                     p style="margin:0;font-weight:bold" { (c.sign_off.name) }
                                     @if let Some(role) = &c.sign_off.role { p style="margin:0" { (role) } }
                                 } }
                             }
-                            (footer(model, &font, &muted))
+                            @match &model.web {
+                                None => { (footer(model, &font, &muted)) }
+                                Some(web) => { (web_footer(model, web, &font, &muted)) }
+                            }
                         }
                         (PreEscaped("<!--[if mso]></td></tr></table><![endif]-->"))
                     } }
@@ -129,9 +141,11 @@ fn event_block(
         div style="margin:0 0 20px 0" {
             h3 class="heading" style=(format!("margin:0 0 4px 0;font-size:18px;line-height:1.35;color:{}", theme.text_colour)) { (event.title) }
             p style="margin:0;font-weight:bold" { (event_when(event)) }
-            p class="muted" style=(format!("margin:0;{muted}")) {
-                (event.place)
-                @if let Some(partner) = &event.partner { " · with " (partner) }
+            @match (&event.place, &event.partner) {
+                (Some(place), Some(partner)) => { p class="muted" style=(format!("margin:0;{muted}")) { (place) " · with " (partner) } }
+                (Some(place), None) => { p class="muted" style=(format!("margin:0;{muted}")) { (place) } }
+                (None, Some(partner)) => { p class="muted" style=(format!("margin:0;{muted}")) { "With " (partner) } }
+                (None, None) => {}
             }
             @if let Some(summary) = &event.summary { p style="margin:4px 0 0 0" { (summary) } }
             @if let (Some(url), false) = (&event.booking_url, past) {
@@ -191,6 +205,50 @@ fn footer(model: &Model, font: &str, muted: &str) -> Markup {
                     a class="muted" href=(PreEscaped(Template::marker(Slot::UnsubscribeUrl))) style=(link) { "Unsubscribe" }
                     " · "
                     a class="muted" href=(model.web_url) style=(link) { "View this email in your browser" }
+                }
+                p class="muted" style=(small) { (list.postal_address) }
+                p class="muted" style=(small) { (list.charity_name) " is a registered charity, number " (list.charity_number) "." }
+            } }
+        }
+    }
+}
+
+/// The web page's `<head>` additions: what link previews show (`og:`), and
+/// the feed.
+fn web_head(web: &WebPage, url: &str) -> Markup {
+    html! {
+        meta name="description" content=(web.description);
+        meta property="og:type" content="article";
+        meta property="og:title" content=(web.title);
+        meta property="og:description" content=(web.description);
+        meta property="og:url" content=(url);
+        link rel="alternate" type="application/atom+xml" href=(web.feed_href);
+    }
+}
+
+/// Above the web page's card: the way back to every issue.
+fn web_top(web: &WebPage, list_name: &str, muted: &str) -> Markup {
+    html! {
+        a class="muted" href=(web.index_href) style=(format!("{muted}text-decoration:underline")) { "All " (list_name) " newsletters" }
+    }
+}
+
+/// The web page's footer: nothing personal (no address, no personal
+/// unsubscribe link), where to unsubscribe instead, and the index.
+fn web_footer(model: &Model, web: &WebPage, font: &str, muted: &str) -> Markup {
+    let list = &model.config.list;
+    let small = format!("margin:0 0 8px 0;font-size:14px;line-height:1.5;{muted}{font}");
+    let link = format!("{muted}text-decoration:underline");
+    html! {
+        table role="presentation" border="0" cellpadding="0" cellspacing="0" width="100%" {
+            tr { td class="muted" style="padding:20px 28px" {
+                p class="muted" style=(small) {
+                    "This is the web version of a newsletter from " (list.name) ". To stop receiving it, use the Unsubscribe link at the end of any of its emails, or read "
+                    a class="muted" href=(web.unsubscribe_href) style=(link) { "how to unsubscribe" }
+                    "."
+                }
+                p class="muted" style=(small) {
+                    a class="muted" href=(web.index_href) style=(link) { "All " (list.name) " newsletters" }
                 }
                 p class="muted" style=(small) { (list.postal_address) }
                 p class="muted" style=(small) { (list.charity_name) " is a registered charity, number " (list.charity_number) "." }

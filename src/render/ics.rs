@@ -1,11 +1,26 @@
 //! An event as an iCalendar file (RFC 5545) for "Add to calendar".
 //!
 //! Times are written in UTC, so every calendar app gets the right instant
-//! without a VTIMEZONE block. The output depends on the event and the list
-//! only, so a rebuilt site is byte for byte the same: the UID is
-//! `EVENT-ID@LIST-ID` and DTSTAMP is the event's start.
+//! without a VTIMEZONE block. An event without `end` in the archive lasts
+//! [`DEFAULT_DURATION`] (calendar apps draw an event with no DTEND as a
+//! point in time, or not at all). URL is the booking link, else the issue
+//! page that shows the event; DESCRIPTION is the summary, the partner and
+//! the booking link. TEXT values are escaped (3.3.11) and lines folded at
+//! 75 octets (3.1) here, by hand: a dozen lines, where an iCalendar crate
+//! would add a dependency and choose its own DTSTAMP.
+//!
+//! The output depends on the event, the list and the page only, so a
+//! rebuilt site is byte for byte the same: the UID is `EVENT-ID@LIST-ID`
+//! and DTSTAMP is the event's start.
+
+use jiff::SignedDuration;
 
 use crate::model::archive::Event;
+
+/// How long an event lasts in its calendar file when the archive gives no
+/// `end`: one hour (the archive says when an event starts, rarely when it
+/// ends).
+pub const DEFAULT_DURATION: SignedDuration = SignedDuration::from_hours(1);
 
 /// Where an event's `.ics` file lives, relative to the site's root.
 pub fn calendar_path(event_id: &str) -> String {
@@ -26,8 +41,23 @@ pub fn site_base(web_version_url: &str) -> String {
 }
 
 /// The `.ics` text for one event: CRLF line ends, lines folded at 75 octets.
-pub fn event_calendar(event: &Event, list_id: &str, list_name: &str) -> String {
-    let start = utc(&event.start);
+/// `page_url` is where the event is shown (an issue page), the URL when
+/// there is no booking link.
+pub fn event_calendar(
+    event: &Event,
+    list_id: &str,
+    list_name: &str,
+    page_url: Option<&str>,
+) -> String {
+    let start = utc(event.start.timestamp());
+    let end = match &event.end {
+        Some(end) => end.timestamp(),
+        None => event
+            .start
+            .timestamp()
+            .saturating_add(DEFAULT_DURATION)
+            .unwrap_or(event.start.timestamp()),
+    };
     let mut lines = vec![
         "BEGIN:VCALENDAR".to_string(),
         "VERSION:2.0".to_string(),
@@ -39,11 +69,11 @@ pub fn event_calendar(event: &Event, list_id: &str, list_name: &str) -> String {
         format!("DTSTAMP:{start}"),
         format!("DTSTART:{start}"),
     ];
-    if let Some(end) = &event.end {
-        lines.push(format!("DTEND:{}", utc(end)));
-    }
+    lines.push(format!("DTEND:{}", utc(end)));
     lines.push(format!("SUMMARY:{}", text(&event.title)));
-    lines.push(format!("LOCATION:{}", text(&event.place)));
+    if let Some(place) = &event.place {
+        lines.push(format!("LOCATION:{}", text(place)));
+    }
     let mut description = Vec::new();
     if let Some(summary) = &event.summary {
         description.push(summary.clone());
@@ -57,7 +87,8 @@ pub fn event_calendar(event: &Event, list_id: &str, list_name: &str) -> String {
     if !description.is_empty() {
         lines.push(format!("DESCRIPTION:{}", text(&description.join("\n\n"))));
     }
-    if let Some(url) = &event.booking_url {
+    if let Some(url) = event.booking_url.as_deref().or(page_url) {
+        // A URI value, not TEXT: nothing to escape, but no line breaks.
         lines.push(format!("URL:{}", url.replace(['\r', '\n'], "")));
     }
     lines.push("END:VEVENT".to_string());
@@ -71,8 +102,8 @@ pub fn event_calendar(event: &Event, list_id: &str, list_name: &str) -> String {
 }
 
 /// `20220905T140000Z`.
-fn utc(time: &jiff::ZonedDateTime) -> String {
-    time.timestamp().strftime("%Y%m%dT%H%M%SZ").to_string()
+fn utc(time: jiff::Timestamp) -> String {
+    time.strftime("%Y%m%dT%H%M%SZ").to_string()
 }
 
 /// A TEXT value (RFC 5545 3.3.11): `\`, `;` and `,` escaped, line breaks

@@ -51,6 +51,26 @@ pub struct Model<'a> {
     pub letter: Markdown,
     pub sections: Vec<ModelSection<'a>>,
     pub call_to_action: Option<ModelCta>,
+    /// The sign-off's `text`: the letter's last words before the closing.
+    pub sign_off_text: Option<Markdown>,
+    /// Set when rendering the public web page instead of the email.
+    pub web: Option<WebPage>,
+}
+
+/// What the public web page of an issue ([`web_page`]) has instead of the
+/// email's personal lines: links to the rest of the site, and what a link
+/// preview shows.
+#[derive(Debug, Clone)]
+pub struct WebPage {
+    /// The list of issues, relative to the page.
+    pub index_href: String,
+    /// The page on how to unsubscribe, relative to the page.
+    pub unsubscribe_href: String,
+    /// The Atom feed, relative to the page.
+    pub feed_href: String,
+    /// The subject and preheader with every merge field at its fallback.
+    pub title: String,
+    pub description: String,
 }
 
 pub struct ModelSection<'a> {
@@ -270,6 +290,38 @@ pub fn render(
     })
 }
 
+/// The public web page of an issue: the HTML part as everyone may see it
+/// (no audienced section, every merge field at its fallback), without the
+/// email's "view in your browser" and "you are receiving this" lines and
+/// personal unsubscribe link, with links to the rest of the site and the
+/// `og:` tags link previews read.
+pub fn web_page(
+    config: &Config,
+    theme: &Theme,
+    issue: &Issue,
+    archive: &Archive,
+    page: WebPage,
+) -> Result<String> {
+    let mut fields = Fields::default();
+    let mut model = resolve(config, theme, issue, archive, &mut fields)?;
+    model.web = Some(page);
+    let html = html::render(&model);
+    let html = if issue.audiences.sections.is_empty() {
+        html
+    } else {
+        select_sections(&html, 0)
+    };
+    let greeting = parse_greeting(issue)?.fill(|_| None);
+    let merge = fields.values(|_| None);
+    let values = SlotValues {
+        greeting: &greeting,
+        unsubscribe_url: "",
+        email: "",
+        merge: &merge,
+    };
+    Ok(Template::with_fields(&html, true, &fields, Vec::new()).fill(&values))
+}
+
 /// Protects the merge fields of an issue's text; a field that is not one
 /// is an `invalid-merge-field` error on its line.
 fn protect(
@@ -392,10 +444,19 @@ fn resolve<'a>(
         }
         None => None,
     };
+    let sign_off_text = match &c.sign_off.text {
+        Some(t) => {
+            let text = protect(source, fields, "sign-off.text", t)?;
+            Some(Markdown::parse_protected(&text, fields))
+        }
+        None => None,
+    };
     Ok(Model {
         config,
         theme,
         issue,
+        sign_off_text,
+        web: None,
         web_url: config.list.web_version_url.replace("{issue}", &issue.id),
         site_base: crate::render::ics::site_base(&config.list.web_version_url),
         subject,

@@ -39,12 +39,17 @@ pub fn render(model: &Model) -> (String, Vec<TextBlock>) {
             w.blank_line();
             w.wrapped(&clean(&event.title), "* ", "  ");
             w.wrapped(&event_when(event), "  ", "  ");
-            let mut place = clean(&event.place);
-            if let Some(partner) = &event.partner {
-                place.push_str(" · with ");
-                place.push_str(&clean(partner));
+            let place = match (&event.place, &event.partner) {
+                (Some(place), Some(partner)) => {
+                    Some(format!("{} · with {}", clean(place), clean(partner)))
+                }
+                (Some(place), None) => Some(clean(place)),
+                (None, Some(partner)) => Some(format!("With {}", clean(partner))),
+                (None, None) => None,
+            };
+            if let Some(place) = place {
+                w.wrapped(&place, "  ", "  ");
             }
-            w.wrapped(&place, "  ", "  ");
             if let Some(summary) = &event.summary {
                 w.wrapped(&clean(summary), "  ", "  ");
             }
@@ -84,6 +89,9 @@ pub fn render(model: &Model) -> (String, Vec<TextBlock>) {
         }
     }
 
+    if let Some(text) = &model.sign_off_text {
+        text.to_text(&mut w);
+    }
     w.blank_line();
     w.wrapped(&clean(&c.sign_off.closing), "", "");
     w.blank_line();

@@ -5,15 +5,20 @@
 //! [`crate::render::ics::site_base`]):
 //!
 //! * `index.html`: every issue, newest first;
-//! * `issues/ISSUE/index.html`: an issue as emailed, with no personal data;
+//! * `issues/ISSUE/index.html`: an issue as emailed, with no personal data
+//!   and without the email's own lines ("view in your browser", "you are
+//!   receiving this"), linking back to the index;
+//! * `feed.xml`: an Atom feed of the issues ([`feed`]);
 //! * `events/EVENT.ics`: one calendar file per archived event;
-//! * `unsubscribe.html`: where the pages' "Unsubscribe" link leads.
+//! * `unsubscribe.html`: how to unsubscribe, linked from every issue page.
 //!
 //! Everything written depends on the input files only, so building twice
 //! gives the same bytes.
 
+mod feed;
 mod pages;
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -26,8 +31,9 @@ use crate::render::ics;
 
 /// What the per-subscriber holes show on the public page.
 const GENERIC_EMAIL: &str = "you";
-/// The pages' "Unsubscribe" link, relative to an issue page.
+/// The site's pages, relative to an issue page.
 const UNSUBSCRIBE_FROM_ISSUE: &str = "../../unsubscribe.html";
+const INDEX_FROM_ISSUE: &str = "../../index.html";
 
 /// How much a build wrote.
 pub struct Summary {
@@ -41,11 +47,15 @@ pub struct Entry {
     pub subject: String,
     pub preheader: String,
     pub date: jiff::civil::Date,
+    /// The page's address (`web-version-url`).
+    pub url: String,
 }
 
 /// Writes the whole site into `out`.
 pub fn build(config: &Config, out: &Path) -> Result<Summary> {
     let mut entries = Vec::new();
+    // Each event's newest public issue page: its calendar file's URL.
+    let mut event_pages: HashMap<String, (jiff::civil::Date, String, String)> = HashMap::new();
     for path in issue_files(&config.paths.issues)? {
         let loaded = crate::render::load_issue(config, &path).with_context(|| {
             format!(
@@ -54,12 +64,40 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
             )
         })?;
         let r = &loaded.rendered;
-        // No personal data: every merge field takes its fallback.
+        // No personal data: every merge field takes its fallback, and
+        // sections with an audience (for some readers only) are left out.
         let personal = r.personal(|_| None);
         let values = personal.values(UNSUBSCRIBE_FROM_ISSUE, GENERIC_EMAIL);
-        // Sections with an audience were for some readers only: left out.
-        let (public, _) = r.public_parts();
-        let html = public.fill(&values);
+        let subject = r.subject_for(&values);
+        let preheader = r.preheader_for(&values);
+        let html = crate::render::web_page(
+            config,
+            &loaded.theme,
+            &loaded.issue,
+            &loaded.archive,
+            crate::render::WebPage {
+                index_href: INDEX_FROM_ISSUE.into(),
+                unsubscribe_href: UNSUBSCRIBE_FROM_ISSUE.into(),
+                feed_href: format!("../../{}", feed::FEED_PATH),
+                title: subject.clone(),
+                description: preheader.clone(),
+            },
+        )?;
+        let audienced = &loaded.issue.audiences.sections;
+        for (index, section) in loaded.issue.content.sections.iter().enumerate() {
+            if audienced.iter().any(|a| a.index == index) {
+                continue;
+            }
+            for id in &section.events {
+                let page = (loaded.issue.date, r.issue_id.clone(), r.web_url.clone());
+                let newest = event_pages
+                    .entry(id.get_ref().clone())
+                    .or_insert_with(|| page.clone());
+                if (page.0, &page.1) > (newest.0, &newest.1) {
+                    *newest = page;
+                }
+            }
+        }
         // The calendar files are on this site: link them relatively, so the
         // pages work before upload too.
         let html = html.replace(
@@ -75,9 +113,10 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
         )?;
         entries.push(Entry {
             id: r.issue_id.clone(),
-            subject: r.subject_for(&values),
-            preheader: r.preheader_for(&values),
+            subject,
+            preheader,
             date: loaded.issue.date,
+            url: r.web_url.clone(),
         });
     }
     entries.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| b.id.cmp(&a.id)));
@@ -88,7 +127,8 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
         &config.list.post_url,
     )?;
     for event in &archive.events {
-        let calendar = ics::event_calendar(event, &config.list.id, &config.list.name);
+        let page = event_pages.get(&event.id).map(|(_, _, url)| url.as_str());
+        let calendar = ics::event_calendar(event, &config.list.id, &config.list.name, page);
         write(&out.join(ics::calendar_path(&event.id)), &calendar)?;
     }
 
@@ -97,6 +137,7 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
         &out.join("index.html"),
         &pages::index(config, &theme, &entries),
     )?;
+    write(&out.join(feed::FEED_PATH), &feed::atom(config, &entries))?;
     write(
         &out.join("unsubscribe.html"),
         &pages::unsubscribe(config, &theme),

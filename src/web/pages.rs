@@ -3,6 +3,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::Entry;
+use super::feed::FEED_PATH;
 use crate::model::config::Config;
 use crate::model::theme::Theme;
 use crate::render::long_date;
@@ -28,6 +29,7 @@ pub fn index(config: &Config, theme: &Theme, entries: &[Entry]) -> String {
                     }
                 }
             }
+            p class="date" { a href=(FEED_PATH) { "New issues as a feed (Atom)" } }
         },
     )
 }
@@ -66,6 +68,7 @@ fn page(config: &Config, theme: &Theme, title: &str, body: Markup) -> String {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
                 title { (title) }
+                link rel="alternate" type="application/atom+xml" title=(format!("{}: newsletters", list.name)) href=(FEED_PATH);
                 style { (PreEscaped(style(theme))) }
             }
             body {
