@@ -551,8 +551,10 @@ fn merge_fields_are_filled_everywhere_with_fallbacks() {
             html.contains(&format!("<title>{subject}</title>")),
             "HTML title for {email}"
         );
+        // The heading keeps its last two words on one line.
+        let heading = subject.replace("under threat", "under\u{a0}threat");
         assert!(
-            html.contains(&format!(">{subject}</h1>")),
+            html.contains(&format!(">{heading}</h1>")),
             "HTML heading for {email}"
         );
         assert!(text.contains(&subject), "text heading for {email}");
@@ -961,4 +963,42 @@ fn outlook_and_apple_mail_get_their_settings() {
     let button = &html[html.find(r#"<td class="button""#).unwrap()..];
     let cell = &button[..button.find('>').unwrap()];
     assert!(cell.contains("mso-padding-alt:14px 28px"), "{cell}");
+}
+
+#[test]
+fn only_the_html_heading_keeps_the_subjects_last_two_words_together() {
+    let project = Project::example();
+    let (html, text) = preview(&project, "issues/2022-07-13.toml", &[]);
+    assert!(
+        html.contains(">Rwanda, Refugees, and Our Rights under\u{a0}threat</h1>"),
+        "{}",
+        &html[html.find("<h1").unwrap()..html.find("</h1>").unwrap() + 5]
+    );
+    assert!(html.contains("<title>Rwanda, Refugees, and Our Rights under threat</title>"));
+    assert!(
+        !text.contains('\u{a0}'),
+        "the text part has a no-break space"
+    );
+    let message = project.read("out/message.eml");
+    assert!(
+        message.contains("\nSubject: Rwanda, Refugees, and Our Rights under threat\r\n"),
+        "{}",
+        message
+            .lines()
+            .find(|l| l.starts_with("Subject:"))
+            .unwrap_or_default()
+    );
+}
+
+#[test]
+fn heading_whose_last_two_words_are_long_may_break_between_them() {
+    let project = Project::example();
+    project.edit(
+        "issues/2022-07-13.toml",
+        "subject = \"Rwanda, Refugees, and Our Rights under threat\"",
+        "subject = \"Notes on proportional representation\"",
+    );
+    let (html, _) = preview(&project, "issues/2022-07-13.toml", &[]);
+    // Held together they would run past a 320 px phone's line.
+    assert!(html.contains(">Notes on proportional representation</h1>"));
 }

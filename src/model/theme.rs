@@ -26,6 +26,15 @@ pub struct Theme {
     pub dark_background_colour: String,
     pub dark_page_colour: String,
     pub dark_accent_colour: String,
+    /// Dark mode's rules and the button: optional, so that a theme written
+    /// before they existed still loads (the defaults suit the example's
+    /// dark card, #1c1c1e).
+    #[serde(default = "default_dark_rule_colour")]
+    pub dark_rule_colour: String,
+    #[serde(default = "default_dark_button_colour")]
+    pub dark_button_colour: String,
+    #[serde(default = "default_dark_button_text_colour")]
+    pub dark_button_text_colour: String,
     pub logo_url: Option<String>,
     pub logo_alt: Option<String>,
     #[serde(default = "default_logo_width")]
@@ -34,6 +43,21 @@ pub struct Theme {
 
 fn default_logo_width() -> u32 {
     200
+}
+
+/// 3.4:1 against #1c1c1e: a rule WCAG 1.4.11 can see, quieter than text.
+fn default_dark_rule_colour() -> String {
+    "#6e6e73".to_string()
+}
+
+/// The example's dark accent: 8.8:1 against #1c1c1e, where the light
+/// button's #8a1538 is 1.8:1 and its shape would vanish.
+fn default_dark_button_colour() -> String {
+    "#f2a5bb".to_string()
+}
+
+fn default_dark_button_text_colour() -> String {
+    "#1c1c1e".to_string()
 }
 
 impl Theme {
@@ -55,6 +79,9 @@ impl Theme {
             ("dark-background-colour", &theme.dark_background_colour),
             ("dark-page-colour", &theme.dark_page_colour),
             ("dark-accent-colour", &theme.dark_accent_colour),
+            ("dark-rule-colour", &theme.dark_rule_colour),
+            ("dark-button-colour", &theme.dark_button_colour),
+            ("dark-button-text-colour", &theme.dark_button_text_colour),
         ] {
             if !is_hex_colour(value) {
                 bail!("{file}: `{key}` is `{value}`; write colours as #rrggbb");

@@ -70,13 +70,13 @@ pub fn render(model: &Model) -> String {
                             table role="presentation" border="0" cellpadding="0" cellspacing="0" width="100%" class="card" style=(format!("background-color:{}", theme.background_colour)) {
                                 tr { td class="card-cell text" style=(format!("padding:32px 28px;font-size:16px;line-height:1.55;color:{};{font}", theme.text_colour)) {
                                     (masthead(model, theme))
-                                    h1 class="heading" style=(format!("margin:0 0 4px 0;font-size:28px;line-height:1.25;font-weight:bold;color:{};{heading_font}", theme.accent_colour)) { (subject) }
+                                    h1 class="heading" style=(format!("margin:0 0 4px 0;font-size:28px;line-height:1.25;font-weight:bold;color:{};{heading_font}", theme.accent_colour)) { (no_widow(subject)) }
                                     p class="muted" style=(format!("margin:0 0 24px 0;font-size:14px;{muted}")) { (long_date(model.issue.date)) }
                                     p style="margin:0 0 16px 0" { (PreEscaped(Template::marker(Slot::Greeting))) }
                                     (markdown(&model.letter, theme))
                                     @for section in &model.sections {
                                         @if let Some(bit) = section.audience { (PreEscaped(super::section_marker(bit, false))) }
-                                        h2 class="heading" style=(format!("margin:32px 0 12px 0;padding-top:20px;border-top:1px solid {};font-size:22px;line-height:1.3;color:{};{heading_font}", theme.rule_colour, theme.accent_colour)) { (section.heading) }
+                                        h2 class="heading rule" style=(format!("margin:32px 0 12px 0;padding-top:20px;border-top:1px solid {};font-size:22px;line-height:1.3;color:{};{heading_font}", theme.rule_colour, theme.accent_colour)) { (section.heading) }
                                         @if let Some(body) = &section.body { (markdown(body, theme)) }
                                         @for event in &section.events { (event_block(event, section.past_events, &model.calendar_url(event), theme, &link, &muted)) }
                                         @for post in &section.posts { (post_block(post, theme, &link, &muted)) }
@@ -101,6 +101,23 @@ pub fn render(model: &Model) -> String {
         }
     };
     page.into_string()
+}
+
+/// The heading's last two words joined by a no-break space, so that no
+/// width leaves one word alone on its last line; only when they are short
+/// enough together (16 characters) to fit the narrowest phone's line.
+fn no_widow(heading: &str) -> String {
+    match heading.rsplit_once(' ') {
+        Some((rest, last)) => {
+            let before = rest.rsplit(' ').next().unwrap_or(rest);
+            if !before.is_empty() && before.chars().count() + 1 + last.chars().count() <= 16 {
+                format!("{rest}\u{a0}{last}")
+            } else {
+                heading.to_string()
+            }
+        }
+        None => heading.to_string(),
+    }
 }
 
 fn masthead(model: &Model, theme: &Theme) -> Markup {
@@ -175,7 +192,7 @@ fn post_block(post: &Post, theme: &Theme, link: &str, muted: &str) -> Markup {
 /// a link, so the cell carries it there (`mso-padding-alt`).
 fn cta_block(cta: &ModelCta, theme: &Theme, font: &str) -> Markup {
     html! {
-        div style=(format!("margin:32px 0 0 0;padding-top:20px;border-top:1px solid {}", theme.rule_colour)) {
+        div class="rule" style=(format!("margin:32px 0 0 0;padding-top:20px;border-top:1px solid {}", theme.rule_colour)) {
             @if let Some(intro) = &cta.intro { (markdown(intro, theme)) }
             table role="presentation" border="0" cellpadding="0" cellspacing="0" style="margin:8px 0 16px 0" {
                 tr { td class="button" align="center" bgcolor=(theme.button_colour) style=(format!("border-radius:6px;background-color:{};mso-padding-alt:14px 28px", theme.button_colour)) {
@@ -196,7 +213,7 @@ fn footer(model: &Model, font: &str, muted: &str) -> Markup {
     let link = format!("{muted}text-decoration:underline");
     html! {
         table role="presentation" border="0" cellpadding="0" cellspacing="0" width="100%" {
-            tr { td class="muted" style="padding:20px 28px" {
+            tr { td class="muted footer-cell" style="padding:20px 28px" {
                 p class="muted" style=(small) {
                     "You are receiving this email because " (PreEscaped(Template::marker(Slot::Email)))
                     " subscribed to news from " (list.name) "."
@@ -266,18 +283,24 @@ table,td{{mso-table-lspace:0pt;mso-table-rspace:0pt}}\
 img{{-ms-interpolation-mode:bicubic}}\
 a[x-apple-data-detectors]{{color:inherit !important;text-decoration:none !important;font-size:inherit !important;font-family:inherit !important;font-weight:inherit !important;line-height:inherit !important}}\
 a{{word-break:break-word}}\
-@media screen and (max-width:480px){{.card-cell{{padding:24px 16px !important}}}}\
+@media screen and (max-width:480px){{.card-cell{{padding:24px 16px !important}}.footer-cell{{padding:20px 16px !important}}}}\
 @media (prefers-color-scheme:dark){{\
 .page{{background-color:{page} !important}}\
 .card{{background-color:{bg} !important}}\
 .text{{color:{text} !important}}\
 .heading{{color:{accent} !important}}\
 .link{{color:{accent} !important}}\
-.muted{{color:{muted} !important}}}}",
+.muted{{color:{muted} !important}}\
+.rule{{border-color:{rule} !important}}\
+.button{{background-color:{button} !important}}\
+.button-link{{color:{button_text} !important}}}}",
         page = theme.dark_page_colour,
         bg = theme.dark_background_colour,
         text = theme.dark_text_colour,
         accent = theme.dark_accent_colour,
         muted = theme.dark_muted_colour,
+        rule = theme.dark_rule_colour,
+        button = theme.dark_button_colour,
+        button_text = theme.dark_button_text_colour,
     )
 }

@@ -176,7 +176,7 @@ impl Markdown {
                         ));
                     }
                     Tag::BlockQuote(_) => out.push_str(&format!(
-                        "<blockquote style=\"margin:0 0 16px 0;padding:0 0 0 16px;border-left:4px solid {}\">",
+                        "<blockquote class=\"rule\" style=\"margin:0 0 16px 0;padding:0 0 0 16px;border-left:4px solid {}\">",
                         style.rule_colour
                     )),
                     Tag::CodeBlock(_) => out.push_str(
@@ -246,7 +246,7 @@ impl Markdown {
                 Event::SoftBreak => out.push('\n'),
                 Event::HardBreak => out.push_str("<br>\n"),
                 Event::Rule => out.push_str(&format!(
-                    "<hr style=\"border:0;border-top:1px solid {};margin:24px 0\">\n",
+                    "<hr class=\"rule\" style=\"border:0;border-top:1px solid {};margin:24px 0\">\n",
                     style.rule_colour
                 )),
                 _ => {}
