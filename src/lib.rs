@@ -6,6 +6,7 @@
 //! Rendered → preview | send → Journal`.
 
 pub mod archive;
+pub mod assets;
 pub mod audience;
 pub mod bounces;
 pub mod check;

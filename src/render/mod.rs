@@ -11,7 +11,9 @@
 //! HTML-escaped) and in the subject and preheader, [`Slot::Text`] in the
 //! text part (the block holding the field, filled and wrapped per message).
 
+mod cards;
 mod html;
+pub mod images;
 pub mod markdown;
 mod plain;
 pub mod template;
@@ -47,6 +49,8 @@ pub struct Model<'a> {
     pub letter: Markdown,
     pub sections: Vec<ModelSection<'a>>,
     pub call_to_action: Option<ModelCta>,
+    /// The logo, the signature and the posts' thumbnails, hosted.
+    pub images: images::Images,
 }
 
 pub struct ModelSection<'a> {
@@ -388,7 +392,14 @@ fn resolve<'a>(
         }
         None => None,
     };
+    let images = images::Images::resolve(
+        config,
+        theme.logo_image(),
+        issue.signature_image(),
+        sections.iter().flat_map(|s| s.posts.iter().copied()),
+    )?;
     Ok(Model {
+        images,
         config,
         theme,
         issue,

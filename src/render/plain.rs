@@ -39,7 +39,7 @@ pub fn render(model: &Model) -> (String, Vec<TextBlock>) {
             w.blank_line();
             w.wrapped(&clean(&event.title), "* ", "  ");
             w.wrapped(&event_when(event), "  ", "  ");
-            let mut place = clean(&event.place);
+            let mut place = clean(super::cards::place(event));
             if let Some(partner) = &event.partner {
                 place.push_str(" · with ");
                 place.push_str(&clean(partner));
@@ -65,7 +65,7 @@ pub fn render(model: &Model) -> (String, Vec<TextBlock>) {
             if let Some(summary) = &post.summary {
                 w.wrapped(&format!("{}…", clean(summary)), "  ", "  ");
             }
-            w.wrapped(&format!("<{}>", post.url), "  ", "  ");
+            w.wrapped(&format!("Read more: <{}>", post.url), "  ", "  ");
         }
         if let Some(bit) = section.audience {
             w.blank_line();

@@ -7,11 +7,13 @@
 //! * `index.html`: every issue, newest first;
 //! * `issues/ISSUE/index.html`: an issue as emailed, with no personal data;
 //! * `events/EVENT.ics`: one calendar file per archived event;
+//! * `assets/NAME.HASH.png`: the images the issues show ([`assets`]);
 //! * `unsubscribe.html`: where the pages' "Unsubscribe" link leads.
 //!
 //! Everything written depends on the input files only, so building twice
 //! gives the same bytes.
 
+mod assets;
 mod pages;
 
 use std::fs;
@@ -70,6 +72,7 @@ pub struct Entry {
 /// Writes the whole site into `out`.
 pub fn build(config: &Config, out: &Path) -> Result<Summary> {
     let mut entries = Vec::new();
+    let mut images = std::collections::BTreeMap::new();
     for path in issue_files(&config.paths.issues)? {
         let loaded = crate::load_issue(config, &path).with_context(|| {
             format!(
@@ -93,6 +96,16 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
             ),
             "href=\"../../events/",
         );
+        // So are the images.
+        let html = html.replace(
+            &format!(
+                "src=\"{}{}/",
+                ics::site_base(&config.list.web_version_url),
+                assets::FOLDER
+            ),
+            &format!("src=\"../../{}/", assets::FOLDER),
+        );
+        images.extend(assets::of_issue(config, &loaded)?);
         write(
             &out.join("issues").join(&r.issue_id).join("index.html"),
             &html,
@@ -116,6 +129,7 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
         write(&out.join(ics::calendar_path(&event.id)), &calendar)?;
     }
 
+    assets::publish(out, &images)?;
     let theme = crate::theme::Theme::load(&config.paths.theme)?;
     write(
         &out.join("index.html"),
