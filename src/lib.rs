@@ -6,6 +6,7 @@
 //! Rendered → preview | send → Journal`.
 
 pub mod archive_edit;
+pub mod assets;
 pub mod bounces;
 pub mod check;
 pub mod cli;

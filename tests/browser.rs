@@ -132,8 +132,9 @@ impl Browser {
     }
 
     /// Loads the email into a `srcdoc` frame `width` px wide and measures it.
+    /// Its hosted images come from [`assets`].
     fn measure(&mut self, html: &str, width: u32, scheme: &str) -> Value {
-        self.call(json!({"op": "email", "html": html, "width": width, "scheme": scheme}));
+        self.call(json!({"op": "email", "html": html, "width": width, "scheme": scheme, "assets": assets()}));
         self.call(
             json!({"op": "eval", "frame": "#email", "js": include_str!("browser/measure.js")}),
         )
@@ -210,6 +211,25 @@ fn artifacts() -> PathBuf {
     dir
 }
 
+/// The images the cases' emails show, as `web build` publishes them: one
+/// folder for all, as the names are content hashes.
+fn assets() -> PathBuf {
+    let dir = artifacts().join("assets");
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Builds the project's site and adds its images to [`assets`].
+fn publish_assets(project: &Project) {
+    project
+        .run(&["web", "build", "--out", "site"])
+        .expect_code(0);
+    for entry in fs::read_dir(project.path("site/assets")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), assets().join(entry.file_name())).unwrap();
+    }
+}
+
 /// Prints a table and keeps it beside the screenshots.
 fn report(name: &str, header: &str, rows: &[String]) {
     let text = format!("{header}\n{}\n", rows.join("\n"));
@@ -226,8 +246,9 @@ struct Case {
 }
 
 /// Both example issues as `preview --out` writes them, and the first again
-/// with a logo and a wide image in the letter, so that there are images
-/// to scale (the driver answers image requests with a 1200 × 400 picture).
+/// with cards of every kind (`support::cards`) and a wide image in the
+/// letter, so that there are images to scale (the driver answers other
+/// image requests with a 1200 × 400 picture).
 fn cases() -> Vec<Case> {
     let render = |project: &Project, issue: &str| {
         let out = project.path(&format!("out/{issue}"));
@@ -242,18 +263,14 @@ fn cases() -> Vec<Case> {
         fs::read_to_string(out.join("index.html")).unwrap()
     };
     let example = Project::example();
-    let images = Project::example();
-    images
-        .edit(
-            "templates/theme.toml",
-            "# logo-url = \"https://www.renecassin.org/logo.png\"\n# logo-alt = \"René Cassin\"",
-            "logo-url = \"https://www.renecassin.org/logo.png\"\nlogo-alt = \"René Cassin\"",
-        )
-        .edit(
-            "issues/2022-07-13.toml",
-            "letter = \"\"\"\n",
-            "letter = \"\"\"\n![Supporters outside Parliament](https://www.renecassin.org/images/parliament.jpg)\n\n",
-        );
+    let images = support::cards::project();
+    images.edit(
+        "issues/2022-07-13.toml",
+        "letter = \"\"\"\n",
+        "letter = \"\"\"\n![Supporters outside Parliament](https://www.renecassin.org/images/parliament.jpg)\n\n",
+    );
+    publish_assets(&example);
+    publish_assets(&images);
     vec![
         Case {
             name: "2022-07-13",
@@ -470,6 +487,112 @@ fn email_markup_is_accessible() {
             }
         }
     }
+    browser.close();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn cards_fit_every_width_without_overflow() {
+    let cases = cases();
+    let case = cases
+        .iter()
+        .find(|c| c.name == "2022-07-13-images")
+        .unwrap();
+    let mut browser = Browser::launch();
+    let mut failures = Vec::new();
+    let mut rows = Vec::new();
+    for width in WIDTHS {
+        browser.measure(&case.html, width, "light");
+        let m = browser
+            .call(json!({"op": "eval", "frame": "#email", "js": include_str!("browser/cards.js")}));
+        let at = format!("cards at {width}px");
+        let w = f64::from(width);
+        let cards = m["cards"].as_array().unwrap();
+        // Five events and the posts of the example, and the fixture's four.
+        if cards.len() < 9 {
+            failures.push(format!("{at}: only {} cards", cards.len()));
+        }
+        for card in cards {
+            let title = card["title"].as_str().unwrap_or_default();
+            let b = &card["box"];
+            if num(&b["left"]) < 0.0 || num(&b["right"]) > w {
+                failures.push(format!(
+                    "{at}: card {title:?} runs from {} to {}",
+                    b["left"], b["right"]
+                ));
+            }
+            for e in card["outside"].as_array().unwrap() {
+                failures.push(format!("{at}: in card {title:?}, {e} is drawn outside it"));
+            }
+            if let Some(book) = card["book"].as_object() {
+                let height = num(&book["height"]);
+                if height < MIN_TAP {
+                    failures.push(format!(
+                        "{at}: the booking button of {title:?} is {height}px tall"
+                    ));
+                }
+            }
+            if card["badge"].is_object() && num(&card["badge"]["width"]) != 56.0 {
+                failures.push(format!(
+                    "{at}: the date badge of {title:?} is {} px wide",
+                    card["badge"]["width"]
+                ));
+            }
+            let thumbnail = &card["thumbnail"];
+            if thumbnail.is_object() {
+                if thumbnail["loaded"] != true || num(&thumbnail["width"]) != 128.0 {
+                    failures.push(format!("{at}: the thumbnail of {title:?}: {thumbnail}"));
+                }
+                let columns = card["columns"].as_array().unwrap();
+                let side_by_side = columns.len() == 2
+                    && num(&columns[1]["top"]) < num(&columns[0]["bottom"])
+                    && num(&columns[1]["left"]) >= num(&columns[0]["right"]);
+                // Room for both columns (144 + 344 px) only in the widest.
+                if side_by_side != (width == 600) {
+                    failures.push(format!(
+                        "{at}: {title:?} has its columns side by side: {side_by_side}; {columns:?}"
+                    ));
+                }
+                rows.push(format!(
+                    "{width:>5} {:<28} {}",
+                    title,
+                    if side_by_side {
+                        "side by side"
+                    } else {
+                        "stacked"
+                    }
+                ));
+            }
+        }
+        for span in m["hidden"].as_array().unwrap() {
+            if num(&span["width"]) > 1.0 || num(&span["height"]) > 1.0 {
+                failures.push(format!(
+                    "{at}: the hidden words {:?} take {}×{} px",
+                    span["text"], span["width"], span["height"]
+                ));
+            }
+        }
+        browser.screenshot_email(&format!("cards-{width}-light"));
+    }
+    // What a screen reader announces: the titles are in the links' names.
+    let tree = browser.call(json!({"op": "aria", "frame": "#email"}));
+    let tree = tree.as_str().unwrap_or_default();
+    for name in [
+        "Read more about Card Test Post",
+        "Read more about Hands Off our Human Rights Act!",
+        "Book a place for Card Test Workshop",
+        "Add Card Test Talk to calendar",
+    ] {
+        if !tree.contains(&format!("link \"{name}\"")) {
+            failures.push(format!("no link named {name:?} in the accessibility tree"));
+        }
+    }
+    fs::write(artifacts().join("cards-aria.txt"), tree).unwrap();
+    report(
+        "cards",
+        "width post-card                    thumbnail",
+        &rows,
+    );
     browser.close();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -1202,6 +1202,255 @@ fn a_long_word_in_the_letter_is_a_text_line_too_long() {
 }
 
 // ---------------------------------------------------------------------------
+// Images: the theme's logo, a sign-off's signature, a post's thumbnail
+
+/// The line of `logo = ` in the theme.
+fn logo_line(project: &Project) -> usize {
+    line_of(project, THEME, "logo = ")
+}
+
+#[test]
+fn image_missing_alt() {
+    let project = Project::example();
+    project.edit(THEME, "logo-alt = \"René Cassin\"\n", "");
+    let found = expect_only(
+        &project,
+        "image-missing-alt",
+        Error,
+        THEME,
+        Some(logo_line(&project)),
+    );
+    assert!(
+        found["message"].as_str().unwrap().contains("`logo-alt`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn image_missing_alt_of_a_signature() {
+    let project = Project::example();
+    project.edit(
+        OTHER_ISSUE,
+        "signature-alt = \"Mia Hasenson-Gross’s signature\"\n",
+        "",
+    );
+    let line = line_of(&project, OTHER_ISSUE, "signature-image = ");
+    let found = expect_only(
+        &project,
+        "image-missing-alt",
+        Error,
+        OTHER_ISSUE,
+        Some(line),
+    );
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains("`signature-alt`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn image_missing_width() {
+    let project = Project::example();
+    project.edit(THEME, "logo-width = 200\n", "");
+    let found = expect_only(
+        &project,
+        "image-missing-width",
+        Error,
+        THEME,
+        Some(logo_line(&project)),
+    );
+    assert!(
+        found["message"].as_str().unwrap().contains("`logo-width`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn image_too_large() {
+    let project = Project::example();
+    // 400 × 200 px stored without compression: about 235 KB.
+    let big = support::png::solid(400, 200, [0x8a, 0x15, 0x38]);
+    assert!(big.len() > 200 * 1024);
+    let kb = big.len().div_ceil(1024);
+    std::fs::write(project.path("templates/logo.png"), big).unwrap();
+    let found = expect_only(
+        &project,
+        "image-too-large",
+        Error,
+        THEME,
+        Some(logo_line(&project)),
+    );
+    let wanted = format!("`templates/logo.png` is {kb} KB; keep images under 200 KB");
+    assert!(
+        found["message"].as_str().unwrap().contains(&wanted),
+        "{found}"
+    );
+}
+
+#[test]
+fn image_not_found() {
+    let project = Project::example();
+    project.edit(
+        THEME,
+        "logo = \"templates/logo.png\"",
+        "logo = \"templates/logo-2023.png\"",
+    );
+    let found = expect_only(
+        &project,
+        "image-not-found",
+        Error,
+        THEME,
+        Some(logo_line(&project)),
+    );
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains("there is no `templates/logo-2023.png`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn image_not_found_for_a_post_of_the_issue() {
+    let project = Project::example();
+    project.edit(
+        POSTS,
+        "id = \"hands-off-our-human-rights-act\"\n",
+        "id = \"hands-off-our-human-rights-act\"\nimage = \"archive/images/hands-off.jpg\"\nimage-alt = \"A placard\"\n",
+    );
+    let line = line_of(&project, POSTS, "image = ");
+    expect_only(&project, "image-not-found", Error, POSTS, Some(line));
+}
+
+#[test]
+fn image_not_https() {
+    let project = Project::example();
+    project.edit(
+        THEME,
+        "logo = \"templates/logo.png\"",
+        "logo = \"http://www.renecassin.org/logo.png\"",
+    );
+    expect_only(
+        &project,
+        "image-not-https",
+        Error,
+        THEME,
+        Some(logo_line(&project)),
+    );
+
+    // An https:// address is shown as it is: check has no file to look at.
+    project.edit(THEME, "logo = \"http://", "logo = \"https://");
+    expect_only_clean(&project);
+}
+
+#[test]
+fn image_not_https_in_the_letter() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "at Srebrenica.\n",
+        "at Srebrenica.\n\n![The team at Westminster](http://www.renecassin.org/images/team.png)\n",
+    ) + 2;
+    let found = expect_only(&project, "image-not-https", Error, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains("`http://www.renecassin.org/images/team.png`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn image_not_https_in_the_sign_off_text() {
+    let project = Project::example();
+    let line = edit_issue(
+        &project,
+        "I would very much welcome your thoughts.\n",
+        "I would very much welcome your thoughts.\n\n![The team at Westminster](http://www.renecassin.org/images/team.png)\n",
+    ) + 2;
+    let found = expect_only(&project, "image-not-https", Error, ISSUE, Some(line));
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains("`http://www.renecassin.org/images/team.png`"),
+        "{found}"
+    );
+}
+
+#[test]
+fn image_outside_folders() {
+    let project = Project::example();
+    for outside in ["subscribers.example.csv", "../logo.png", "/etc/passwd"] {
+        project.write(
+            THEME,
+            &project.read(THEME).replacen(
+                "logo = \"templates/logo.png\"",
+                &format!("logo = \"{outside}\""),
+                1,
+            ),
+        );
+        let found = expect_only(
+            &project,
+            "image-outside-folders",
+            Error,
+            THEME,
+            Some(logo_line(&project)),
+        );
+        assert!(
+            found["message"]
+                .as_str()
+                .unwrap()
+                .contains("`templates/` or `archive/`"),
+            "{found}"
+        );
+        project.edit(
+            THEME,
+            &format!("logo = \"{outside}\""),
+            "logo = \"templates/logo.png\"",
+        );
+    }
+}
+
+#[test]
+fn image_format() {
+    let project = Project::example();
+    project.write(
+        "templates/logo.svg",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    );
+    project.edit(
+        THEME,
+        "logo = \"templates/logo.png\"",
+        "logo = \"templates/logo.svg\"",
+    );
+    expect_only(
+        &project,
+        "image-format",
+        Error,
+        THEME,
+        Some(logo_line(&project)),
+    );
+}
+
+#[test]
+fn a_logo_problem_is_reported_once_for_all_issues() {
+    let project = Project::example();
+    project.edit(THEME, "logo-width = 200\n", "");
+    let (_, findings) = check_json(&project, &[]);
+    let width: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["code"] == "image-missing-width")
+        .collect();
+    assert_eq!(width.len(), 1, "{findings:#?}");
+}
+
+// ---------------------------------------------------------------------------
 // The archive
 
 #[test]

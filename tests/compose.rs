@@ -990,6 +990,164 @@ fn only_the_html_heading_keeps_the_subjects_last_two_words_together() {
     );
 }
 
+// ---------------------------------------------------------- images and cards
+
+/// The value of `name="…"` in one tag (the HTML part quotes every value).
+fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!(" {name}=\"");
+    let start = tag.find(&key)? + key.len();
+    Some(&tag[start..start + tag[start..].find('"')?])
+}
+
+/// The words of an HTML fragment as a reader gets them: tags and comments
+/// dropped, entities decoded, white space folded.
+fn words(html: &str) -> String {
+    let mut text = String::new();
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        text.push_str(&rest[..start]);
+        let close = if rest[start..].starts_with("<!--") {
+            "-->"
+        } else {
+            ">"
+        };
+        let end = rest[start..]
+            .find(close)
+            .map_or(rest.len(), |i| start + i + close.len());
+        text.push(' ');
+        rest = &rest[end..];
+    }
+    text.push_str(rest);
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    // A tag between a word and its punctuation left a space.
+    folded.replace(" …", "…")
+}
+
+/// Each `<table … class="item" …>…</table>` (a card), nested tables and all.
+fn cards_of(html: &str) -> Vec<&str> {
+    let mut cards = Vec::new();
+    let mut from = 0;
+    while let Some(found) = html[from..].find(r#"class="item""#) {
+        let start = from + html[from..][..found].rfind("<table").unwrap();
+        let mut depth = 0;
+        let mut at = start;
+        loop {
+            let open = html[at..].find("<table").map(|i| at + i);
+            let close = html[at..].find("</table>").map(|i| at + i).unwrap();
+            match open {
+                Some(o) if o < close => {
+                    depth += 1;
+                    at = o + 6;
+                }
+                _ => {
+                    depth -= 1;
+                    at = close + 8;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        cards.push(&html[start..at]);
+        from = at;
+    }
+    cards
+}
+
+/// The links of a fragment: (href, the words of the link).
+fn links_of(html: &str) -> Vec<(String, String)> {
+    let mut links = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<a ") {
+        let tag_end = start + rest[start..].find('>').unwrap();
+        let end = tag_end + rest[tag_end..].find("</a>").unwrap();
+        let href = attr(&rest[start..=tag_end], "href").unwrap_or_default();
+        links.push((href.replace("&amp;", "&"), words(&rest[tag_end + 1..end])));
+        rest = &rest[end..];
+    }
+    links
+}
+
+/// The `<img …>` tags of an HTML text.
+fn images_of(html: &str) -> Vec<&str> {
+    tags(html)
+        .into_iter()
+        .filter(|t| t.starts_with("<img "))
+        .collect()
+}
+
+/// `NAME.HASH.EXT` as the web build names a project file.
+fn hashed(project: &Project, file: &str) -> String {
+    use sha2::Digest;
+    let bytes = fs::read(project.path(file)).unwrap();
+    let path = std::path::Path::new(file);
+    let digest = hex::encode(sha2::Sha256::digest(&bytes));
+    format!(
+        "{}.{}.{}",
+        path.file_stem().unwrap().to_str().unwrap(),
+        &digest[..8],
+        path.extension().unwrap().to_str().unwrap()
+    )
+}
+
+const ASSETS: &str = "https://news.renecassin.example.org/assets/";
+
+#[test]
+fn every_image_has_alt_width_and_a_hosted_https_url() {
+    let project = support::cards::project();
+    let expected = [
+        (
+            "2022-07-13",
+            vec!["templates/logo.png", support::cards::THUMBNAIL],
+        ),
+        (
+            "2020-12-10",
+            vec!["templates/logo.png", "templates/signature.png"],
+        ),
+    ];
+    for (id, files) in expected {
+        let (html, _) = preview(&project, &format!("issues/{id}.toml"), &[]);
+        let images = images_of(&html);
+        let srcs: Vec<&str> = images.iter().map(|t| attr(t, "src").unwrap()).collect();
+        let wanted: Vec<String> = files
+            .iter()
+            .map(|f| format!("{ASSETS}{}", hashed(&project, f)))
+            .collect();
+        assert_eq!(srcs, wanted, "{id}");
+        for tag in images {
+            assert!(
+                attr(tag, "alt").is_some_and(|a| !a.trim().is_empty()),
+                "{id}: {tag}"
+            );
+            let width: u32 = attr(tag, "width").and_then(|w| w.parse().ok()).unwrap_or(0);
+            let height: u32 = attr(tag, "height")
+                .and_then(|h| h.parse().ok())
+                .unwrap_or(0);
+            assert!(width > 0 && height > 0, "{id}: {tag}");
+        }
+    }
+    // The logo as the theme sets it; the signature from its width and the
+    // file's proportions (440 × 100 px).
+    let (html, _) = preview(&project, "issues/2020-12-10.toml", &[]);
+    let images = images_of(&html);
+    assert!(
+        images[0].contains(r#"alt="René Cassin" width="200" height="48""#),
+        "{}",
+        images[0]
+    );
+    assert!(
+        images[1].contains(r#"width="220" height="50""#),
+        "{}",
+        images[1]
+    );
+}
+
 #[test]
 fn heading_whose_last_two_words_are_long_may_break_between_them() {
     let project = Project::example();
@@ -1001,4 +1159,335 @@ fn heading_whose_last_two_words_are_long_may_break_between_them() {
     let (html, _) = preview(&project, "issues/2022-07-13.toml", &[]);
     // Held together they would run past a 320 px phone's line.
     assert!(html.contains(">Notes on proportional representation</h1>"));
+}
+
+#[test]
+fn the_logo_and_signature_files_are_2x_and_under_200_kb() {
+    for (file, pixels) in [
+        ("templates/logo.png", (400, 96)),
+        ("templates/signature.png", (440, 100)),
+    ] {
+        let bytes = fs::read(repo().join(file)).unwrap();
+        assert!(bytes.len() < 200 * 1024, "{file} is {} bytes", bytes.len());
+        assert_eq!(&bytes[12..16], b"IHDR", "{file} is not a PNG");
+        let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+        assert_eq!((be(16), be(20)), pixels, "{file}");
+    }
+}
+
+#[test]
+fn web_build_writes_hashed_assets_deterministically() {
+    let project = support::cards::project();
+    let list = |dir: &str| -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(project.path(dir))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    project
+        .run(&["web", "build", "--out", "site"])
+        .expect_code(0);
+    project
+        .run(&["web", "build", "--out", "again"])
+        .expect_code(0);
+    let assets = list("site/assets");
+    assert_eq!(assets, list("again/assets"), "two builds differ");
+    let names: Vec<&str> = assets.iter().map(|(n, _)| n.as_str()).collect();
+    let mut wanted = vec![
+        hashed(&project, support::cards::THUMBNAIL),
+        hashed(&project, "templates/logo.png"),
+        hashed(&project, "templates/signature.png"),
+    ];
+    wanted.sort();
+    assert_eq!(names, wanted);
+    for (name, bytes) in &assets {
+        let source = [
+            support::cards::THUMBNAIL,
+            "templates/logo.png",
+            "templates/signature.png",
+        ]
+        .into_iter()
+        .find(|f| &hashed(&project, f) == name)
+        .unwrap();
+        assert_eq!(bytes, &fs::read(project.path(source)).unwrap(), "{name}");
+    }
+    // The email shows them from the site; the page, from beside it.
+    let (html, _) = preview(&project, ISSUE, &[]);
+    let page = project.read("site/issues/2022-07-13/index.html");
+    for name in [
+        hashed(&project, "templates/logo.png"),
+        hashed(&project, support::cards::THUMBNAIL),
+    ] {
+        assert!(html.contains(&format!(r#"src="{ASSETS}{name}""#)), "{name}");
+        assert!(
+            page.contains(&format!(r#"src="../../assets/{name}""#)),
+            "{name}"
+        );
+    }
+
+    // A changed logo is a new file; the old one stays for the emails sent.
+    let old = hashed(&project, "templates/logo.png");
+    fs::write(
+        project.path("templates/logo.png"),
+        support::png::solid(400, 96, [255, 255, 255]),
+    )
+    .unwrap();
+    project
+        .run(&["web", "build", "--out", "site"])
+        .expect_code(0);
+    let new = hashed(&project, "templates/logo.png");
+    assert_ne!(old, new);
+    assert!(project.path(&format!("site/assets/{old}")).is_file());
+    assert!(project.path(&format!("site/assets/{new}")).is_file());
+}
+
+#[test]
+fn a_missing_image_stops_the_preview_at_its_line() {
+    let project = Project::example();
+    project.edit(
+        "templates/theme.toml",
+        "logo = \"templates/logo.png\"",
+        "logo = \"templates/logo-new.png\"",
+    );
+    let stderr = preview_fails(&project, ISSUE);
+    assert_mentions(
+        &stderr,
+        &[
+            &location_after(&project, "templates/theme.toml", "logo = "),
+            "`logo` is `templates/logo-new.png`, but there is no `templates/logo-new.png`",
+        ],
+    );
+}
+
+#[test]
+fn the_signature_comes_between_the_closing_and_the_name() {
+    let project = Project::example();
+    let (html, text) = preview(&project, "issues/2020-12-10.toml", &[]);
+    let closing = html.find(">With very best wishes</p>").unwrap();
+    let signature = html.find(&format!("{ASSETS}signature.")).unwrap();
+    let name = html.find(">Mia Hasenson-Gross</p>").unwrap();
+    assert!(closing < signature && signature < name);
+    let tag = images_of(&html)[1];
+    assert_eq!(attr(tag, "alt"), Some("Mia Hasenson-Gross’s signature"));
+    // The text part has the name, not the picture.
+    assert!(
+        text.contains("With very best wishes\n\nMia Hasenson-Gross\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn post_cards_show_thumbnail_title_byline_excerpt_and_read_more() {
+    let project = support::cards::project();
+    let (html, _) = preview(&project, ISSUE, &[]);
+    let section = &html[html.find(support::cards::HEADING).unwrap()..];
+    let cards = cards_of(section);
+    assert_eq!(cards.len(), 4, "two events, then two posts");
+    let (with, without) = (cards[2], cards[3]);
+    let url = "https://www.renecassin.org/card-test-post/";
+
+    let images = images_of(with);
+    assert_eq!(images.len(), 1);
+    assert_eq!(attr(images[0], "alt"), Some(support::cards::THUMBNAIL_ALT));
+    assert_eq!(attr(images[0], "width"), Some("128"));
+    assert_eq!(
+        attr(images[0], "height"),
+        Some("96"),
+        "480 × 360 px shown 128 wide"
+    );
+    assert_eq!(
+        words(with),
+        "Card Test Post By Ada Example, volunteer The opening words of a post that exists only in the tests… Read more about Card Test Post"
+    );
+    assert_eq!(
+        links_of(with),
+        [
+            (url.to_string(), "Card Test Post".to_string()),
+            (
+                url.to_string(),
+                "Read more about Card Test Post".to_string()
+            ),
+        ]
+    );
+    // The title is in the link's name, but only for screen readers.
+    let read_more = &with[with.rfind("Read more").unwrap()..];
+    let hidden = &read_more[..read_more.find("</span>").unwrap()];
+    assert!(
+        hidden.contains("width:1px;height:1px;overflow:hidden"),
+        "{hidden}"
+    );
+    assert!(hidden.contains("mso-hide:all"), "{hidden}");
+    // Side by side where there is room, in Outlook too.
+    assert!(with.contains("<!--[if mso]><table"), "{with}");
+    assert!(
+        with.contains("display:inline-block;width:100%;max-width:144px"),
+        "{with}"
+    );
+
+    assert!(images_of(without).is_empty());
+    assert!(
+        !without.contains("<!--[if mso]>"),
+        "no columns without a thumbnail"
+    );
+    assert!(
+        words(without).starts_with(
+            "Hands Off our Human Rights Act! By Debora Singer MBE, René Cassin When Sarah"
+        ),
+        "{}",
+        words(without)
+    );
+    assert!(words(without).ends_with("Read more about Hands Off our Human Rights Act!"));
+}
+
+#[test]
+fn event_cards_show_date_badge_time_place_partner_booking_and_calendar() {
+    let project = support::cards::project();
+    let (html, _) = preview(&project, ISSUE, &[]);
+    let section = &html[html.find(support::cards::HEADING).unwrap()..];
+    let cards = cards_of(section);
+    let (workshop, talk) = (cards[0], cards[1]);
+    assert_eq!(
+        words(workshop),
+        "12 Sep Card Test Workshop Monday 12 September 2022, 6.30pm–8pm BST Online · with Example Partner Trust A workshop that exists only in the tests. Book a place for Card Test Workshop Add Card Test Workshop to calendar"
+    );
+    let calendar = "https://news.renecassin.example.org/events/card-test-workshop.ics";
+    assert_eq!(
+        links_of(workshop),
+        [
+            (
+                support::cards::BOOKING.to_string(),
+                "Book a place for Card Test Workshop".to_string()
+            ),
+            (
+                calendar.to_string(),
+                "Add Card Test Workshop to calendar".to_string()
+            ),
+        ]
+    );
+    // The badge is read in full in the details, so screen readers skip it.
+    let badge = &workshop[workshop.find(r#"class="badge""#).unwrap()..];
+    assert!(
+        badge.starts_with(r##"class="badge" bgcolor="#8a1538""##),
+        "{badge}"
+    );
+    assert!(workshop.contains(
+        r#"<td width="56" valign="top" style="padding:16px 0 16px 16px" aria-hidden="true">"#
+    ));
+    // The booking button's padding is on its cell (Outlook ignores it on links).
+    let button = &workshop[workshop.find(r#"<td class="book""#).unwrap()..];
+    assert!(
+        button[..button.find('>').unwrap()].contains("padding:12px 20px"),
+        "{button}"
+    );
+
+    assert_eq!(
+        words(talk),
+        "3 Oct Card Test Talk Monday 3 October 2022, 12 noon BST Example Hall, London Add Card Test Talk to calendar"
+    );
+    assert!(
+        !talk.contains("class=\"book\""),
+        "no booking link, no button"
+    );
+
+    // Past events: badge, no booking, no calendar.
+    let refugee_week =
+        &html[html.find(">Refugee Week events<").unwrap()..html.find(">Coming up").unwrap()];
+    for card in cards_of(refugee_week) {
+        assert!(card.contains(r#"class="badge""#));
+        assert!(links_of(card).is_empty(), "{card}");
+    }
+}
+
+#[test]
+fn the_text_part_has_the_cards_facts_in_order() {
+    let project = support::cards::project();
+    let (_, text) = preview(&project, ISSUE, &[]);
+    let section = &text[text.find(support::cards::HEADING).unwrap()..];
+    let section = &section[..section.find("None of the work").unwrap_or(section.len())];
+    let expected = "\
+* Card Test Workshop
+  Monday 12 September 2022, 6.30pm–8pm BST
+  Online · with Example Partner Trust
+  A workshop that exists only in the tests.
+  Book a place: <https://tickets.example.org/card-test-workshop>
+  Add to calendar:
+  <https://news.renecassin.example.org/events/card-test-workshop.ics>
+
+* Card Test Talk
+  Monday 3 October 2022, 12 noon BST
+  Example Hall, London
+  Add to calendar:
+  <https://news.renecassin.example.org/events/card-test-talk.ics>
+
+* Card Test Post
+  By Ada Example, volunteer
+  The opening words of a post that exists only in the tests…
+  Read more: <https://www.renecassin.org/card-test-post/>
+";
+    assert!(section.contains(expected), "{section}");
+}
+
+#[test]
+fn posts_import_takes_the_image_of_media_content_an_enclosure_or_the_first_img() {
+    let project = Project::example();
+    let feed = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/" xmlns:content="http://purl.org/rss/1.0/modules/content/">
+<channel><title>Blog</title><link>https://www.renecassin.org/</link><description>d</description>
+<item><title>With Media Content</title><link>https://www.renecassin.org/with-media-content/</link>
+  <description>One.</description>
+  <media:content url="https://www.renecassin.org/media/one.jpg" type="image/jpeg" medium="image"><media:description>Marchers on Whitehall</media:description></media:content>
+</item>
+<item><title>With An Enclosure</title><link>https://www.renecassin.org/with-an-enclosure/</link>
+  <description>Two.</description>
+  <enclosure url="https://www.renecassin.org/media/two.png" length="1234" type="image/png"/>
+</item>
+<item><title>With An Img</title><link>https://www.renecassin.org/with-an-img/</link>
+  <description>Three.</description>
+  <content:encoded><![CDATA[<p>Three.</p><img src="http://www.renecassin.org/insecure.jpg" alt="x"><img src="https://www.renecassin.org/media/three.jpg" alt="A candle">]]></content:encoded>
+</item>
+<item><title>With A Podcast</title><link>https://www.renecassin.org/with-a-podcast/</link>
+  <description>Four.</description>
+  <enclosure url="https://www.renecassin.org/media/four.mp3" length="1" type="audio/mpeg"/>
+</item>
+</channel></rss>"#;
+    project.write("feed.xml", feed);
+    let out = project.run(&["posts", "import", "feed.xml"]);
+    out.expect_code(0);
+    let posts = project.read("archive/posts.toml");
+    let entry = |id: &str| -> String {
+        let start = posts.find(&format!("id = \"{id}\"")).unwrap();
+        posts[start..].split("\n\n").next().unwrap().to_string()
+    };
+    assert!(entry("with-media-content").contains("image = \"https://www.renecassin.org/media/one.jpg\"\nimage-alt = \"Marchers on Whitehall\""));
+    assert!(
+        entry("with-an-enclosure").contains("image = \"https://www.renecassin.org/media/two.png\"")
+    );
+    assert!(!entry("with-an-enclosure").contains("image-alt"));
+    // The first img whose address is https://: the insecure one is not taken.
+    let with_img = entry("with-an-img");
+    assert!(
+        with_img.contains(
+            "image = \"https://www.renecassin.org/media/three.jpg\"\nimage-alt = \"A candle\""
+        ),
+        "{with_img}"
+    );
+    assert!(
+        !entry("with-a-podcast").contains("image"),
+        "a sound is not a picture"
+    );
+    assert!(
+        out.stdout.contains(
+            "its image has no alt text in the feed: add `image-alt` to `with-an-enclosure`"
+        ),
+        "{}",
+        out.stdout
+    );
 }

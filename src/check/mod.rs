@@ -4,6 +4,7 @@
 //! It connects to nothing.
 
 mod duplicates;
+mod images;
 pub mod sending;
 pub mod started;
 
@@ -207,7 +208,14 @@ pub fn check_with_reach(
         }
     }
     findings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-    Ok((findings, reached))
+    // The theme's findings (its logo) come once per issue: keep one.
+    let mut unique: Vec<Finding> = Vec::with_capacity(findings.len());
+    for finding in findings {
+        if !unique.contains(&finding) {
+            unique.push(finding);
+        }
+    }
+    Ok((unique, reached))
 }
 
 /// What `check` says of one issue, for `send`: the configuration's lints
@@ -458,6 +466,8 @@ fn lint_issue(
             lint_link(source, md, &link, findings);
         }
     }
+
+    broken |= !images::lint(config, theme, archive, issue, findings);
 
     if broken {
         return;

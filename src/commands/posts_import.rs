@@ -2,9 +2,12 @@
 //! Atom feed, added to the top of `archive/posts.toml`.
 //!
 //! A feed item is already archived when its URL or its id (the slug of its
-//! title) is. New entries are written as text above the first `[[post]]`
-//! (see [`crate::archive_edit`]), so every existing byte of the file, hand
-//! edits included, stays as it was.
+//! title) is. An item's picture becomes the post's `image` (the card's
+//! thumbnail): its `media:content` or `media:thumbnail`, its enclosure, or
+//! else the first `<img>` of its content; https:// addresses only. New
+//! entries are written as text above the first `[[post]]` (see
+//! [`crate::archive_edit`]), so every existing byte of the file, hand edits
+//! included, stays as it was.
 
 use std::collections::HashSet;
 use std::fs;
@@ -34,6 +37,9 @@ pub struct NewPost {
     pub author: Option<String>,
     pub date: Option<jiff::civil::Date>,
     pub summary: Option<String>,
+    /// The item's picture (https:// only) and its alt text, if the feed has one.
+    pub image: Option<String>,
+    pub image_alt: Option<String>,
 }
 
 pub fn run(config: &Config, feed: &str) -> Result<ExitCode> {
@@ -95,6 +101,13 @@ pub fn run(config: &Config, feed: &str) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for post in &added {
         writeln!(out, "added `{}`: {}", post.id, post.title)?;
+        if post.image.is_some() && post.image_alt.is_none() {
+            writeln!(
+                out,
+                "  its image has no alt text in the feed: add `image-alt` to `{}` (what the picture shows) before an issue uses it",
+                post.id
+            )?;
+        }
     }
     for post in &refused {
         writeln!(
@@ -174,6 +187,10 @@ fn items(feed: &feed_rs::model::Feed) -> Result<Vec<NewPost>> {
             .as_ref()
             .map(|s| s.content.clone())
             .or_else(|| entry.content.as_ref().and_then(|c| c.body.clone()));
+        let (image, image_alt) = match image_of(entry) {
+            Some((url, alt)) => (Some(url), alt),
+            None => (None, None),
+        };
         let summary = summary_html
             .map(|html| summary_of(&html))
             .filter(|s| !s.is_empty());
@@ -186,12 +203,99 @@ fn items(feed: &feed_rs::model::Feed) -> Result<Vec<NewPost>> {
                 author,
                 date,
                 summary,
+                image,
+                image_alt,
             },
         ));
     }
     // Newest first, like the archive; undated items keep the feed's order.
     posts.sort_by_key(|p| std::cmp::Reverse(p.0));
     Ok(posts.into_iter().map(|(_, p)| p).collect())
+}
+
+/// The item's picture and its alt text: an image `media:content` (or an
+/// enclosure, which feed-rs gives as one), a `media:thumbnail`, or the
+/// first `<img>` of the content or summary. Only https:// addresses.
+fn image_of(entry: &feed_rs::model::Entry) -> Option<(String, Option<String>)> {
+    let https = |url: &str| url.trim().to_ascii_lowercase().starts_with("https://");
+    for media in &entry.media {
+        let alt = media
+            .description
+            .as_ref()
+            .or(media.title.as_ref())
+            .map(|t| one_line(&html_to_text(&t.content)))
+            .filter(|t| !t.is_empty());
+        let contents = media.content.iter().filter(|c| {
+            c.content_type
+                .as_ref()
+                .is_some_and(|t| t.to_string().starts_with("image/"))
+        });
+        let thumbnails = media.thumbnails.iter().map(|t| t.image.uri.as_str());
+        if let Some(url) = contents
+            .filter_map(|c| c.url.as_ref().map(|u| u.as_str()))
+            .chain(thumbnails)
+            .find(|u| https(u))
+        {
+            return Some((url.trim().to_string(), alt));
+        }
+    }
+    let html = [
+        entry.content.as_ref().and_then(|c| c.body.as_deref()),
+        entry.summary.as_ref().map(|s| s.content.as_str()),
+    ];
+    html.into_iter().flatten().find_map(first_img)
+}
+
+/// The `src` and `alt` of the first `<img>` tag of some HTML whose `src`
+/// is an https:// address.
+fn first_img(html: &str) -> Option<(String, Option<String>)> {
+    let lower = html.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(found) = lower[from..].find("<img") {
+        let start = from + found;
+        let end = start + lower[start..].find('>')?;
+        from = end;
+        let tag = &html[start..end];
+        let Some(src) = tag_attribute(tag, "src") else {
+            continue;
+        };
+        if !src.to_ascii_lowercase().starts_with("https://") {
+            continue;
+        }
+        let alt = tag_attribute(tag, "alt")
+            .map(|a| one_line(&a))
+            .filter(|a| !a.is_empty());
+        return Some((src, alt));
+    }
+    None
+}
+
+/// An attribute's value in one tag, quoted either way, entities decoded.
+fn tag_attribute(tag: &str, name: &str) -> Option<String> {
+    let lower = tag.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(found) = lower[from..].find(name) {
+        let at = from + found;
+        from = at + name.len();
+        let before = lower[..at].chars().next_back();
+        if !before.is_some_and(char::is_whitespace) {
+            continue;
+        }
+        let rest = tag[from..].trim_start();
+        let Some(rest) = rest.strip_prefix('=') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let quote = rest.chars().next()?;
+        let value = if quote == '"' || quote == '\'' {
+            let inner = &rest[1..];
+            &inner[..inner.find(quote)?]
+        } else {
+            rest.split(char::is_whitespace).next()?
+        };
+        return Some(decode_entities(value).trim().to_string());
+    }
+    None
 }
 
 /// URLs compare without a trailing `/` and ignoring case.
@@ -218,6 +322,12 @@ fn insert(text: &str, posts: &[NewPost]) -> String {
         }
         if let Some(summary) = &post.summary {
             block.push_str(&format!("summary = {}\n", toml_string(summary)));
+        }
+        if let Some(image) = &post.image {
+            block.push_str(&format!("image = {}\n", toml_string(image)));
+        }
+        if let Some(alt) = &post.image_alt {
+            block.push_str(&format!("image-alt = {}\n", toml_string(alt)));
         }
         block.push('\n');
     }
@@ -336,6 +446,24 @@ mod tests {
     }
 
     #[test]
+    fn the_first_img_of_the_content_gives_its_src_and_alt() {
+        assert_eq!(
+            first_img(
+                "<p>Hi</p><img src=\"http://e.example.org/no.jpg\"><IMG class=x alt='Two &amp; three' src=\"https://e.example.org/a.jpg\"><img src=b>"
+            ),
+            Some((
+                "https://e.example.org/a.jpg".into(),
+                Some("Two & three".into())
+            ))
+        );
+        assert_eq!(
+            first_img("<img data-src=\"x\" src=https://e.example.org/b.png />"),
+            Some(("https://e.example.org/b.png".into(), None))
+        );
+        assert_eq!(first_img("<p>no picture</p>"), None);
+    }
+
+    #[test]
     fn inserts_above_the_first_post_and_keeps_the_rest() {
         let text = "# header\n\n[[post]]\nid = \"old\"\ntitle = \"Old\"\n";
         let post = NewPost {
@@ -345,6 +473,8 @@ mod tests {
             author: None,
             date: None,
             summary: None,
+            image: None,
+            image_alt: None,
         };
         let updated = insert(text, &[post]);
         assert_eq!(

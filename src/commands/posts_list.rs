@@ -193,6 +193,7 @@ mod tests {
             summary: Some(summary.into()),
             url: String::new(),
             date: None,
+            image: None,
         }
     }
 

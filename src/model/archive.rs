@@ -22,6 +22,8 @@ pub struct Post {
     pub summary: Option<String>,
     pub url: String,
     pub date: Option<jiff::civil::Date>,
+    /// The card's thumbnail (`image`, `image-alt`).
+    pub image: Option<crate::assets::ImageSpec>,
 }
 
 /// An event with a start in its own time zone.
@@ -65,6 +67,8 @@ struct RawPost {
     summary: Option<String>,
     url: Option<Spanned<String>>,
     date: Option<toml::value::Datetime>,
+    image: Option<Spanned<String>>,
+    image_alt: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -125,8 +129,25 @@ impl Archive {
             if let Some(url) = &raw.url {
                 check_url(source, "url", url)?;
             }
+            let image = raw.image.map(|image| {
+                let (line, column) =
+                    crate::model::toml_file::line_column(&source.text, image.span().start);
+                crate::assets::ImageSpec {
+                    key: "image",
+                    alt_key: "image-alt",
+                    width_key: None,
+                    src: image.into_inner(),
+                    alt: raw.image_alt.clone(),
+                    width: None,
+                    height: None,
+                    file: source.path.clone(),
+                    line,
+                    column,
+                }
+            });
             archive.post_index.insert(id.clone(), archive.posts.len());
             archive.posts.push(Post {
+                image,
                 url: raw
                     .url
                     .map(Spanned::into_inner)

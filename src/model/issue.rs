@@ -87,6 +87,17 @@ pub struct SignOff {
     pub name: String,
     #[serde(default)]
     pub role: Option<String>,
+    /// A signature image between the closing and the name: a project
+    /// image (`templates/signature.png`) or an https:// URL.
+    #[serde(default)]
+    pub signature_image: Option<Spanned<String>>,
+    #[serde(default)]
+    pub signature_alt: Option<String>,
+    /// The width to show it at, in CSS pixels.
+    #[serde(default)]
+    pub signature_width: Option<u32>,
+    #[serde(default)]
+    pub signature_height: Option<u32>,
 }
 
 fn default_closing() -> String {
@@ -169,6 +180,26 @@ impl Issue {
                 .into());
         }
         Ok(())
+    }
+
+    /// The sign-off's signature image, when it has one.
+    pub fn signature_image(&self) -> Option<crate::assets::ImageSpec> {
+        let sign_off = &self.content.sign_off;
+        let image = sign_off.signature_image.as_ref()?;
+        let (line, column) =
+            crate::model::toml_file::line_column(&self.source.text, image.span().start);
+        Some(crate::assets::ImageSpec {
+            key: "signature-image",
+            alt_key: "signature-alt",
+            width_key: Some("signature-width"),
+            src: image.get_ref().clone(),
+            alt: sign_off.signature_alt.clone(),
+            width: sign_off.signature_width,
+            height: sign_off.signature_height,
+            file: self.source.path.clone(),
+            line,
+            column,
+        })
     }
 
     /// `file:line:column` of a span in this issue's file.

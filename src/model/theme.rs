@@ -2,10 +2,13 @@
 //! without touching Rust.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use serde::Deserialize;
+use toml::Spanned;
 
+use crate::assets::ImageSpec;
 use crate::model::toml_file::Source;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,14 +38,18 @@ pub struct Theme {
     pub dark_button_colour: String,
     #[serde(default = "default_dark_button_text_colour")]
     pub dark_button_text_colour: String,
-    pub logo_url: Option<String>,
+    /// The logo at the top: an image of the project (`templates/logo.png`)
+    /// or an https:// URL; `logo-url` is its older name.
+    #[serde(alias = "logo-url")]
+    pub logo: Option<Spanned<String>>,
     pub logo_alt: Option<String>,
-    #[serde(default = "default_logo_width")]
-    pub logo_width: u32,
-}
-
-fn default_logo_width() -> u32 {
-    200
+    /// The width to show the logo at, in CSS pixels; the height follows
+    /// the file's proportions unless given.
+    pub logo_width: Option<u32>,
+    pub logo_height: Option<u32>,
+    /// The file as read, for the lines of findings.
+    #[serde(skip)]
+    pub source: Option<Arc<Source>>,
 }
 
 /// 3.4:1 against #1c1c1e: a rule WCAG 1.4.11 can see, quieter than text.
@@ -63,7 +70,7 @@ fn default_dark_button_text_colour() -> String {
 impl Theme {
     pub fn load(path: &Path) -> Result<Theme> {
         let source = Source::read(path)?;
-        let theme: Theme = source.parse()?;
+        let mut theme: Theme = source.parse()?;
         let file = path.display();
         for (key, value) in [
             ("text-colour", &theme.text_colour),
@@ -95,16 +102,33 @@ impl Theme {
                 bail!("{file}: `{key}` may hold font names, commas and single quotes only");
             }
         }
-        match (&theme.logo_url, &theme.logo_alt) {
-            (Some(url), _) if !url.starts_with("https://") => {
-                bail!("{file}: `logo-url` must be an absolute https:// URL")
-            }
-            (Some(_), None) => bail!(
-                "{file}: `logo-url` needs `logo-alt`, the text read out or shown when images are off"
-            ),
-            _ => {}
-        }
+        // The logo's path, alt text and width are `check`'s (`image-…`).
+        theme.source = Some(Arc::new(source));
         Ok(theme)
+    }
+
+    /// The logo, when the theme has one.
+    pub fn logo_image(&self) -> Option<ImageSpec> {
+        let logo = self.logo.as_ref()?;
+        let (file, (line, column)) = match &self.source {
+            Some(source) => (
+                source.path.clone(),
+                crate::model::toml_file::line_column(&source.text, logo.span().start),
+            ),
+            None => (Default::default(), (1, 1)),
+        };
+        Some(ImageSpec {
+            key: "logo",
+            alt_key: "logo-alt",
+            width_key: Some("logo-width"),
+            src: logo.get_ref().clone(),
+            alt: self.logo_alt.clone(),
+            width: self.logo_width,
+            height: self.logo_height,
+            file,
+            line,
+            column,
+        })
     }
 }
 

@@ -13,8 +13,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::markdown::{HtmlStyle, Markdown};
 use super::template::{Slot, Template};
-use super::{Model, ModelCta, WebPage, byline, event_when, long_date};
-use crate::model::archive::{Event, Post};
+use super::{Model, ModelCta, WebPage, cards, long_date};
 use crate::model::theme::Theme;
 
 pub fn render(model: &Model) -> String {
@@ -45,7 +44,7 @@ pub fn render(model: &Model) -> String {
                 @if let Some(web) = &model.web { (web_head(web, &model.web_url)) }
                 // Outlook for Windows at 120 dpi would scale every width.
                 (PreEscaped("<!--[if mso]><xml><o:OfficeDocumentSettings><o:PixelsPerInch>96</o:PixelsPerInch></o:OfficeDocumentSettings></xml><![endif]-->"))
-                style { (PreEscaped(head_style(theme))) }
+                style { (PreEscaped(head_style(theme))) (PreEscaped(cards_style(theme))) }
             }
             body class="page" style=(format!("margin:0;padding:0;width:100%;background-color:{};{font}", theme.page_colour)) {
                 // Hidden preheader: the line inboxes show after the subject.
@@ -78,13 +77,16 @@ pub fn render(model: &Model) -> String {
                                         @if let Some(bit) = section.audience { (PreEscaped(super::section_marker(bit, false))) }
                                         h2 class="heading rule" style=(format!("margin:32px 0 12px 0;padding-top:20px;border-top:1px solid {};font-size:22px;line-height:1.3;color:{};{heading_font}", theme.rule_colour, theme.accent_colour)) { (section.heading) }
                                         @if let Some(body) = &section.body { (markdown(body, theme)) }
-                                        @for event in &section.events { (event_block(event, section.past_events, &model.calendar_url(event), theme, &link, &muted)) }
-                                        @for post in &section.posts { (post_block(post, theme, &link, &muted)) }
+                                        @for event in &section.events { (cards::event_card(model, event, section.past_events, &link, &muted, &font)) }
+                                        @for post in &section.posts { (cards::post_card(model, post, &link, &muted)) }
                                         @if let Some(bit) = section.audience { (PreEscaped(super::section_marker(bit, true))) }
                                     }
                                     @if let Some(cta) = &model.call_to_action { (cta_block(cta, theme, &font)) }
                                     @if let Some(text) = &model.sign_off_text { div style="margin:24px 0 0 0" { (markdown(text, theme)) } }
                                     p style="margin:24px 0 4px 0" { (c.sign_off.closing) }
+                                    @if let Some(signature) = &model.images.signature {
+                                        img src=(signature.url) alt=(signature.alt) width=[signature.width] height=[signature.height] style=(format!("display:block;max-width:100%;height:auto;border:0;margin:8px 0 4px 0{}", signature.width.map(|w| format!(";width:{w}px")).unwrap_or_default()));
+                                    }
                                     p style="margin:0;font-weight:bold" { (c.sign_off.name) }
                                     @if let Some(role) = &c.sign_off.role { p style="margin:0" { (role) } }
                                 } }
@@ -122,11 +124,11 @@ fn no_widow(heading: &str) -> String {
 
 fn masthead(model: &Model, theme: &Theme) -> Markup {
     html! {
-        @match (&theme.logo_url, &theme.logo_alt) {
-            (Some(url), Some(alt)) => {
-                img src=(url) alt=(alt) width=(theme.logo_width) style=(format!("display:block;width:100%;max-width:{}px;height:auto;border:0;margin:0 0 24px 0", theme.logo_width));
+        @match &model.images.logo {
+            Some(logo) => {
+                img src=(logo.url) alt=(logo.alt) width=[logo.width] height=[logo.height] style=(format!("display:block;width:100%;max-width:{}px;height:auto;border:0;margin:0 0 24px 0", logo.width.unwrap_or(200)));
             }
-            _ => {
+            None => {
                 p class="muted" style=(format!("margin:0 0 20px 0;font-size:14px;letter-spacing:1px;text-transform:uppercase;color:{}", theme.muted_colour)) { (model.config.list.name) }
             }
         }
@@ -144,47 +146,6 @@ fn markdown(md: &Markdown, theme: &Theme) -> Markup {
         &mut out,
     );
     PreEscaped(out)
-}
-
-fn event_block(
-    event: &Event,
-    past: bool,
-    calendar_url: &str,
-    theme: &Theme,
-    link: &str,
-    muted: &str,
-) -> Markup {
-    html! {
-        div style="margin:0 0 20px 0" {
-            h3 class="heading" style=(format!("margin:0 0 4px 0;font-size:18px;line-height:1.35;color:{}", theme.text_colour)) { (event.title) }
-            p style="margin:0;font-weight:bold" { (event_when(event)) }
-            @match (&event.place, &event.partner) {
-                (Some(place), Some(partner)) => { p class="muted" style=(format!("margin:0;{muted}")) { (place) " · with " (partner) } }
-                (Some(place), None) => { p class="muted" style=(format!("margin:0;{muted}")) { (place) } }
-                (None, Some(partner)) => { p class="muted" style=(format!("margin:0;{muted}")) { "With " (partner) } }
-                (None, None) => {}
-            }
-            @if let Some(summary) = &event.summary { p style="margin:4px 0 0 0" { (summary) } }
-            @if let (Some(url), false) = (&event.booking_url, past) {
-                p style="margin:4px 0 0 0" { a class="link" href=(url) style=(link) { "Book a place: " (event.title) } }
-            }
-            @if !past {
-                p style="margin:4px 0 0 0" { a class="link" href=(calendar_url) style=(link) { "Add to calendar: " (event.title) } }
-            }
-        }
-    }
-}
-
-fn post_block(post: &Post, theme: &Theme, link: &str, muted: &str) -> Markup {
-    html! {
-        div style="margin:0 0 20px 0" {
-            h3 class="heading" style=(format!("margin:0 0 4px 0;font-size:18px;line-height:1.35;color:{}", theme.text_colour)) {
-                a class="link" href=(post.url) style=(link) { (post.title) }
-            }
-            @if let Some(by) = byline(post) { p class="muted" style=(format!("margin:0 0 4px 0;font-size:14px;{muted}")) { (by) } }
-            @if let Some(summary) = &post.summary { p style="margin:0" { (summary) "…" } }
-        }
-    }
 }
 
 /// A "bulletproof" button: a padded link inside a coloured cell, which
@@ -272,6 +233,17 @@ fn web_footer(model: &Model, web: &WebPage, font: &str, muted: &str) -> Markup {
             } }
         }
     }
+}
+
+/// The cards' own rules, in dark mode: a subtle border round each card,
+/// and an edge that sets the date badge and the booking button off the
+/// dark card.
+fn cards_style(theme: &Theme) -> String {
+    format!(
+        "@media (prefers-color-scheme:dark){{.item{{border-color:{} !important}}.badge,.book{{border:1px solid {} !important}}}}",
+        cards::dark_border(theme),
+        theme.dark_accent_colour
+    )
 }
 
 /// Media queries and dark mode only; everything else is inline.

@@ -11,8 +11,10 @@
 //! HTML-escaped) and in the subject and preheader, [`Slot::Text`] in the
 //! text part (the block holding the field, filled and wrapped per message).
 
+mod cards;
 mod html;
 pub mod ics;
+pub mod images;
 pub mod markdown;
 pub mod merge;
 pub mod message;
@@ -55,6 +57,8 @@ pub struct Model<'a> {
     pub sign_off_text: Option<Markdown>,
     /// Set when rendering the public web page instead of the email.
     pub web: Option<WebPage>,
+    /// The logo, the signature and the posts' thumbnails, hosted.
+    pub images: images::Images,
 }
 
 /// What the public web page of an issue ([`web_page`]) has instead of the
@@ -451,7 +455,14 @@ fn resolve<'a>(
         }
         None => None,
     };
+    let images = images::Images::resolve(
+        config,
+        theme.logo_image(),
+        issue.signature_image(),
+        sections.iter().flat_map(|s| s.posts.iter().copied()),
+    )?;
     Ok(Model {
+        images,
         config,
         theme,
         issue,

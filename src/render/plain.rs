@@ -39,16 +39,8 @@ pub fn render(model: &Model) -> (String, Vec<TextBlock>) {
             w.blank_line();
             w.wrapped(&clean(&event.title), "* ", "  ");
             w.wrapped(&event_when(event), "  ", "  ");
-            let place = match (&event.place, &event.partner) {
-                (Some(place), Some(partner)) => {
-                    Some(format!("{} · with {}", clean(place), clean(partner)))
-                }
-                (Some(place), None) => Some(clean(place)),
-                (None, Some(partner)) => Some(format!("With {}", clean(partner))),
-                (None, None) => None,
-            };
-            if let Some(place) = place {
-                w.wrapped(&place, "  ", "  ");
+            if let Some(line) = super::cards::place_line(event) {
+                w.wrapped(&clean(&line), "  ", "  ");
             }
             if let Some(summary) = &event.summary {
                 w.wrapped(&clean(summary), "  ", "  ");
@@ -70,7 +62,7 @@ pub fn render(model: &Model) -> (String, Vec<TextBlock>) {
             if let Some(summary) = &post.summary {
                 w.wrapped(&format!("{}…", clean(summary)), "  ", "  ");
             }
-            w.wrapped(&format!("<{}>", post.url), "  ", "  ");
+            w.wrapped(&format!("Read more: <{}>", post.url), "  ", "  ");
         }
         if let Some(bit) = section.audience {
             w.blank_line();

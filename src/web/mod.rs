@@ -10,11 +10,13 @@
 //!   receiving this"), linking back to the index;
 //! * `feed.xml`: an Atom feed of the issues ([`feed`]);
 //! * `events/EVENT.ics`: one calendar file per archived event;
+//! * `assets/NAME.HASH.png`: the images the issues show ([`assets`]);
 //! * `unsubscribe.html`: how to unsubscribe, linked from every issue page.
 //!
 //! Everything written depends on the input files only, so building twice
 //! gives the same bytes.
 
+mod assets;
 mod feed;
 mod pages;
 
@@ -56,6 +58,7 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
     let mut entries = Vec::new();
     // Each event's newest public issue page: its calendar file's URL.
     let mut event_pages: HashMap<String, (jiff::civil::Date, String, String)> = HashMap::new();
+    let mut images = std::collections::BTreeMap::new();
     for path in issue_files(&config.paths.issues)? {
         let loaded = crate::render::load_issue(config, &path).with_context(|| {
             format!(
@@ -107,6 +110,16 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
             ),
             "href=\"../../events/",
         );
+        // So are the images.
+        let html = html.replace(
+            &format!(
+                "src=\"{}{}/",
+                ics::site_base(&config.list.web_version_url),
+                assets::FOLDER
+            ),
+            &format!("src=\"../../{}/", assets::FOLDER),
+        );
+        images.extend(assets::of_issue(config, &loaded)?);
         write(
             &out.join("issues").join(&r.issue_id).join("index.html"),
             &html,
@@ -132,6 +145,7 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
         write(&out.join(ics::calendar_path(&event.id)), &calendar)?;
     }
 
+    assets::publish(out, &images)?;
     let theme = crate::model::theme::Theme::load(&config.paths.theme)?;
     write(
         &out.join("index.html"),

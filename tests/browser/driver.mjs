@@ -7,7 +7,11 @@
 // on stdout: {"ok":true,"value":...} or {"ok":false,"error":"..."}. Closing
 // stdin closes the browser and ends the process. Nothing leaves the machine:
 // requests to anything but 127.0.0.1 are aborted, except images, which get
-// a 1200x400 placeholder so that "images scale down" has images to measure.
+// a 1200x400 placeholder so that "images scale down" has images to measure,
+// or, for `.../assets/NAME` when the email op names an `assets` folder, the
+// file NAME from it (what `newsletter web build` publishes).
+import fs from "node:fs";
+import path from "node:path";
 import readline from "node:readline";
 
 import { chromium } from "playwright-core";
@@ -42,11 +46,21 @@ const context = await chromium.launchPersistentContext(profile, {
   timeout: 60_000,
 });
 context.setDefaultTimeout(15_000);
+// The folder the email's hosted images are served from, if any.
+let assets = null;
+const TYPES = { ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif" };
+
 await context.route("**/*", (route) => {
   const request = route.request();
   const url = new URL(request.url());
   if (url.hostname === "127.0.0.1" || url.hostname === "localhost") {
     return route.continue();
+  }
+  const asset = assets && /\/assets\/([^/]+)$/.exec(url.pathname);
+  if (asset && fs.existsSync(path.join(assets, asset[1]))) {
+    const file = path.join(assets, asset[1]);
+    const contentType = TYPES[path.extname(file).toLowerCase()] ?? "application/octet-stream";
+    return route.fulfill({ status: 200, contentType, body: fs.readFileSync(file) });
   }
   if (request.resourceType() === "image") {
     return route.fulfill({ status: 200, contentType: "image/svg+xml", body: PLACEHOLDER });
@@ -78,7 +92,8 @@ const ops = {
 
   // The email in a `srcdoc` iframe #email exactly `width` px wide, made as
   // tall as its content so that no scroll bar narrows it.
-  async email({ html, width, scheme = "light" }) {
+  async email({ html, width, scheme = "light", assets: folder = null }) {
+    assets = folder;
     await ops.open({ width: width + 40, height: 900, scheme });
     await page.setContent('<!doctype html><html><body style="margin:0"></body></html>');
     await page.evaluate(
@@ -144,6 +159,13 @@ const ops = {
   async select({ selector, value }) {
     await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.selectOption(selector, value)]);
     return page.url();
+  },
+
+  // The accessibility tree of `selector` (in the frame `frame`) as
+  // Chromium computes it, in Playwright's ARIA snapshot form: every link
+  // with its accessible name, for instance.
+  async aria({ selector = "body", frame }) {
+    return await (await target(frame)).locator(selector).first().ariaSnapshot();
   },
 
   async screenshot({ path, selector, fullPage = true }) {
