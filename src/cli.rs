@@ -41,6 +41,15 @@ pub struct ConfigArg {
     pub config: Option<PathBuf>,
 }
 
+/// `--subscribers FILE`, declared once for every command that reads the
+/// subscriber list.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SubscribersArg {
+    /// The subscriber CSV [default: `paths.subscribers` in the configuration].
+    #[arg(long, value_name = "FILE")]
+    pub subscribers: Option<PathBuf>,
+}
+
 /// The commands, in the order of the office's work: write, check, look,
 /// send, follow up; then the rest.
 #[derive(Debug, Subcommand)]
@@ -108,9 +117,8 @@ pub struct PreviewArgs {
     #[arg(long = "as", value_name = "ADDRESS")]
     pub as_email: Option<String>,
 
-    /// The subscriber CSV [default: `paths.subscribers` in the configuration].
-    #[arg(long, value_name = "FILE")]
-    pub subscribers: Option<PathBuf>,
+    #[command(flatten)]
+    pub list: SubscribersArg,
 
     /// Serve a live preview page on http://127.0.0.1:PORT/ instead of
     /// writing files.
@@ -153,9 +161,8 @@ pub struct SendArgs {
     /// The issue file, e.g. `issues/2022-07-13.toml`.
     pub issue: PathBuf,
 
-    /// The subscriber CSV [default: `paths.subscribers` in the configuration].
-    #[arg(long, value_name = "FILE")]
-    pub subscribers: Option<PathBuf>,
+    #[command(flatten)]
+    pub list: SubscribersArg,
 
     /// Render and check every message; connect to nothing, record nothing.
     #[arg(long)]
@@ -218,9 +225,8 @@ pub struct StatusArgs {
     /// The issue file, e.g. `issues/2022-07-13.toml`.
     pub issue: PathBuf,
 
-    /// The subscriber CSV [default: `paths.subscribers` in the configuration].
-    #[arg(long, value_name = "FILE")]
-    pub subscribers: Option<PathBuf>,
+    #[command(flatten)]
+    pub list: SubscribersArg,
 
     /// Write failed recipients with the server's reply to this CSV file.
     #[arg(long, value_name = "FILE")]
@@ -281,9 +287,8 @@ pub struct UnsubscribeArgs {
     #[arg(long, value_name = "FILE")]
     pub from_file: Option<PathBuf>,
 
-    /// The subscriber CSV [default: `paths.subscribers` in the configuration].
-    #[arg(long, value_name = "FILE")]
-    pub subscribers: Option<PathBuf>,
+    #[command(flatten)]
+    pub list: SubscribersArg,
 
     #[command(flatten)]
     pub config: ConfigArg,
@@ -382,9 +387,8 @@ pub struct ImportArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// The subscriber CSV [default: `paths.subscribers` in the configuration].
-    #[arg(long, value_name = "FILE")]
-    pub subscribers: Option<PathBuf>,
+    #[command(flatten)]
+    pub list: SubscribersArg,
 }
 
 /// Check issues, the archive, the subscriber file and the configuration.
@@ -406,9 +410,8 @@ pub struct CheckArgs {
     /// Issue files to check [default: every file under `paths.issues`].
     pub issues: Vec<PathBuf>,
 
-    /// The subscriber CSV [default: `paths.subscribers` in the configuration].
-    #[arg(long, value_name = "FILE")]
-    pub subscribers: Option<PathBuf>,
+    #[command(flatten)]
+    pub list: SubscribersArg,
 
     /// How to print the findings.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]

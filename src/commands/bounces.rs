@@ -13,7 +13,7 @@ impl From<BouncesArgs> for ImportRequest {
         match a.action {
             BouncesAction::Import(i) => ImportRequest {
                 paths: i.paths,
-                subscribers: i.subscribers,
+                subscribers: i.list.subscribers,
             },
         }
     }

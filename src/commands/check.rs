@@ -12,7 +12,7 @@ impl From<CheckArgs> for CheckRequest {
     fn from(a: CheckArgs) -> Self {
         CheckRequest {
             issues: a.issues,
-            subscribers: a.subscribers,
+            subscribers: a.list.subscribers,
             format: match a.format {
                 CheckFormat::Text => Format::Text,
                 CheckFormat::Json => Format::Json,

@@ -14,7 +14,7 @@ impl From<PreviewArgs> for Preview {
             issue: a.issue,
             out: a.out,
             as_email: a.as_email,
-            subscribers: a.subscribers,
+            subscribers: a.list.subscribers,
             serve: a.serve.then_some(a.port),
         }
     }

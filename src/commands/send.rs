@@ -12,7 +12,7 @@ impl From<SendArgs> for SendRequest {
     fn from(a: SendArgs) -> Self {
         SendRequest {
             issue: a.issue,
-            subscribers: a.subscribers,
+            subscribers: a.list.subscribers,
             dry_run: a.dry_run,
             test_to: a.test_to,
             limit: a.limit,

@@ -34,7 +34,7 @@ impl From<StatusArgs> for StatusRequest {
     fn from(a: StatusArgs) -> Self {
         StatusRequest {
             issue: a.issue,
-            subscribers: a.subscribers,
+            subscribers: a.list.subscribers,
             failed_csv: a.failed_csv,
             apply_failures: a.apply_failures,
             force: a.force,

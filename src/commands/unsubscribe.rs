@@ -20,7 +20,7 @@ impl From<UnsubscribeArgs> for Request {
             None => Request::Apply {
                 inputs: a.inputs,
                 from_file: a.from_file,
-                subscribers: a.subscribers,
+                subscribers: a.list.subscribers,
             },
         }
     }
