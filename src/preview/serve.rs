@@ -28,7 +28,7 @@ use base64::Engine;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, PreEscaped, html};
 use tokio::sync::{OnceCell, Semaphore, watch};
 
 use super::{Composed, Preview, compose};
@@ -37,6 +37,7 @@ use crate::http::{self, Channel, Limits, Reply, Settings};
 use crate::model::config::Config;
 use crate::model::finding::{Finding, Severity};
 use crate::model::subscribers::{Status, SubscriberReader};
+use crate::render::page::{Shell, page as shell};
 
 /// The longest request head accepted; a preview needs far less.
 const MAX_REQUEST: usize = 8 * 1024;
@@ -429,79 +430,75 @@ impl Server {
             Some(subject) => format!("Preview: {subject}"),
             None => format!("Preview: {}", self.issue.display()),
         };
-        let page = html! {
-            (DOCTYPE)
-            html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) }
-                    style { (PreEscaped(PAGE_STYLE)) }
+        shell(
+            Shell {
+                language: "en",
+                title: &title,
+                style: PAGE_STYLE,
+                head: html! {},
+            },
+            html! {
+            header class="bar" {
+                h1 { span class="lead" { "Preview of " } code { (self.issue.display()) } }
+                form method="get" action="/" {
+                    label for="as" { "Personalised for " }
+                    select id="as" name="as" onchange="this.form.submit()" {
+                        @for email in &choices {
+                            option value=(email) selected[email.eq_ignore_ascii_case(selected.trim())] { (email) }
+                        }
+                    }
+                    noscript { " " button type="submit" { "Show" } }
                 }
-                body {
-                    header class="bar" {
-                        h1 { span class="lead" { "Preview of " } code { (self.issue.display()) } }
-                        form method="get" action="/" {
-                            label for="as" { "Personalised for " }
-                            select id="as" name="as" onchange="this.form.submit()" {
-                                @for email in &choices {
-                                    option value=(email) selected[email.eq_ignore_ascii_case(selected.trim())] { (email) }
-                                }
-                            }
-                            noscript { " " button type="submit" { "Show" } }
-                        }
-                        (findings_count(&findings))
-                        p id="live" class="live" { "Updates itself when you save a file." }
+                (findings_count(&findings))
+                p id="live" class="live" { "Updates itself when you save a file." }
+            }
+            main {
+                @if let Some(error) = &error {
+                    section id="error" class="error" role="alert" {
+                        h2 { "This issue cannot be rendered" }
+                        pre { (error) }
+                        p { "Fix the file and save it; this page updates itself." }
                     }
-                    main {
-                        @if let Some(error) = &error {
-                            section id="error" class="error" role="alert" {
-                                h2 { "This issue cannot be rendered" }
-                                pre { (error) }
-                                p { "Fix the file and save it; this page updates itself." }
-                            }
-                        }
-                        @if let Some(c) = &composed {
-                            (inbox_row(c, &headers))
-                            @let notes = c.audience_notes();
-                            @if !notes.is_empty() {
-                                ul id="sections" {
-                                    @for note in &notes { li { (note) } }
-                                }
-                            }
-                        }
-                        (findings_section(&findings))
-                        @if let Some(c) = &composed {
-                            section id="frames" {
-                                (frame("desktop", "Desktop", DESKTOP_WIDTH, &c.html))
-                                (frame("phone", "Phone", PHONE_WIDTH, &c.html))
-                            }
-                            section id="text-part" {
-                                h2 { "Text part" }
-                                pre id="text" { (c.text) }
-                            }
-                            details id="message" {
-                                summary { "Headers and size " span class="note" { "(" (kilobytes(c.message.len())) ")" } }
-                                table id="headers" {
-                                    @for (name, value) in &headers {
-                                        tr { th scope="row" { (name) } td data-header=(name) { (value) } }
-                                    }
-                                }
-                                p id="size" { (size_line(c)) }
-                            }
-                        }
-                        @if !reached.is_empty() {
-                            details id="reach" {
-                                summary { "Audiences: who gets the issue and its sections" }
-                                pre { (check::reach_text(&reached)) }
-                            }
+                }
+                @if let Some(c) = &composed {
+                    (inbox_row(c, &headers))
+                    @let notes = c.audience_notes();
+                    @if !notes.is_empty() {
+                        ul id="sections" {
+                            @for note in &notes { li { (note) } }
                         }
                     }
-                    script { (PreEscaped(live_script(generation))) }
+                }
+                (findings_section(&findings))
+                @if let Some(c) = &composed {
+                    section id="frames" {
+                        (frame("desktop", "Desktop", DESKTOP_WIDTH, &c.html))
+                        (frame("phone", "Phone", PHONE_WIDTH, &c.html))
+                    }
+                    section id="text-part" {
+                        h2 { "Text part" }
+                        pre id="text" { (c.text) }
+                    }
+                    details id="message" {
+                        summary { "Headers and size " span class="note" { "(" (kilobytes(c.message.len())) ")" } }
+                        table id="headers" {
+                            @for (name, value) in &headers {
+                                tr { th scope="row" { (name) } td data-header=(name) { (value) } }
+                            }
+                        }
+                        p id="size" { (size_line(c)) }
+                    }
+                }
+                @if !reached.is_empty() {
+                    details id="reach" {
+                        summary { "Audiences: who gets the issue and its sections" }
+                        pre { (check::reach_text(&reached)) }
+                    }
                 }
             }
-        };
-        page.into_string()
+            script { (PreEscaped(live_script(generation))) }
+            },
+        )
     }
 }
 

@@ -18,6 +18,7 @@ pub mod images;
 pub mod markdown;
 pub mod merge;
 pub mod message;
+pub mod page;
 mod plain;
 pub mod qp;
 pub mod template;

@@ -1,8 +1,9 @@
 //! The endpoint's pages: small, escaped (maud), readable on a phone.
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, html};
 
 use crate::model::config::List;
+use crate::render::page::{Shell, page as shell};
 
 const CSS: &str = "body{margin:0;padding:24px 16px;font:18px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;color:#1a1a1a;background:#fff}\
 main{max-width:36em;margin:0 auto}\
@@ -14,22 +15,15 @@ a{color:#0a58ca}\
 @media (prefers-color-scheme:dark){body{background:#121212;color:#eee}button{background:#eee;color:#121212;border-color:#eee}a{color:#8ab4f8}.small{color:#bbb}}";
 
 fn page(list: &List, title: &str, content: Markup) -> String {
-    html! {
-        (DOCTYPE)
-        html lang=(list.language) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="robots" content="noindex";
-                title { (title) " – " (list.name) }
-                style { (PreEscaped(CSS)) }
-            }
-            body {
-                main { (content) }
-            }
-        }
-    }
-    .into_string()
+    shell(
+        Shell {
+            language: &list.language,
+            title: &format!("{title} – {}", list.name),
+            style: CSS,
+            head: html! { meta name="robots" content="noindex"; },
+        },
+        html! { main { (content) } },
+    )
 }
 
 /// Asks to confirm: a GET never unsubscribes, so link scanners that follow

@@ -1,12 +1,13 @@
 //! The site's own pages: the list of issues and the unsubscribe help.
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, html};
 
 use super::Entry;
 use super::feed::FEED_PATH;
 use crate::model::config::Config;
 use crate::model::theme::Theme;
 use crate::render::long_date;
+use crate::render::page::{Shell, page as shell};
 
 /// `index.html`: every issue, newest first, with its date and preheader.
 pub fn index(config: &Config, theme: &Theme, entries: &[Entry]) -> String {
@@ -60,27 +61,24 @@ pub fn unsubscribe(config: &Config, theme: &Theme) -> String {
 
 fn page(config: &Config, theme: &Theme, title: &str, body: Markup) -> String {
     let list = &config.list;
-    html! {
-        (DOCTYPE)
-        html lang=(list.language) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
+    shell(
+        Shell {
+            language: &list.language,
+            title,
+            style: &style(theme),
+            head: html! {
                 meta name="color-scheme" content="light dark";
-                title { (title) }
                 link rel="alternate" type="application/atom+xml" title=(format!("{}: newsletters", list.name)) href=(FEED_PATH);
-                style { (PreEscaped(style(theme))) }
+            },
+        },
+        html! {
+            main { (body) }
+            footer {
+                p { (list.postal_address) }
+                p { (list.charity_name) " is a registered charity, number " (list.charity_number) "." }
             }
-            body {
-                main { (body) }
-                footer {
-                    p { (list.postal_address) }
-                    p { (list.charity_name) " is a registered charity, number " (list.charity_number) "." }
-                }
-            }
-        }
-    }
-    .into_string()
+        },
+    )
 }
 
 fn style(t: &Theme) -> String {
