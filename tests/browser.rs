@@ -1358,7 +1358,8 @@ fn preview_server_answers_get_on_127_0_0_1_only_and_stops_on_ctrl_c() {
 // ------------------------------------------- the preview page's layout
 
 const ISSUE: &str = "issues/2022-07-13.toml";
-const PREHEADER: &str = "The Bill of Rights, Rwanda, Refugee Week, and how you can help";
+const PREHEADER: &str =
+    "We are extremely concerned by proposals to forcibly remove asylum-seekers to Rwanda.";
 /// A laptop's screen, and a common phone's.
 const DESKTOP_SCREEN: (u32, u32) = (1440, 900);
 const PHONE_SCREEN: (u32, u32) = (390, 844);
