@@ -918,9 +918,12 @@ fn after_a_crash_nobody_is_missed_and_only_uncertain_ones_can_be_doubled() {
 
 #[test]
 fn per_second_limit_holds_in_every_window_at_the_server() {
-    let all = users(100);
+    // 10/s on 4 connections leaves each message 400 ms: a loaded machine
+    // keeps up, so the mean says the limiter paces, not that the machine
+    // was idle (the exact figures are `scripts/bench --rate-only`'s).
+    let all = users(60);
     let server = SmtpServer::start();
-    let p = project(&server, "per-second = 20\nconnections = 4");
+    let p = project(&server, "per-second = 10\nconnections = 4");
     p.write("big.csv", &csv_for(&all));
     let out = p.run(&send_args(Some("big.csv"), &["--yes"]));
     out.expect_code(0);
@@ -931,7 +934,7 @@ fn per_second_limit_holds_in_every_window_at_the_server() {
     for (i, t) in times.iter().enumerate() {
         let in_window = times[i..].iter().take_while(|u| **u < t + 1.0).count();
         assert!(
-            in_window <= 20,
+            in_window <= 10,
             "{in_window} messages arrived in the second from arrival {i}; arrival times relative to the first:\n{:?}",
             times
                 .iter()
@@ -942,8 +945,8 @@ fn per_second_limit_holds_in_every_window_at_the_server() {
     let span = times[times.len() - 1] - times[0];
     let rate = (times.len() - 1) as f64 / span;
     assert!(
-        (rate - 20.0).abs() <= 2.0,
-        "mean rate {rate:.2}/s should be within 10% of 20/s"
+        (rate - 10.0).abs() <= 1.0,
+        "mean rate {rate:.2}/s should be within 10% of 10/s"
     );
 }
 

@@ -94,6 +94,9 @@
         colour: hex(line),
         background: hex(behind),
         ratio: contrast(line, behind),
+        // The edge of a filled component (the cards' date badge, the
+        // booking button), not a divider: at least 3:1, but not "subtle".
+        component: Boolean(e.closest(".badge, .book")),
       });
     }
   }
@@ -147,8 +150,8 @@
     blocks.map((e) => ({
       element: describe(e),
       left: Math.round(textLeft(e) * 100) / 100,
-      // Quotes and lists are indented on purpose.
-      indented: Boolean(e.closest("blockquote, ul, ol")),
+      // Quotes, lists and the post and event cards are indented on purpose.
+      indented: Boolean(e.closest("blockquote, ul, ol, .item")),
     }));
 
   // The heading's words, line by line (JavaScript's \s includes U+00A0, so
