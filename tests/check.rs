@@ -1538,7 +1538,9 @@ fn invalid_theme() {
         "text-colour = \"#1f2328\"",
         "text-colour = \"black\"",
     );
-    expect_only(&project, "invalid-theme", Error, THEME, None);
+    // At the key's line: the loaders return the finding, with its place.
+    let line = line_of(&project, THEME, "text-colour = \"black\"");
+    expect_only(&project, "invalid-theme", Error, THEME, Some(line));
 }
 
 // ---------------------------------------------------------------------------
@@ -1638,7 +1640,8 @@ fn invalid_config() {
         "site-url = \"https://www.renecassin.org\"",
         "site-url = \"http://www.renecassin.org\"",
     );
-    let found = expect_only(&project, "invalid-config", Error, CONFIG, None);
+    let line = line_of(&project, CONFIG, "site-url = \"http://");
+    let found = expect_only(&project, "invalid-config", Error, CONFIG, Some(line));
     assert!(
         found["message"].as_str().unwrap().contains("site-url"),
         "{found}"
@@ -1893,7 +1896,10 @@ fn github_format_escapes_line_breaks() {
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{}", out.stdout);
     assert!(
-        lines[0].starts_with("::error file=newsletter.toml,title=invalid-config::"),
+        lines[0].starts_with(&format!(
+            "::error file=newsletter.toml,line={},title=invalid-config::",
+            line_of(&project, CONFIG, "site-url = \"http://")
+        )),
         "{}",
         out.stdout
     );

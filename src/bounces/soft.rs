@@ -31,7 +31,7 @@ impl SoftBounces {
         if !path.exists() {
             return Ok(SoftBounces::default());
         }
-        Source::read(path)?.parse()
+        Ok(Source::read(path)?.parse()?)
     }
 
     /// Records a soft bounce; returns the issues the address now has.

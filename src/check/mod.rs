@@ -22,8 +22,9 @@ use serde::Serialize;
 use crate::model::archive::Archive;
 use crate::model::audience::{self, Reach};
 use crate::model::config::Config;
-use crate::model::finding::{self, Finding, Severity};
+use crate::model::finding::{Finding, Severity};
 use crate::model::issue::Issue;
+use crate::model::load_error::LoadError;
 use crate::model::subscribers::{self, Columns};
 use crate::model::theme::Theme;
 use config::config_lints;
@@ -125,11 +126,8 @@ pub fn check_with_reach(
     let mut findings = Vec::new();
     let config = match Config::load(config_path) {
         Ok(config) => config,
-        // `Config::load` rewords a read failure without its `io::Error`:
-        // a configuration that cannot be read is not a finding (exit 2).
-        Err(error) if std::fs::read_to_string(config_path).is_err() => return Err(error),
         Err(error) => {
-            findings.push(as_finding(error, config_path, "invalid-config")?);
+            findings.push(as_finding(error)?);
             return Ok((findings, reached));
         }
     };
@@ -142,14 +140,14 @@ pub fn check_with_reach(
     ) {
         Ok(archive) => Some(archive),
         Err(error) => {
-            findings.push(as_finding(error, &config.paths.posts, "invalid-archive")?);
+            findings.push(as_finding(error)?);
             None
         }
     };
     let theme = match Theme::load(&config.paths.theme) {
         Ok(theme) => Some(theme),
         Err(error) => {
-            findings.push(as_finding(error, &config.paths.theme, "invalid-theme")?);
+            findings.push(as_finding(error)?);
             None
         }
     };
@@ -184,7 +182,7 @@ pub fn check_with_reach(
         let issue = match Issue::load(path) {
             Ok(issue) => issue,
             Err(error) => {
-                findings.push(as_finding(error, path, "invalid-issue")?);
+                findings.push(as_finding(error)?);
                 continue;
             }
         };
@@ -249,19 +247,13 @@ pub fn findings_for_send(
     findings
 }
 
-/// A loader's error as a finding; errors that are not about the content
-/// (a missing file) stay errors.
-fn as_finding(error: anyhow::Error, file: &Path, code: &'static str) -> Result<Finding> {
-    if let Some(found) = finding::of(&error) {
-        return Ok(found.clone());
+/// A loader's error as a finding; a file that cannot be read is not a
+/// finding but an error (exit 2).
+fn as_finding(error: LoadError) -> Result<Finding> {
+    match error {
+        LoadError::Invalid(finding) => Ok(*finding),
+        unreadable @ LoadError::Unreadable { .. } => Err(unreadable.into()),
     }
-    if error
-        .chain()
-        .any(|e| e.downcast_ref::<std::io::Error>().is_some())
-    {
-        return Err(error);
-    }
-    Ok(Finding::error(code, file, format!("{error:#}")))
 }
 
 fn all_issues(dir: &Path) -> Result<Vec<PathBuf>> {

@@ -130,11 +130,11 @@ fn zone_name(event: &Event) -> String {
 }
 
 fn load(config: &Config) -> Result<Archive> {
-    Archive::load(
+    Ok(Archive::load(
         &config.paths.posts,
         &config.paths.events,
         &config.list.post_url,
-    )
+    )?)
 }
 
 /// The flags of `events add`, checked.

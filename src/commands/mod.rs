@@ -35,9 +35,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Ok(())
     };
-    let load = || {
+    let load = || -> Result<Config> {
         missing()?;
-        Config::load(&config_path)
+        Ok(Config::load(&config_path)?)
     };
     match cli.command {
         Command::Check(args) => {

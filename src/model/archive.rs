@@ -10,6 +10,7 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::model::load_error::LoadError;
 use crate::model::toml_file::Source;
 
 /// An archived blog post.
@@ -96,7 +97,11 @@ struct RawEvent {
 
 impl Archive {
     /// Loads both archive files. `post_url` has `{id}` for posts without a URL.
-    pub fn load(posts_path: &Path, events_path: &Path, post_url: &str) -> Result<Archive> {
+    pub fn load(
+        posts_path: &Path,
+        events_path: &Path,
+        post_url: &str,
+    ) -> Result<Archive, LoadError> {
         Archive::from_sources(
             &Source::read(posts_path)?,
             &Source::read(events_path)?,
@@ -106,7 +111,11 @@ impl Archive {
 
     /// [`Archive::load`] from texts already read (a new version about to be
     /// written is checked this way, its errors naming the real file).
-    pub(crate) fn from_sources(posts: &Source, events: &Source, post_url: &str) -> Result<Archive> {
+    pub(crate) fn from_sources(
+        posts: &Source,
+        events: &Source,
+        post_url: &str,
+    ) -> Result<Archive, LoadError> {
         let mut archive = Archive::default();
         let source = posts;
         let file: PostsFile = source.parse()?;
@@ -244,7 +253,7 @@ fn nearest<'a>(id: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<&'a s
 
 /// Refuses a link that is not `https:`, `http:` or `mailto:` (the one URL
 /// policy of Markdown, the call to action and the configuration).
-fn check_url(source: &Source, key: &str, url: &Spanned<String>) -> Result<()> {
+fn check_url(source: &Source, key: &str, url: &Spanned<String>) -> Result<(), LoadError> {
     if crate::render::markdown::safe_url(url.get_ref()) {
         return Ok(());
     }
@@ -260,7 +269,7 @@ fn check_url(source: &Source, key: &str, url: &Spanned<String>) -> Result<()> {
     .into())
 }
 
-fn check_id(source: &Source, id: &Spanned<String>) -> Result<()> {
+fn check_id(source: &Source, id: &Spanned<String>) -> Result<(), LoadError> {
     let value = id.get_ref();
     if value.is_empty()
         || !value
@@ -278,7 +287,7 @@ fn check_id(source: &Source, id: &Spanned<String>) -> Result<()> {
     Ok(())
 }
 
-fn zone(source: &Source, name: &Spanned<String>) -> Result<TimeZone> {
+fn zone(source: &Source, name: &Spanned<String>) -> Result<TimeZone, LoadError> {
     TimeZone::get(name.get_ref()).map_err(|_| {
         source
             .error_at(
@@ -293,8 +302,12 @@ fn zone(source: &Source, name: &Spanned<String>) -> Result<TimeZone> {
     })
 }
 
-fn zoned(source: &Source, value: &Spanned<toml::value::Datetime>, tz: &TimeZone) -> Result<Zoned> {
-    let bad = |message: String| -> anyhow::Error {
+fn zoned(
+    source: &Source,
+    value: &Spanned<toml::value::Datetime>,
+    tz: &TimeZone,
+) -> Result<Zoned, LoadError> {
+    let bad = |message: String| -> LoadError {
         source
             .error_at("invalid-date", value.span().start, message)
             .into()
@@ -322,8 +335,8 @@ fn to_date(
     source: &Source,
     id: &Spanned<String>,
     value: toml::value::Datetime,
-) -> Result<jiff::civil::Date> {
-    let bad = |message: String| -> anyhow::Error {
+) -> Result<jiff::civil::Date, LoadError> {
+    let bad = |message: String| -> LoadError {
         source
             .error_at("invalid-date", id.span().start, message)
             .into()

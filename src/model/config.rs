@@ -13,7 +13,8 @@ use lettre::message::Mailbox;
 use serde::Deserialize;
 
 use crate::model::finding::Finding;
-use crate::model::toml_file::Source;
+use crate::model::load_error::LoadError;
+use crate::model::toml_file::{Source, key_line};
 
 /// The resolved configuration every command works from.
 #[derive(Debug, Clone)]
@@ -352,10 +353,10 @@ impl Config {
     }
 
     /// Reads and validates the configuration file.
-    pub fn load(path: &Path) -> Result<Config> {
+    pub fn load(path: &Path) -> Result<Config, LoadError> {
         let source = Source::read(path).map_err(|error| {
-            anyhow::anyhow!(
-                "{error:#}\n  (pass --config FILE, or run newsletter in the folder that holds `newsletter.toml`)"
+            error.advise(
+                "\n  (pass --config FILE, or run newsletter in the folder that holds `newsletter.toml`)",
             )
         })?;
         let raw: RawConfig = source.parse()?;
@@ -376,10 +377,7 @@ impl Config {
             },
             TransportKind::Smtp => {
                 let Some(smtp) = raw.smtp else {
-                    bail!(
-                        "{}: `transport.kind` is `smtp` but there is no [smtp] table; add one with `host`, `port` and `tls`",
-                        path.display()
-                    );
+                    return Err(Finding::error("invalid-config", path, "`transport.kind` is `smtp` but there is no [smtp] table; add one with `host`, `port` and `tls`".to_string()).into());
                 };
                 Transport::Smtp(resolve_smtp(smtp, &base, path, &source.text)?)
             }
@@ -401,12 +399,9 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self, text: &str) -> Result<()> {
+    fn validate(&self, text: &str) -> Result<(), LoadError> {
         // `FILE:LINE` of a key, for errors that point at it.
-        let at = |key: &str| match key_line(text, key) {
-            Some(line) => format!("{}:{line}", self.path.display()),
-            None => self.path.display().to_string(),
-        };
+        let at = |key: &str| invalid_at(&self.path, text, key);
         for (key, value) in [
             ("list.site-url", &self.list.site_url),
             ("list.post-url", &self.list.post_url),
@@ -415,10 +410,11 @@ impl Config {
             ("list.unsubscribe-url", &self.list.unsubscribe_url),
         ] {
             if !value.starts_with("https://") {
-                bail!(
-                    "{}: `{key}` is `{value}`; it must be an absolute https:// URL",
-                    at(key)
-                );
+                return Err(at(key)
+                    .says(format!(
+                        "`{key}` is `{value}`; it must be an absolute https:// URL"
+                    ))
+                    .into());
             }
         }
         for (key, value, placeholder) in [
@@ -435,10 +431,11 @@ impl Config {
             ),
         ] {
             if !value.contains(placeholder) {
-                bail!(
-                    "{}: `{key}` must contain `{placeholder}`, which is replaced per item",
-                    at(key)
-                );
+                return Err(at(key)
+                    .says(format!(
+                        "`{key}` must contain `{placeholder}`, which is replaced per item"
+                    ))
+                    .into());
             }
         }
         if self.list.id.is_empty()
@@ -448,11 +445,12 @@ impl Config {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
         {
-            bail!(
-                "{}: `list.id` is `{}`; use a domain-like id such as `supporters.example.org`",
-                at("list.id"),
-                self.list.id
-            );
+            return Err(at("list.id")
+                .says(format!(
+                    "`list.id` is `{}`; use a domain-like id such as `supporters.example.org`",
+                    self.list.id
+                ))
+                .into());
         }
         if self
             .list
@@ -460,41 +458,41 @@ impl Config {
             .parse::<lettre::Address>()
             .is_err()
         {
-            bail!(
-                "{}: `list.unsubscribe-mailto` is `{}`, which is not an email address",
-                at("list.unsubscribe-mailto"),
-                self.list.unsubscribe_mailto
-            );
+            return Err(at("list.unsubscribe-mailto")
+                .says(format!(
+                    "`list.unsubscribe-mailto` is `{}`, which is not an email address",
+                    self.list.unsubscribe_mailto
+                ))
+                .into());
         }
         let s = &self.sending;
         if s.connections == 0 || s.connections > 64 {
-            bail!(
-                "{}: `sending.connections` must be between 1 and 64",
-                at("sending.connections")
-            );
+            return Err(at("sending.connections")
+                .says("`sending.connections` must be between 1 and 64".to_string())
+                .into());
         }
         let valid = |v: f64| v.is_finite() && v >= 0.0;
         if !valid(s.per_second) || !valid(s.batch_pause_seconds) {
-            bail!(
-                "{}: `sending.per-second` and `sending.batch-pause-seconds` must be zero or more",
-                at(if valid(s.per_second) {
-                    "sending.batch-pause-seconds"
-                } else {
-                    "sending.per-second"
-                })
-            );
+            return Err(at(if valid(s.per_second) {
+                "sending.batch-pause-seconds"
+            } else {
+                "sending.per-second"
+            })
+            .says(
+                "`sending.per-second` and `sending.batch-pause-seconds` must be zero or more"
+                    .to_string(),
+            )
+            .into());
         }
         if s.retries == 0 {
-            bail!(
-                "{}: `sending.retries` must be at least 1 (it counts attempts)",
-                at("sending.retries")
-            );
+            return Err(at("sending.retries")
+                .says("`sending.retries` must be at least 1 (it counts attempts)".to_string())
+                .into());
         }
         if s.max_consecutive_failures == 0 {
-            bail!(
-                "{}: `sending.max-consecutive-failures` must be at least 1",
-                at("sending.max-consecutive-failures")
-            );
+            return Err(at("sending.max-consecutive-failures")
+                .says("`sending.max-consecutive-failures` must be at least 1".to_string())
+                .into());
         }
         self.validate_header_values(&at)?;
         self.validate_numbers(&at)
@@ -504,7 +502,7 @@ impl Config {
     /// Values that reach a header or a link: no line breaks or other
     /// control characters, and nothing that would end a `<…>` in
     /// `List-Unsubscribe`.
-    fn validate_header_values(&self, at: &dyn Fn(&str) -> String) -> Result<()> {
+    fn validate_header_values(&self, at: &dyn Fn(&str) -> Finding) -> Result<(), LoadError> {
         let l = &self.list;
         let from = l.from.to_string();
         let reply_to = l
@@ -525,11 +523,7 @@ impl Config {
             ("list.unsubscribe-url", &l.unsubscribe_url),
         ] {
             if let Some(c) = value.chars().find(|c| c.is_control()) {
-                bail!(
-                    "{}: `{key}` contains the control character {:?} (a line break would start a new header); remove it",
-                    at(key),
-                    c
-                );
+                return Err(at(key).says(format!("`{key}` contains the control character {:?} (a line break would start a new header); remove it", c)).into());
             }
         }
         for (key, value) in [
@@ -546,44 +540,40 @@ impl Config {
                     || matches!(c, '<' | '>' | '"' | '\\' | '`')
                     || (list_header && *c == ',')
             }) {
-                bail!(
-                    "{}: `{key}` `{value}` contains `{c}`, which a URL may not (in `List-Unsubscribe` it would add another target); percent-encode it or remove it",
-                    at(key)
-                );
+                return Err(at(key).says(format!("`{key}` `{value}` contains `{c}`, which a URL may not (in `List-Unsubscribe` it would add another target); percent-encode it or remove it")).into());
             }
         }
         Ok(())
     }
 
     /// Every number within a range that makes sense, so none can overflow.
-    fn validate_numbers(&self, at: &dyn Fn(&str) -> String) -> Result<()> {
+    fn validate_numbers(&self, at: &dyn Fn(&str) -> Finding) -> Result<(), LoadError> {
         let s = &self.sending;
         if !(s.per_second == 0.0 || (0.01..=100_000.0).contains(&s.per_second)) {
-            bail!(
-                "{}: `sending.per-second` is {}; use 0 (no limit) or 0.01 to 100000",
-                at("sending.per-second"),
-                s.per_second
-            );
+            return Err(at("sending.per-second")
+                .says(format!(
+                    "`sending.per-second` is {}; use 0 (no limit) or 0.01 to 100000",
+                    s.per_second
+                ))
+                .into());
         }
         if !(0.0..=86_400.0).contains(&s.batch_pause_seconds) {
-            bail!(
-                "{}: `sending.batch-pause-seconds` is {}; use 0 to 86400 (a day)",
-                at("sending.batch-pause-seconds"),
-                s.batch_pause_seconds
-            );
+            return Err(at("sending.batch-pause-seconds")
+                .says(format!(
+                    "`sending.batch-pause-seconds` is {}; use 0 to 86400 (a day)",
+                    s.batch_pause_seconds
+                ))
+                .into());
         }
         if s.retries > 100 {
-            bail!(
-                "{}: `sending.retries` is {}; use 1 to 100",
-                at("sending.retries"),
-                s.retries
-            );
+            return Err(at("sending.retries")
+                .says(format!("`sending.retries` is {}; use 1 to 100", s.retries))
+                .into());
         }
         if s.max_per_connection == 0 {
-            bail!(
-                "{}: `sending.max-per-connection` must be at least 1",
-                at("sending.max-per-connection")
-            );
+            return Err(at("sending.max-per-connection")
+                .says("`sending.max-per-connection` must be at least 1".to_string())
+                .into());
         }
         Ok(())
     }
@@ -637,12 +627,8 @@ impl Config {
     }
 }
 
-fn resolve_smtp(raw: RawSmtp, base: &Path, path: &Path, text: &str) -> Result<Smtp> {
-    let file = path.display();
-    let at = |key: &str| match key_line(text, key) {
-        Some(line) => format!("{file}:{line}"),
-        None => file.to_string(),
-    };
+fn resolve_smtp(raw: RawSmtp, base: &Path, path: &Path, text: &str) -> Result<Smtp, LoadError> {
+    let at = |key: &str| invalid_at(path, text, key);
     if raw.password.is_some() {
         return Err(Finding::error(
             "password-in-file",
@@ -653,7 +639,12 @@ fn resolve_smtp(raw: RawSmtp, base: &Path, path: &Path, text: &str) -> Result<Sm
     }
     let password = match (raw.password_env, raw.password_command) {
         (Some(_), Some(_)) => {
-            bail!("{file}: [smtp] has both `password-env` and `password-command`; keep one")
+            return Err(Finding::error(
+                "invalid-config",
+                path,
+                "[smtp] has both `password-env` and `password-command`; keep one",
+            )
+            .into());
         }
         (Some(env), None) => PasswordSource::Env(env),
         (None, Some(cmd)) => PasswordSource::Command(cmd),
@@ -681,19 +672,16 @@ fn resolve_smtp(raw: RawSmtp, base: &Path, path: &Path, text: &str) -> Result<Sm
     if let Some(name) = &raw.hello_name
         && !is_host_name(name)
     {
-        bail!(
-            "{}: `smtp.hello-name` is `{}`; it is sent in the SMTP greeting, so it must be a host name like `mail.example.org` (letters, digits, `-` and `.`) or an address literal like `[192.0.2.1]`",
-            at("smtp.hello-name"),
-            name.escape_debug()
-        );
+        return Err(at("smtp.hello-name").says(format!("`smtp.hello-name` is `{}`; it is sent in the SMTP greeting, so it must be a host name like `mail.example.org` (letters, digits, `-` and `.`) or an address literal like `[192.0.2.1]`", name.escape_debug())).into());
     }
     if let Some(seconds) = raw.timeout_seconds
         && !(1..=3600).contains(&seconds)
     {
-        bail!(
-            "{}: `smtp.timeout-seconds` is {seconds}; use 1 to 3600",
-            at("smtp.timeout-seconds")
-        );
+        return Err(at("smtp.timeout-seconds")
+            .says(format!(
+                "`smtp.timeout-seconds` is {seconds}; use 1 to 3600"
+            ))
+            .into());
     }
     let port = raw.port.unwrap_or(match raw.tls {
         Tls::Implicit => 465,
@@ -730,24 +718,14 @@ fn is_host_name(name: &str) -> bool {
         })
 }
 
-/// The line of `table.key = …` in a TOML text (1-based), for errors.
-fn key_line(text: &str, dotted: &str) -> Option<usize> {
-    let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
-    let mut current = String::new();
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.split(']').next()) {
-            current = name.trim().to_string();
-            continue;
-        }
-        if current == table
-            && let Some((name, _)) = trimmed.split_once('=')
-            && name.trim().trim_matches('"') == key
-        {
-            return Some(i + 1);
-        }
+/// An `invalid-config` finding at `key`'s line (or the file when the key is
+/// not written), for [`Finding::says`] to give its message.
+fn invalid_at(path: &Path, text: &str, key: &str) -> Finding {
+    let finding = Finding::error("invalid-config", path, "");
+    match key_line(text, key) {
+        Some(line) => finding.at_line(line),
+        None => finding,
     }
-    None
 }
 
 /// True for `localhost` and loopback IP addresses.
@@ -865,7 +843,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("newsletter.toml");
             std::fs::write(&path, text).unwrap();
-            Config::load(&path)
+            Ok(Config::load(&path)?)
         }
 
         fn toml_string(s: &str) -> String {

@@ -58,6 +58,12 @@ impl Finding {
         self
     }
 
+    /// The same finding, saying `message`.
+    pub fn says(mut self, message: impl Into<String>) -> Finding {
+        self.message = message.into();
+        self
+    }
+
     /// `file:line:column` as far as known.
     pub fn location(&self) -> String {
         match (self.line, self.column) {

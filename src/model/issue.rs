@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use crate::model::audience::{self, Audience, Audiences, RawFilter, SectionAudience};
 use crate::model::finding::Finding;
+use crate::model::load_error::LoadError;
 use crate::model::toml_file::Source;
 
 /// One newsletter issue. The id is the file name without `.toml`.
@@ -106,7 +107,7 @@ fn default_closing() -> String {
 
 impl Issue {
     /// Reads an issue file; errors name the file, line and column.
-    pub fn load(path: &Path) -> Result<Issue> {
+    pub fn load(path: &Path) -> Result<Issue, LoadError> {
         let source = Source::read(path)?;
         let content: IssueFile = source.parse()?;
         let id = path
@@ -157,7 +158,7 @@ impl Issue {
         Ok(issue)
     }
 
-    fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<(), LoadError> {
         let subject = &self.content.subject;
         if subject.get_ref().trim().is_empty() {
             return Err(self
@@ -209,7 +210,7 @@ impl Issue {
 }
 
 /// The issue's and its sections' `audience` and `exclude`, checked.
-fn parse_audiences(source: &Source, content: &IssueFile) -> Result<Audiences> {
+fn parse_audiences(source: &Source, content: &IssueFile) -> Result<Audiences, LoadError> {
     let issue = Audience::parse(
         source,
         "",

@@ -10,6 +10,7 @@ pub mod dates;
 pub mod event_time;
 pub mod finding;
 pub mod issue;
+pub mod load_error;
 pub mod slug;
 pub mod subscribers;
 pub mod theme;

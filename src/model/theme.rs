@@ -4,12 +4,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Result, bail};
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::assets::ImageSpec;
-use crate::model::toml_file::Source;
+use crate::model::finding::Finding;
+use crate::model::load_error::LoadError;
+use crate::model::toml_file::{Source, key_line};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -68,10 +69,9 @@ fn default_dark_button_text_colour() -> String {
 }
 
 impl Theme {
-    pub fn load(path: &Path) -> Result<Theme> {
+    pub fn load(path: &Path) -> Result<Theme, LoadError> {
         let source = Source::read(path)?;
         let mut theme: Theme = source.parse()?;
-        let file = path.display();
         for (key, value) in [
             ("text-colour", &theme.text_colour),
             ("muted-colour", &theme.muted_colour),
@@ -91,7 +91,9 @@ impl Theme {
             ("dark-button-text-colour", &theme.dark_button_text_colour),
         ] {
             if !is_hex_colour(value) {
-                bail!("{file}: `{key}` is `{value}`; write colours as #rrggbb");
+                return Err(invalid_at(&source, key)
+                    .says(format!("`{key}` is `{value}`; write colours as #rrggbb"))
+                    .into());
             }
         }
         for (key, value) in [
@@ -99,7 +101,11 @@ impl Theme {
             ("heading-font-stack", &theme.heading_font_stack),
         ] {
             if value.contains(['<', '>', ';', '{', '}', '"']) {
-                bail!("{file}: `{key}` may hold font names, commas and single quotes only");
+                return Err(invalid_at(&source, key)
+                    .says(format!(
+                        "`{key}` may hold font names, commas and single quotes only"
+                    ))
+                    .into());
             }
         }
         // The logo's path, alt text and width are `check`'s (`image-…`).
@@ -129,6 +135,15 @@ impl Theme {
             line,
             column,
         })
+    }
+}
+
+/// An `invalid-theme` finding at `key`'s line.
+fn invalid_at(source: &Source, key: &str) -> Finding {
+    let finding = Finding::error("invalid-theme", &source.path, "");
+    match key_line(&source.text, key) {
+        Some(line) => finding.at_line(line),
+        None => finding,
     }
 }
 

@@ -3,10 +3,11 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::de::DeserializeOwned;
 
 use crate::model::finding::Finding;
+use crate::model::load_error::LoadError;
 
 /// A TOML source kept beside its path, so later checks can point at lines.
 pub struct Source {
@@ -15,9 +16,12 @@ pub struct Source {
 }
 
 impl Source {
-    pub fn read(path: &Path) -> Result<Source> {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("cannot read `{}`", path.display()))?;
+    pub fn read(path: &Path) -> Result<Source, LoadError> {
+        let text = fs::read_to_string(path).map_err(|error| LoadError::Unreadable {
+            path: path.to_path_buf(),
+            error,
+            advice: "",
+        })?;
         Ok(Source {
             path: path.to_path_buf(),
             text,
@@ -26,7 +30,7 @@ impl Source {
 
     /// Parses the whole file into `T`; errors are a [`Finding`] with the
     /// file, line and column.
-    pub fn parse<T: DeserializeOwned>(&self) -> Result<T> {
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, LoadError> {
         toml::from_str(&self.text).map_err(|error| {
             let message = error.message().trim_end().to_string();
             let syntax = !(message.starts_with("unknown field")
@@ -38,13 +42,13 @@ impl Source {
                 && (message.contains("datetime") || syntax)
                 && let Some(finding) = self.date_advice(span.start, !syntax)
             {
-                return anyhow::Error::new(finding);
+                return finding.into();
             }
             if syntax
                 && let Some(span) = error.span()
                 && let Some((offset, plain)) = plain_syntax(&self.text, span.start, &message)
             {
-                return anyhow::Error::new(self.error_at("invalid-toml", offset, plain));
+                return self.error_at("invalid-toml", offset, plain).into();
             }
             let code = if message.starts_with("unknown field") {
                 "unknown-key"
@@ -71,7 +75,7 @@ impl Source {
                 }
                 None => finding,
             };
-            anyhow::Error::new(finding)
+            finding.into()
         })
     }
 
@@ -447,6 +451,26 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before[line_start..].chars().count() + 1;
     (line, column)
+}
+
+/// The line of `table.key = …` in a TOML text (1-based), for errors.
+pub fn key_line(text: &str, dotted: &str) -> Option<usize> {
+    let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.split(']').next()) {
+            current = name.trim().to_string();
+            continue;
+        }
+        if current == table
+            && let Some((name, _)) = trimmed.split_once('=')
+            && name.trim().trim_matches('"') == key
+        {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
