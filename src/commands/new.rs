@@ -10,10 +10,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use jiff::civil::Date;
 
+use super::usage::Usage;
 use crate::cli::NewArgs;
 use crate::model::archive::{Archive, Event, Post};
 use crate::model::config::Config;
-use crate::model::issue::{Issue, issue_files};
 
 /// The skeleton used when the project has no `issue.toml` beside its theme.
 const BUILT_IN_SKELETON: &str = include_str!("../../templates/issue.toml");
@@ -84,26 +84,13 @@ pub struct Existing {
     pub posts: HashSet<String>,
 }
 
-/// Reads every issue under `dir`; one that does not load is skipped with a
-/// note on stderr (`newsletter check` reports it properly).
+/// What the issues under `dir` already hold (see [`Usage::scan`]).
 fn existing_issues(dir: &Path) -> Result<Existing> {
-    let mut existing = Existing::default();
-    for path in issue_files(dir)? {
-        let issue = match Issue::load(&path) {
-            Ok(issue) => issue,
-            Err(error) => {
-                eprintln!("note: skipping `{}`: {error:#}", path.display());
-                continue;
-            }
-        };
-        existing.newest = existing.newest.max(Some(issue.date));
-        for section in &issue.content.sections {
-            existing
-                .posts
-                .extend(section.posts.iter().map(|id| id.get_ref().clone()));
-        }
-    }
-    Ok(existing)
+    let usage = Usage::scan(dir)?;
+    Ok(Existing {
+        newest: usage.newest,
+        posts: usage.used_posts().cloned().collect(),
+    })
 }
 
 /// Posts new since the last issue, in archive order (newest first): dated

@@ -12,6 +12,8 @@ use crate::model::issue::issue_files;
 /// Issue ids (sorted) by post id and by event id.
 #[derive(Debug, Default)]
 pub struct Usage {
+    /// The newest issue's date.
+    pub newest: Option<jiff::civil::Date>,
     posts: HashMap<String, Vec<String>>,
     events: HashMap<String, Vec<String>>,
 }
@@ -29,6 +31,7 @@ impl Usage {
                     continue;
                 }
             };
+            usage.newest = usage.newest.max(Some(issue.date));
             for section in &issue.content.sections {
                 for (ids, into) in [
                     (&section.posts, &mut usage.posts),
@@ -44,6 +47,11 @@ impl Usage {
             }
         }
         Ok(usage)
+    }
+
+    /// Every post id some issue references.
+    pub fn used_posts(&self) -> impl Iterator<Item = &String> {
+        self.posts.keys()
     }
 
     pub fn of_post(&self, id: &str) -> &[String] {
