@@ -90,10 +90,13 @@ impl Cli {
 
 /// Render an issue for one subscriber and write it to a folder.
 ///
-/// Writes `index.html` (the HTML part), `index.txt` (the text part) and
-/// `message.eml` (the whole message, as a mail app would receive it), then
-/// prints their paths. Open `index.html` in a browser, or `message.eml` in a
-/// mail app.
+/// Writes `index.html` (the HTML part), `index.txt` (the text part),
+/// `message.eml` (the whole message, as a mail app would receive it) and
+/// `preview.html` (the HTML part showing its images from `assets/` beside
+/// it, copied from the project), then prints their paths. Open
+/// `preview.html` in a browser, or `message.eml` in a mail app: the sent
+/// email loads its images from the site (`newsletter web build`, then
+/// upload `site/`).
 ///
 /// With --serve, shows the issue on a local web page instead (the message as
 /// an inbox lists it, the findings of `check`, the desktop and phone views,

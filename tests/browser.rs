@@ -978,6 +978,11 @@ impl Served {
 
     /// A raw HTTP exchange; the whole answer.
     fn raw(&self, request: &[u8]) -> String {
+        String::from_utf8_lossy(&self.raw_bytes(request)).into_owned()
+    }
+
+    /// A raw HTTP exchange; the whole answer, as bytes.
+    fn raw_bytes(&self, request: &[u8]) -> Vec<u8> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -985,7 +990,7 @@ impl Served {
         stream.write_all(request).unwrap();
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
-        String::from_utf8_lossy(&answer).into_owned()
+        answer
     }
 
     /// Kills the server (SIGKILL) and checks nothing is left of it.
@@ -1358,6 +1363,103 @@ fn preview_server_answers_get_on_127_0_0_1_only_and_stops_on_ctrl_c() {
     let stderr = served.stderr_at_exit();
     assert_eq!(status.code(), Some(0), "stderr: {stderr}");
     assert!(stderr.contains("Stopped."), "{stderr}");
+}
+
+/// `NAME.HASH.EXT`, the name a project image has under `assets/`.
+fn hashed(project: &Project, file: &str) -> String {
+    use sha2::Digest;
+    let path = Path::new(file);
+    let digest = hex::encode(sha2::Sha256::digest(fs::read(project.path(file)).unwrap()));
+    format!(
+        "{}.{}.{}",
+        path.file_stem().unwrap().to_str().unwrap(),
+        &digest[..8],
+        path.extension().unwrap().to_str().unwrap()
+    )
+}
+
+/// The 2020 issue: it has a signature as well as the logo.
+const ISSUE_2020: &str = "issues/2020-12-10.toml";
+
+#[test]
+fn preview_frames_show_the_logo_and_signature_from_the_project_files() {
+    let project = Project::example();
+    let served = Served::start(&project, ISSUE_2020);
+    let mut browser = Browser::launch();
+    browser.call(json!({"op": "open", "url": served.url, "width": 1440, "height": 900}));
+    // Each frame's images from `/assets/`, once every one has loaded or failed.
+    let images = "(() => { const frames = ['desktop', 'phone'].map(id => \
+        document.getElementById(id)?.contentDocument); \
+        if (!frames.every(d => d && d.URL === 'about:srcdoc' && d.images.length > 0 \
+            && [...d.images].every(i => i.complete))) return null; \
+        return frames.map(d => [...d.images].map(i => [i.getAttribute('src'), i.naturalWidth])); })()";
+    browser.wait(images, Duration::from_secs(10));
+    let shown = browser.eval(images);
+    let logo = format!("/assets/{}", hashed(&project, "templates/logo.png"));
+    let signature = format!("/assets/{}", hashed(&project, "templates/signature.png"));
+    // Loaded: their pixel widths (the files are 2x).
+    let wanted = json!([[logo, 400], [signature, 440]]);
+    assert_eq!(shown, json!([wanted, wanted]), "desktop, phone");
+    let note = browser.eval("document.getElementById('images-note')?.textContent");
+    assert_eq!(
+        note,
+        "Images are shown from the project's files. The sent email loads them from the site: run newsletter web build, then upload site/."
+    );
+    browser.close();
+    served.kill();
+}
+
+#[test]
+fn preview_server_answers_assets_with_the_issue_images_and_nothing_else() {
+    let project = Project::example();
+    // A real image of the project that the issue does not show.
+    fs::copy(
+        project.path("templates/signature.png"),
+        project.path("templates/unused.png"),
+    )
+    .unwrap();
+    let served = Served::start(&project, ISSUE_2020);
+    let get = |path: &str| {
+        served.raw_bytes(
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+                served.port
+            )
+            .as_bytes(),
+        )
+    };
+    // The page is rendered first, as a browser asks for it before its images.
+    let page = String::from_utf8(get("/")).unwrap();
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    let logo = hashed(&project, "templates/logo.png");
+    let answer = get(&format!("/assets/{logo}"));
+    let end = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("\r\nContent-Type: image/png\r\n"), "{head}");
+    assert_eq!(
+        &answer[end + 4..],
+        fs::read(project.path("templates/logo.png")).unwrap(),
+        "the logo's bytes"
+    );
+    // The page reports the message as sent: its size is the written one's.
+    project
+        .run(&["preview", ISSUE_2020, "--out", "out"])
+        .expect_code(0);
+    let size = fs::metadata(project.path("out/message.eml")).unwrap().len();
+    assert!(page.contains(&format!("({size} bytes)")), "size {size}");
+    for path in [
+        "/assets/../newsletter.toml".to_string(),
+        "/assets/%2e%2e/newsletter.toml".to_string(),
+        format!("/assets/{}", logo.replace(&logo[5..13], "00000000")),
+        format!("/assets/{}", hashed(&project, "templates/unused.png")),
+        format!("/assets/{}", hashed(&project, "templates/theme.toml")),
+        "/assets/".to_string(),
+    ] {
+        let answer = String::from_utf8_lossy(&get(&path)).into_owned();
+        assert!(answer.starts_with("HTTP/1.1 404 "), "{path}: {answer}");
+    }
+    served.kill();
 }
 
 // ------------------------------------------- the preview page's layout

@@ -1249,6 +1249,77 @@ fn web_build_writes_hashed_assets_deterministically() {
     assert!(project.path(&format!("site/assets/{new}")).is_file());
 }
 
+/// `message` without its Date header and with its MIME boundary (random
+/// per message) as `BOUNDARY`.
+fn without_date_and_boundary(message: &[u8]) -> String {
+    let text = String::from_utf8(message.to_vec()).unwrap();
+    let boundary = text
+        .split("boundary=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    text.split("\r\n")
+        .filter(|line| !line.starts_with("Date: "))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+        .replace(&boundary, "BOUNDARY")
+}
+
+#[test]
+fn preview_writes_the_images_beside_a_page_that_shows_them_and_the_message_as_sent() {
+    let project = Project::example();
+    let issue = "issues/2020-12-10.toml";
+    let one = project.read("subscribers.example.csv");
+    let one: Vec<&str> = one.lines().take(2).collect();
+    project.write("one.csv", &format!("{}\n", one.join("\n")));
+    let (html, _) = preview(&project, issue, &["--subscribers", "one.csv"]);
+    let page = project.read("out/preview.html");
+    for file in ["templates/logo.png", "templates/signature.png"] {
+        let name = hashed(&project, file);
+        assert_eq!(
+            fs::read(project.path(&format!("out/assets/{name}"))).unwrap(),
+            fs::read(project.path(file)).unwrap(),
+            "{name}"
+        );
+        assert!(page.contains(&format!(r#"src="assets/{name}""#)), "{name}");
+        // index.html stays the HTML part as sent.
+        assert!(html.contains(&format!(r#"src="{ASSETS}{name}""#)), "{name}");
+    }
+    assert_eq!(page, html.replace(ASSETS, "assets/"));
+    let mut written: Vec<String> = fs::read_dir(project.path("out/assets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            hashed(&project, "templates/logo.png"),
+            hashed(&project, "templates/signature.png")
+        ]
+    );
+
+    // The message is the one a send writes to the outbox, byte for byte
+    // but for the Date header and the MIME boundary.
+    let previewed = fs::read(project.path("out/message.eml")).unwrap();
+    project
+        .run(&["send", issue, "--subscribers", "one.csv", "--yes"])
+        .expect_code(0);
+    let outbox: Vec<PathBuf> = fs::read_dir(project.path("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    let sent = fs::read(&outbox[0]).unwrap();
+    assert_eq!(
+        without_date_and_boundary(&previewed),
+        without_date_and_boundary(&sent)
+    );
+    let parsed = MessageParser::default().parse(&previewed).unwrap();
+    assert_eq!(parsed.body_html(0).unwrap().replace("\r\n", "\n"), html);
+}
+
 #[test]
 fn a_missing_image_stops_the_preview_at_its_line() {
     let project = Project::example();

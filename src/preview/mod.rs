@@ -1,6 +1,8 @@
 //! `newsletter preview`: one subscriber's message written to a folder, or
 //! shown on a local page that follows every edit (`--serve`, in [`serve`]).
+//! Both show the issue's images from the project's files ([`images`]).
 
+pub mod images;
 mod serve;
 
 use std::fs;
@@ -41,10 +43,17 @@ pub fn run(config: &Config, p: &Preview) -> Result<ExitCode> {
         eprintln!("{line}");
     }
     fs::create_dir_all(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
+    // `index.html` is the HTML part as sent; `preview.html` the same with
+    // its images from `assets/` beside it, to open before the site is up.
+    let page = composed
+        .images
+        .rewrite(&composed.html, &format!("{}/", images::FOLDER));
+    composed.images.write(&out)?;
     let files = [
         ("index.html", composed.html.into_bytes()),
         ("index.txt", composed.text.into_bytes()),
         ("message.eml", composed.message),
+        ("preview.html", page.into_bytes()),
     ];
     for (name, bytes) in files {
         let file = out.join(name);
@@ -61,6 +70,8 @@ pub struct Composed {
     pub text: String,
     /// The message as a mail app would receive it (RFC 5322 bytes).
     pub message: Vec<u8>,
+    /// The project images the HTML part shows from the site.
+    pub images: images::Local,
     pub email: String,
     /// What an inbox shows beside the subject: the sender's name (or
     /// address) and the preheader.
@@ -110,6 +121,7 @@ impl Composed {
 /// subscribed address).
 pub fn compose(config: &Config, p: &Preview) -> Result<Composed> {
     let loaded = crate::render::load_issue(config, &p.issue)?;
+    let local_images = images::Local::of(config, &loaded)?;
     let path = p
         .subscribers
         .clone()
@@ -156,6 +168,7 @@ pub fn compose(config: &Config, p: &Preview) -> Result<Composed> {
         html,
         text,
         message: built.message.formatted(),
+        images: local_images,
         sender,
         preheader,
         audience: (!audiences.issue.is_everyone()).then(|| {

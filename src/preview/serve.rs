@@ -13,6 +13,12 @@
 //! inputs' modification times and bumps a generation counter (a new
 //! generation is always rendered afresh); open pages listen on `/events`
 //! (Server-Sent Events) and reload when it moves.
+//!
+//! The frames show the issue's images from the project's files: the server
+//! answers `/assets/NAME` with the file of that hashed name, for the images
+//! the issue last rendered shows ([`super::images`]) and nothing else, and
+//! the HTML in the frames (and at `/email.html`) asks for them there. The
+//! message, and the size the page reports, are the ones sent.
 
 use std::collections::HashMap;
 use std::fs;
@@ -31,6 +37,7 @@ use hyper::{Method, Request};
 use maud::{Markup, PreEscaped, html};
 use tokio::sync::{OnceCell, Semaphore, watch};
 
+use super::images::Local;
 use super::{Composed, Preview, compose};
 use crate::check::{self, CheckRequest, Format};
 use crate::http::{self, Channel, Limits, Reply, Settings};
@@ -89,6 +96,7 @@ pub fn run(config: &Config, p: &Preview, port: u16) -> Result<ExitCode> {
             stop: stop.clone(),
             rendering: Mutex::new(HashMap::new()),
             renders: Arc::new(Semaphore::new(RENDERS)),
+            images: Mutex::new(Local::default()),
         });
         {
             let mut out = io::stdout().lock();
@@ -176,6 +184,8 @@ struct Server {
     /// subscriber, with when they started.
     rendering: Mutex<HashMap<RenderKey, (Rendering, Instant)>>,
     renders: Arc<Semaphore>,
+    /// The images of the last issue rendered, served at `/assets/NAME`.
+    images: Mutex<Local>,
 }
 
 /// A file's modification time and size, or `None` when it is missing.
@@ -202,6 +212,9 @@ impl Server {
         let mut inputs = vec![self.config.clone(), self.issue.clone()];
         let mut config_stamp = None;
         let mut last: Option<Vec<Stamp>> = None;
+        // The images' files, as they were when first seen (the list follows
+        // the renderings).
+        let mut images: HashMap<PathBuf, Stamp> = HashMap::new();
         while !self.stopped() {
             let now = stamp(&self.config);
             if config_stamp != Some(now) {
@@ -219,7 +232,14 @@ impl Server {
                 }
             }
             let stamps: Vec<Stamp> = inputs.iter().map(|p| stamp(p)).collect();
-            if last.as_ref().is_some_and(|last| *last != stamps) {
+            let mut changed = last.as_ref().is_some_and(|last| *last != stamps);
+            for file in self.images().files() {
+                let now = stamp(file);
+                changed |= images
+                    .insert(file.to_path_buf(), now)
+                    .is_some_and(|was| was != now);
+            }
+            if changed {
                 self.generation.send_modify(|generation| *generation += 1);
             }
             last = Some(stamps);
@@ -255,11 +275,15 @@ impl Server {
             .query()
             .and_then(|query| query_value(query, "as"))
             .filter(|e| !e.trim().is_empty());
-        let view = match request.uri().path() {
+        let path = request.uri().path();
+        let view = match path {
             "/" => View::Page,
             "/email.html" => View::Email,
             "/events" => return self.events(),
-            _ => return Reply::text(404, "not found\n"),
+            _ => match path.strip_prefix("/assets/") {
+                Some(name) => return self.image(name).await,
+                None => return Reply::text(404, "not found\n"),
+            },
         };
         let rendered = self.rendered(view, as_email).await;
         Reply::new(rendered.status, rendered.content_type, rendered.body)
@@ -299,6 +323,24 @@ impl Server {
         .clone()
     }
 
+    /// The images of the last issue rendered.
+    fn images(&self) -> Local {
+        self.images
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// `/assets/NAME`: an image the issue shows, from its project file.
+    async fn image(&self, name: &str) -> Reply {
+        let images = self.images();
+        let name = name.to_string();
+        match tokio::task::spawn_blocking(move || images.read(&name)).await {
+            Ok(Some((bytes, content_type))) => Reply::new(200, content_type, bytes),
+            _ => Reply::text(404, "not an image of this issue\n"),
+        }
+    }
+
     fn render(&self, view: View, as_email: Option<String>) -> Rendered {
         let html = |body: String| Rendered {
             status: 200,
@@ -308,7 +350,7 @@ impl Server {
         match view {
             View::Page => html(self.page(as_email)),
             View::Email => match self.compose(as_email) {
-                Ok(c) => html(c.html),
+                Ok(c) => html(c.images.rewrite(&c.html, IMAGES)),
                 Err(e) => Rendered::text(500, &error_text(&e)),
             },
         }
@@ -350,9 +392,10 @@ impl Server {
         Reply::stream("text/event-stream", body)
     }
 
+    /// The message for `as_email`; keeps its images for `/assets/`.
     fn compose(&self, as_email: Option<String>) -> Result<Composed> {
         let config = Config::load(&self.config)?;
-        compose(
+        let composed = compose(
             &config,
             &Preview {
                 issue: self.issue.clone(),
@@ -361,7 +404,9 @@ impl Server {
                 subscribers: self.subscribers.clone(),
                 serve: None,
             },
-        )
+        )?;
+        *self.images.lock().unwrap_or_else(|e| e.into_inner()) = composed.images.clone();
+        Ok(composed)
     }
 
     /// The first subscribed addresses, for the picker.
@@ -471,9 +516,16 @@ impl Server {
                 }
                 (findings_section(&findings))
                 @if let Some(c) = &composed {
+                    @let shown = c.images.rewrite(&c.html, IMAGES);
+                    @if !c.images.is_empty() {
+                        p id="images-note" class="note" {
+                            "Images are shown from the project's files. The sent email loads them from the site: run "
+                            code { "newsletter web build" } ", then upload " code { "site/" } "."
+                        }
+                    }
                     section id="frames" {
-                        (frame("desktop", "Desktop", DESKTOP_WIDTH, &c.html))
-                        (frame("phone", "Phone", PHONE_WIDTH, &c.html))
+                        (frame("desktop", "Desktop", DESKTOP_WIDTH, &shown))
+                        (frame("phone", "Phone", PHONE_WIDTH, &shown))
                     }
                     section id="text-part" {
                         h2 { "Text part" }
@@ -755,10 +807,13 @@ fn query_value(query: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Where the frames ask for the project's images.
+const IMAGES: &str = "/assets/";
+
 /// Inline styles and scripts only; images from anywhere (as a mail app
-/// shows them); nothing may frame the page. The frames' `srcdoc` documents
+/// shows them) and this server's `/assets/`; nothing may frame the page. The frames' `srcdoc` documents
 /// inherit this.
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src https: http: data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' https: http: data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Follows the server's generation and reloads on a new one, keeping the
 /// open `<details>` and the scroll position; makes each frame as tall as
@@ -840,6 +895,7 @@ section.error pre{white-space:pre-wrap;font:14px/1.4 ui-monospace,monospace}\
 #findings p{margin:0;font-size:14px}\
 #findings li.error strong,p.error{color:#b42318}\
 #findings li.warning strong{color:#7d4e00}\
+#images-note{margin:12px 0 0;font-size:14px;color:#57606a}\
 #frames{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start;margin-top:16px}\
 .frame{margin:0;max-width:100%;overflow-x:auto}\
 .frame figcaption{color:#57606a;font-size:14px;margin-bottom:4px}\

@@ -3,6 +3,7 @@
 //! thumbnail.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -20,6 +21,9 @@ pub struct Shown {
     pub alt: String,
     pub width: Option<u32>,
     pub height: Option<u32>,
+    /// The project file it is published from; `None` for an image on
+    /// another site.
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +58,21 @@ impl Images {
         }
         Ok(images)
     }
+
+    /// Each image shown from a project file, once: its URL and the file.
+    pub fn project_files(&self) -> Vec<(&str, &Path)> {
+        let mut files: Vec<(&str, &Path)> = Vec::new();
+        let shown = self.logo.iter().chain(&self.signature);
+        for image in shown.chain(self.thumbnails.values()) {
+            if let Some(file) = &image.file
+                && !files.iter().any(|(url, _)| *url == image.url)
+            {
+                files.push((&image.url, file));
+            }
+        }
+        files.sort();
+        files
+    }
 }
 
 fn show(config: &Config, spec: &ImageSpec, width: Option<u32>) -> Result<Shown> {
@@ -61,6 +80,7 @@ fn show(config: &Config, spec: &ImageSpec, width: Option<u32>) -> Result<Shown> 
     Ok(Shown {
         height: width.and_then(|w| spec.height_for(w, &hosted)),
         url: hosted.url,
+        file: hosted.file.map(|(file, _)| file),
         alt: spec.alt.clone().unwrap_or_default().trim().to_string(),
         width,
     })
