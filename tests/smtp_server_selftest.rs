@@ -622,7 +622,9 @@ fn a_lockstep_client_is_never_recorded_as_pipelined() {
 fn throttle_at_data_over_all_sessions_then_recovers() {
     let reply = "454 Throttling failure: Maximum sending rate exceeded.";
     let server = SmtpServer::start_with(ServerOptions {
-        faults: Some(json!({"throttle": {"rate": 5, "reply": reply, "at": "data"}})),
+        // A four-second window, so that a loaded machine sends the twelve
+        // within it (a one-second one failed at 1.5 s with load 16).
+        faults: Some(json!({"throttle": {"rate": 5, "reply": reply, "at": "data", "window": 4}})),
         ..Default::default()
     });
     // lettre opens a connection per send: the window spans sessions.
@@ -639,8 +641,8 @@ fn throttle_at_data_over_all_sessions_then_recovers() {
         })
         .collect();
     assert!(
-        start.elapsed() < Duration::from_millis(900),
-        "too slow to test a one-second window: {:?}",
+        start.elapsed() < Duration::from_millis(3600),
+        "too slow to test a four-second window: {:?}",
         start.elapsed()
     );
     assert!(outcomes[..5].iter().all(Option::is_none), "{outcomes:?}");
@@ -655,7 +657,7 @@ fn throttle_at_data_over_all_sessions_then_recovers() {
         5,
         "throttled messages are not stored"
     );
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(4100));
     t.send(&message("late@example.org", "x", "x")).unwrap();
     assert_eq!(server.arrivals().len(), 6);
 
@@ -678,7 +680,8 @@ fn throttle_at_data_over_all_sessions_then_recovers() {
 #[test]
 fn throttle_at_rcpt_and_at_mail() {
     let server = SmtpServer::start_with(ServerOptions {
-        faults: Some(json!({"throttle": {"rate": 2, "at": "rcpt"}})),
+        // A long window: the third must meet the throttle however slow the machine.
+        faults: Some(json!({"throttle": {"rate": 2, "at": "rcpt", "window": 60}})),
         ..Default::default()
     });
     let (mut c, _) = Raw::ehlo(server.port);
@@ -893,9 +896,11 @@ impl Drop for Proxy {
 
 #[test]
 fn the_proxy_adds_one_round_trip_per_exchange_not_per_chunk() {
-    const RTT: Duration = Duration::from_millis(100);
+    // Long enough that a loaded machine's scheduling delays (a group took
+    // 300 ms of a 100 ms RTT at load 12) stay well under one round trip.
+    const RTT: Duration = Duration::from_millis(300);
     let server = SmtpServer::start();
-    let proxy = Proxy::start(server.port, 100);
+    let proxy = Proxy::start(server.port, 300);
     let start = Instant::now();
     let mut c = Raw::connect(proxy.port);
     assert!(c.reply()[0].starts_with("220"));
@@ -915,7 +920,7 @@ fn the_proxy_adds_one_round_trip_per_exchange_not_per_chunk() {
     assert_eq!(codes(&r), ["250", "250", "354"]);
     assert!(took >= RTT && took < RTT * 3, "the group took {took:?}");
     // 300 KB in 30 writes: each chunk is delayed by RTT/2, not RTT/2 more
-    // than the one before it (that would take 1.5 s).
+    // than the one before it (that would take 4.5 s).
     let line = format!("{}\r\n", "x".repeat(998));
     let chunk = line.repeat(10);
     let t = Instant::now();

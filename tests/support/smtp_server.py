@@ -83,7 +83,7 @@ case-insensitive and the key "*" matches any address not listed):
      "drop_at_rcpt": {"a@x": 1},         # close without reply when RCPT for
                                          # a@x arrives, first N times (e.g.
                                          # in the middle of a pipelined group)
-     "throttle": {"rate": 40, "at": "data",
+     "throttle": {"rate": 40, "at": "data", "window": 1,
                   "reply": "454 Throttling failure: Maximum sending rate exceeded."},
      "quota": {"max": 200, "at": "data",
                "reply": "454 Throttling failure: Daily message quota exceeded."},
@@ -95,7 +95,7 @@ case-insensitive and the key "*" matches any address not listed):
      "log_mail": false}                  # true: a "mail" event per MAIL
 
 throttle: a message beyond ``rate`` messages let through in the last second
-(a sliding one-second window over all sessions) is answered ``reply`` at
+(a sliding window over all sessions, of ``window`` seconds, default 1) is answered ``reply`` at
 ``at`` ("data": after the final dot, the default; "rcpt"; or "mail") and not
 stored.  With "data" the messages let through are exactly those accepted;
 with "rcpt"/"mail" a message counts when it passes that stage (for "rcpt",
@@ -334,6 +334,11 @@ class Faults:
             for addr, reply in cfg[key].items():
                 _check_reply(f"faults.{key}[{addr!r}]", reply, "245")
         cfg["throttle"] = _limit_fault(raw, "throttle", "rate", THROTTLE_REPLY, True)
+        if cfg["throttle"]:
+            window = raw["throttle"].get("window", 1.0)
+            if not isinstance(window, (int, float)) or isinstance(window, bool) or window <= 0:
+                raise ValueError("faults.throttle.window must be a number of seconds above 0")
+            cfg["throttle"]["window"] = float(window)
         cfg["quota"] = _limit_fault(raw, "quota", "max", QUOTA_REPLY, True)
         cfg["too_many_connections"] = _limit_fault(
             raw, "too_many_connections", "max", CONNECTIONS_REPLY, False)
@@ -396,7 +401,7 @@ class Faults:
         th, qu = self.cfg["throttle"], self.cfg["quota"]
         if th and th["at"] == stage:
             now = time.monotonic()
-            while self.passed and self.passed[0] <= now - 1.0:
+            while self.passed and self.passed[0] <= now - th["window"]:
                 self.passed.popleft()
             if len(self.passed) >= th["rate"]:
                 return th["reply"], "throttle"
