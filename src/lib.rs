@@ -6,7 +6,6 @@
 //! Rendered → preview | send → Journal`.
 
 pub mod archive_edit;
-pub mod assets;
 pub mod bounces;
 pub mod check;
 pub mod cli;

@@ -22,7 +22,7 @@ mod support;
 use std::io::Write;
 
 use mail_parser::MessageParser;
-use newsletter::model::subscribers::{Status, Subscriber, SubscriberReader};
+use newsletter::model::subscribers::{Subscriber, SubscriberReader, SubscriptionStatus};
 use newsletter::render::markdown::Markdown;
 use newsletter::render::merge::MergeText;
 use newsletter::render::text::{TextWriter, WIDTH};
@@ -243,7 +243,7 @@ fn check_text(source: &str) -> Result<(), TestCaseError> {
     }
     for link in Markdown::links(source) {
         let url = link.url.trim();
-        if !newsletter::render::markdown::safe_url(url) {
+        if !newsletter::model::url::safe_url(url) {
             continue;
         }
         let shown = url.strip_prefix("mailto:").unwrap_or(url);
@@ -430,7 +430,7 @@ fn build(example: &Example, first: &str, last: &str, email: &str) -> Vec<u8> {
     let mut subscriber = Subscriber::test(email, 2);
     subscriber.first_name = first.to_string();
     subscriber.last_name = last.to_string();
-    subscriber.status = Status::Subscribed;
+    subscriber.status = SubscriptionStatus::Subscribed;
     composer.build(&subscriber).unwrap().message.formatted()
 }
 

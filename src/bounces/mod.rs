@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::model::config::Config;
-use crate::model::subscribers::Status;
+use crate::model::subscribers::SubscriptionStatus;
 use crate::status_column;
 
 use dsn::Kind;
@@ -118,7 +118,7 @@ pub fn run(config: &Config, req: &ImportRequest) -> Result<ExitCode> {
         );
     }
     let addresses: BTreeSet<String> = hard.keys().cloned().chain(reached).collect();
-    let outcome = status_column::set(&list, &addresses, Status::Bounced)?;
+    let outcome = status_column::set(&list, &addresses, SubscriptionStatus::Bounced)?;
     outcome.print(&list);
 
     // Addresses now marked need no more counting.

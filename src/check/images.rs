@@ -1,17 +1,17 @@
 //! The image lints: every image an issue shows has alt text and a width,
 //! is a PNG, JPEG or GIF file of the project under 200 KB that the web
-//! build can publish, or an https:// address ([`crate::assets::lint`]).
+//! build can publish, or an https:// address ([`crate::render::assets::lint`]).
 //! Images in the Markdown get their width from the layout; their alt text
 //! is `missing-alt`'s.
 
 use toml::Spanned;
 
-use crate::assets;
 use crate::model::archive::Archive;
 use crate::model::config::Config;
 use crate::model::finding::Finding;
 use crate::model::issue::Issue;
 use crate::model::theme::Theme;
+use crate::render::assets;
 use crate::render::markdown::Markdown;
 use crate::render::value_line;
 

@@ -272,6 +272,6 @@ fn sample_subscriber(path: &Path) -> Result<subscribers::Subscriber> {
     let reader = subscribers::SubscriberReader::open(path)?;
     Ok(reader
         .filter_map(Result::ok)
-        .find(|s| s.status == subscribers::Status::Subscribed)
+        .find(|s| s.status == subscribers::SubscriptionStatus::Subscribed)
         .unwrap_or_else(|| subscribers::Subscriber::test("supporter@example.org", 0)))
 }

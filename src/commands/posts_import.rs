@@ -67,7 +67,7 @@ pub fn run(config: &Config, feed: &str) -> Result<ExitCode> {
         let mut urls: HashSet<String> = archive.posts.iter().map(|p| url_key(&p.url)).collect();
         for mut item in items {
             // The one URL policy: a feed is somebody else's file.
-            if !crate::render::markdown::safe_url(&item.url) {
+            if !crate::model::url::safe_url(&item.url) {
                 refused.push(item);
                 continue;
             }

@@ -17,7 +17,7 @@ use crate::cli::StatusArgs;
 use crate::journal::{self, Entry, Final, Kind, Line, Lookup, Stage};
 use crate::model::audience::LineMarks;
 use crate::model::config::Config;
-use crate::model::subscribers::{self, Joined, Status};
+use crate::model::subscribers::{self, Joined, SubscriptionStatus};
 use crate::status_column;
 
 pub struct StatusRequest {
@@ -352,7 +352,7 @@ fn apply_failures(list: &Path, failures: &[Failure], force: bool) -> Result<Exit
             pairs.len()
         );
     }
-    let outcome = status_column::set(list, &addresses, Status::Bounced)?;
+    let outcome = status_column::set(list, &addresses, SubscriptionStatus::Bounced)?;
     outcome.print(list);
     Ok(ExitCode::SUCCESS)
 }

@@ -24,7 +24,7 @@ pub struct Post {
     pub url: String,
     pub date: Option<jiff::civil::Date>,
     /// The card's thumbnail (`image`, `image-alt`).
-    pub image: Option<crate::assets::ImageSpec>,
+    pub image: Option<crate::model::image::ImageSpec>,
 }
 
 /// An event with a start in its own time zone.
@@ -141,7 +141,7 @@ impl Archive {
             let image = raw.image.map(|image| {
                 let (line, column) =
                     crate::model::toml_file::line_column(&source.text, image.span().start);
-                crate::assets::ImageSpec {
+                crate::model::image::ImageSpec {
                     key: "image",
                     alt_key: "image-alt",
                     width_key: None,
@@ -254,7 +254,7 @@ fn nearest<'a>(id: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<&'a s
 /// Refuses a link that is not `https:`, `http:` or `mailto:` (the one URL
 /// policy of Markdown, the call to action and the configuration).
 fn check_url(source: &Source, key: &str, url: &Spanned<String>) -> Result<(), LoadError> {
-    if crate::render::markdown::safe_url(url.get_ref()) {
+    if crate::model::url::safe_url(url.get_ref()) {
         return Ok(());
     }
     Err(source

@@ -21,7 +21,7 @@ use toml::Spanned;
 
 use crate::model::finding::Finding;
 use crate::model::subscribers::{
-    Columns, Duplicates, Field, LineSet, Status, Subscriber, SubscriberReader,
+    Columns, Duplicates, Field, LineSet, Subscriber, SubscriberReader, SubscriptionStatus,
 };
 use crate::model::toml_file::Source;
 
@@ -524,7 +524,7 @@ pub struct LineMarks {
 impl LineMarks {
     /// Notes one row of the file (`columns` are the file's).
     pub fn note(&mut self, audiences: &Audiences, columns: &Columns, subscriber: &Subscriber) {
-        if audiences.is_empty() || subscriber.status != Status::Subscribed {
+        if audiences.is_empty() || subscriber.status != SubscriptionStatus::Subscribed {
             return;
         }
         let selector = self
@@ -566,7 +566,9 @@ pub fn reach(path: &Path, audiences: &Audiences, duplicates: &Duplicates) -> Res
     let selector = Selector::new(audiences, reader.columns());
     let mut reach = Reach::new(audiences);
     for subscriber in reader.filter_map(Result::ok) {
-        if subscriber.status != Status::Subscribed || duplicates.earlier(&subscriber).is_some() {
+        if subscriber.status != SubscriptionStatus::Subscribed
+            || duplicates.earlier(&subscriber).is_some()
+        {
             continue;
         }
         reach.count(

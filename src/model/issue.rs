@@ -184,12 +184,12 @@ impl Issue {
     }
 
     /// The sign-off's signature image, when it has one.
-    pub fn signature_image(&self) -> Option<crate::assets::ImageSpec> {
+    pub fn signature_image(&self) -> Option<crate::model::image::ImageSpec> {
         let sign_off = &self.content.sign_off;
         let image = sign_off.signature_image.as_ref()?;
         let (line, column) =
             crate::model::toml_file::line_column(&self.source.text, image.span().start);
-        Some(crate::assets::ImageSpec {
+        Some(crate::model::image::ImageSpec {
             key: "signature-image",
             alt_key: "signature-alt",
             width_key: Some("signature-width"),

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::assets::ImageSpec;
 use crate::model::finding::Finding;
+use crate::model::image::ImageSpec;
 use crate::model::load_error::LoadError;
 use crate::model::toml_file::{Source, key_line};
 

@@ -2,7 +2,7 @@
 //! before the site is uploaded.
 //!
 //! The email shows each project image from `assets/NAME` of the site
-//! ([`crate::assets::asset_url`]), which is not online until `newsletter
+//! ([`crate::render::assets::asset_url`]), which is not online until `newsletter
 //! web build` has run and `site/` is uploaded. So a preview written to a
 //! folder copies the files to `assets/` beside its page, and the preview
 //! server answers `/assets/NAME` with them; the HTML a preview *shows* has
@@ -86,7 +86,8 @@ impl Local {
         let bytes = fs::read(&image.file).ok()?;
         // Changed since the page was rendered: the page reloads with its
         // new name.
-        (crate::assets::hashed_name(&image.file, &bytes) == name).then_some((bytes, content_type))
+        (crate::render::assets::hashed_name(&image.file, &bytes) == name)
+            .then_some((bytes, content_type))
     }
 
     /// The files, for the preview server to watch.

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 use crate::model::config::Config;
-use crate::model::subscribers::{Status, SubscriberReader};
+use crate::model::subscribers::{SubscriberReader, SubscriptionStatus};
 use crate::render::message::Composer;
 use crate::token::Signer;
 
@@ -134,7 +134,7 @@ pub fn compose(config: &Config, p: &Preview) -> Result<Composed> {
         .filter_map(Result::ok)
         .find(|s| match &wanted {
             Some(key) => &s.key == key,
-            None => s.status == Status::Subscribed,
+            None => s.status == SubscriptionStatus::Subscribed,
         });
     let Some(subscriber) = subscriber else {
         match wanted {

@@ -43,7 +43,7 @@ use crate::check::{self, CheckRequest, Format};
 use crate::http::{self, Channel, Limits, Reply, Settings};
 use crate::model::config::Config;
 use crate::model::finding::{Finding, Severity};
-use crate::model::subscribers::{Status, SubscriberReader};
+use crate::model::subscribers::{SubscriberReader, SubscriptionStatus};
 use crate::render::page::{Shell, page as shell};
 
 /// The longest request head accepted; a preview needs far less.
@@ -423,7 +423,7 @@ impl Server {
         };
         reader
             .filter_map(Result::ok)
-            .filter(|s| s.status == Status::Subscribed)
+            .filter(|s| s.status == SubscriptionStatus::Subscribed)
             .map(|s| s.email)
             .take(PICKER_ROWS)
             .collect()

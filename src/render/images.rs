@@ -1,5 +1,5 @@
 //! The images of one issue, resolved to the URLs the email shows them
-//! from ([`crate::assets::host`]): the logo, the signature and each post's
+//! from ([`crate::render::assets::host`]): the logo, the signature and each post's
 //! thumbnail.
 
 use std::collections::HashMap;
@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::assets::{self, ImageSpec};
 use crate::model::archive::Post;
 use crate::model::config::Config;
+use crate::model::image::ImageSpec;
+use crate::render::assets;
 
 /// The width of a post card's thumbnail, in CSS pixels.
 pub const THUMBNAIL_WIDTH: u32 = 128;
@@ -78,7 +79,7 @@ impl Images {
 fn show(config: &Config, spec: &ImageSpec, width: Option<u32>) -> Result<Shown> {
     let hosted = assets::host(config, spec)?;
     Ok(Shown {
-        height: width.and_then(|w| spec.height_for(w, &hosted)),
+        height: width.and_then(|w| hosted.height_for(spec, w)),
         url: hosted.url,
         file: hosted.file.map(|(file, _)| file),
         alt: spec.alt.clone().unwrap_or_default().trim().to_string(),

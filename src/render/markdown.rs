@@ -8,6 +8,7 @@ use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use super::template::escape_html;
 use super::text::TextWriter;
+use crate::model::url::safe_url;
 use crate::render::merge::{self, Fields};
 
 /// Parsed Markdown, ready to be written in either form.
@@ -32,12 +33,6 @@ pub struct HtmlStyle<'a> {
     /// Markdown `#` becomes this heading level (so the letter's headings sit
     /// below the issue title).
     pub heading_offset: u8,
-}
-
-/// Whether a URL may become a link in a message.
-pub fn safe_url(url: &str) -> bool {
-    let lower = url.trim().to_ascii_lowercase();
-    lower.starts_with("https://") || lower.starts_with("http://") || lower.starts_with("mailto:")
 }
 
 impl Markdown {

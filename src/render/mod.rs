@@ -11,6 +11,7 @@
 //! HTML-escaped) and in the subject and preheader, [`Slot::Text`] in the
 //! text part (the block holding the field, filled and wrapped per message).
 
+pub mod assets;
 mod cards;
 mod html;
 pub mod ics;
@@ -444,7 +445,8 @@ fn resolve<'a>(
                 // Like a Markdown link, an unsafe URL loses its link (`check`
                 // reports it as `unsafe-link`). A merge field in it stays as
                 // written (`check` reports `merge-field-in-url`).
-                url: Some(cta.url.get_ref().trim().to_string()).filter(|u| markdown::safe_url(u)),
+                url: Some(cta.url.get_ref().trim().to_string())
+                    .filter(|u| crate::model::url::safe_url(u)),
             })
         }
         None => None,

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
-use crate::model::subscribers::{KeyHash, Status, SubscriberReader};
+use crate::model::subscribers::{KeyHash, SubscriberReader, SubscriptionStatus};
 use crate::unsubscribe::log;
 
 /// What identifies a version of a file.
@@ -151,7 +151,7 @@ impl Inner {
         let mut reader = reader;
         while let Some(row) = reader.next() {
             match row {
-                Ok(subscriber) if subscriber.status != Status::Subscribed => {
+                Ok(subscriber) if subscriber.status != SubscriptionStatus::Subscribed => {
                     self.blocked.insert(KeyHash::of(&subscriber.key));
                 }
                 Ok(_) => {}

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use crate::model::subscribers::{Status, SubscriberReader};
+use crate::model::subscribers::{SubscriberReader, SubscriptionStatus};
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -39,7 +39,7 @@ pub(super) struct Row {
     /// The address, trimmed and lowercased; None when the row has none.
     pub(super) key: Option<String>,
     /// The status cell; None for a value `send` does not know.
-    pub(super) status: Option<Status>,
+    pub(super) status: Option<SubscriptionStatus>,
 }
 
 impl Layout {
@@ -165,8 +165,8 @@ impl Layout {
                 .map(|_| record.value(columns.email).trim().to_lowercase())
                 .filter(|k| !k.is_empty());
             let status = match columns.status {
-                Some(i) if i < record.fields.len() => Status::parse(&record.value(i)),
-                _ => Some(Status::Subscribed),
+                Some(i) if i < record.fields.len() => SubscriptionStatus::parse(&record.value(i)),
+                _ => Some(SubscriptionStatus::Subscribed),
             };
             match f(Row { key, status })? {
                 Some(value) => record.write_with(

@@ -30,7 +30,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::lock::{self, Lock};
-use crate::model::subscribers::{Status, SubscriberReader};
+use crate::model::subscribers::{SubscriberReader, SubscriptionStatus};
 
 use layout::Layout;
 use replace::replace;
@@ -39,11 +39,11 @@ use replace::replace;
 #[derive(Debug)]
 pub struct Outcome {
     /// The status set on the matched rows.
-    pub target: Status,
+    pub target: SubscriptionStatus,
     /// Addresses with at least one row changed.
     pub changed: Vec<String>,
     /// Addresses found whose rows already had this status or a stronger one.
-    pub already: Vec<(String, Status)>,
+    pub already: Vec<(String, SubscriptionStatus)>,
     /// Addresses not in the file (never added).
     pub unknown: Vec<String>,
     /// Rows rewritten (an address may have several).
@@ -56,7 +56,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// Nothing done yet.
-    fn empty(target: Status) -> Outcome {
+    fn empty(target: SubscriptionStatus) -> Outcome {
         Outcome {
             target,
             changed: Vec::new(),
@@ -125,7 +125,11 @@ pub const LOCK_PATIENCE_ENV: &str = "NEWSLETTER_LOCK_PATIENCE_MS";
 ///
 /// Holds the file's lock from the first read to the rename, waiting up to
 /// [`LOCK_PATIENCE`] for another process that holds it.
-pub fn set(path: &Path, addresses: &BTreeSet<String>, status: Status) -> Result<Outcome> {
+pub fn set(
+    path: &Path,
+    addresses: &BTreeSet<String>,
+    status: SubscriptionStatus,
+) -> Result<Outcome> {
     let wanted: BTreeSet<String> = addresses.iter().map(|a| a.trim().to_lowercase()).collect();
     if wanted.is_empty() {
         return Ok(Outcome::empty(status));
@@ -186,7 +190,11 @@ fn seconds(duration: Duration) -> String {
 }
 
 /// [`mark`] once the lock is held; `wanted` is lowercased and not empty.
-fn mark_locked(path: &Path, wanted: &BTreeSet<String>, status: Status) -> Result<Outcome> {
+fn mark_locked(
+    path: &Path,
+    wanted: &BTreeSet<String>,
+    status: SubscriptionStatus,
+) -> Result<Outcome> {
     let mut outcome = Outcome::empty(status);
     // Checks the file as `send` reads it (encoding, header, columns) and
     // gives the delimiter.
@@ -200,10 +208,12 @@ fn mark_locked(path: &Path, wanted: &BTreeSet<String>, status: Status) -> Result
     let columns = layout.columns(path, &reader)?;
 
     // First pass: what would change.
-    let mut found: BTreeMap<String, (bool, Status)> = BTreeMap::new();
+    let mut found: BTreeMap<String, (bool, SubscriptionStatus)> = BTreeMap::new();
     layout.each_row(&mut file, &columns, |row| {
         if let Some(key) = row.key.filter(|k| wanted.contains(k)) {
-            let entry = found.entry(key).or_insert((false, Status::Subscribed));
+            let entry = found
+                .entry(key)
+                .or_insert((false, SubscriptionStatus::Subscribed));
             if rank(row.status) < rank(Some(status)) {
                 entry.0 = true;
             } else if let Some(current) = row.status
@@ -241,7 +251,7 @@ fn mark_locked(path: &Path, wanted: &BTreeSet<String>, status: Status) -> Result
                     rewritten.insert(key);
                     status.as_str()
                 }
-                _ if outcome.added_column => Status::Subscribed.as_str(),
+                _ if outcome.added_column => SubscriptionStatus::Subscribed.as_str(),
                 _ => return Ok(None),
             };
             Ok(Some(value))
@@ -261,12 +271,12 @@ fn mark_locked(path: &Path, wanted: &BTreeSet<String>, status: Status) -> Result
 }
 
 /// How strong a status is; an unknown value counts as subscribed.
-fn rank(status: Option<Status>) -> u8 {
+fn rank(status: Option<SubscriptionStatus>) -> u8 {
     match status {
-        None | Some(Status::Subscribed) => 0,
-        Some(Status::Bounced) => 1,
-        Some(Status::Unsubscribed) => 2,
-        Some(Status::Complained) => 3,
+        None | Some(SubscriptionStatus::Subscribed) => 0,
+        Some(SubscriptionStatus::Bounced) => 1,
+        Some(SubscriptionStatus::Unsubscribed) => 2,
+        Some(SubscriptionStatus::Complained) => 3,
     }
 }
 
@@ -274,7 +284,7 @@ fn rank(status: Option<Status>) -> u8 {
 mod tests {
     use super::*;
 
-    fn run(bytes: &[u8], addresses: &[&str], status: Status) -> (Vec<u8>, Outcome) {
+    fn run(bytes: &[u8], addresses: &[&str], status: SubscriptionStatus) -> (Vec<u8>, Outcome) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("subscribers.csv");
         fs::write(&path, bytes).unwrap();
@@ -294,7 +304,7 @@ mod tests {
                 "C@EXAMPLE.ORG",
                 "x@example.org",
             ],
-            Status::Unsubscribed,
+            SubscriptionStatus::Unsubscribed,
         );
         assert_eq!(
             String::from_utf8_lossy(&after),
@@ -310,7 +320,7 @@ mod tests {
         let (after, outcome) = run(
             b"email,name\na@example.org,Ann\nb@example.org\n",
             &["b@example.org"],
-            Status::Bounced,
+            SubscriptionStatus::Bounced,
         );
         assert_eq!(
             String::from_utf8(after).unwrap(),
@@ -325,13 +335,13 @@ mod tests {
         let (after, outcome) = run(
             before,
             &["a@example.org", "b@example.org", "c@example.org"],
-            Status::Bounced,
+            SubscriptionStatus::Bounced,
         );
         assert_eq!(after, before);
         assert!(outcome.changed.is_empty() && outcome.backup.is_none());
         assert_eq!(outcome.already.len(), 3);
 
-        let (after, outcome) = run(before, &["c@example.org"], Status::Unsubscribed);
+        let (after, outcome) = run(before, &["c@example.org"], SubscriptionStatus::Unsubscribed);
         assert_eq!(
             String::from_utf8(after).unwrap(),
             "email,status\na@example.org,complained\nb@example.org,unsubscribed\nc@example.org,unsubscribed"
@@ -346,7 +356,7 @@ mod tests {
         let (after, _) = run(
             before,
             &["a@example.org", "b@example.org"],
-            Status::Unsubscribed,
+            SubscriptionStatus::Unsubscribed,
         );
         assert_eq!(
             String::from_utf8(after).unwrap(),

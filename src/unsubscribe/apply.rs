@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::model::subscribers::Status;
+use crate::model::subscribers::SubscriptionStatus;
 use crate::status_column;
 use crate::token::Signer;
 use crate::unsubscribe::{link, log};
@@ -113,7 +113,7 @@ pub fn run(
     for why in &rejected {
         eprintln!("not applied: {why}");
     }
-    let outcome = status_column::set(list, &addresses, Status::Unsubscribed)?;
+    let outcome = status_column::set(list, &addresses, SubscriptionStatus::Unsubscribed)?;
     outcome.print(list);
     if !rejected.is_empty() {
         eprintln!(

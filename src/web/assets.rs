@@ -1,5 +1,5 @@
 //! The images the issues show, published under `assets/` of the site with
-//! the content-hashed names the emails use ([`crate::assets::asset_url`]).
+//! the content-hashed names the emails use ([`crate::render::assets::asset_url`]).
 //!
 //! A name never changes its bytes, so a file is written once and left: keep
 //! `assets/` on the server when uploading a new build, as emails already
@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::assets::{self, ImageSpec};
 use crate::model::config::Config;
+use crate::model::image::ImageSpec;
 use crate::render::Loaded;
+use crate::render::assets;
 
 /// The site folder the images go to.
 pub const FOLDER: &str = "assets";

@@ -43,42 +43,42 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Subscription status of one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub enum SubscriptionStatus {
     Subscribed,
     Unsubscribed,
     Bounced,
     Complained,
 }
 
-impl Status {
+impl SubscriptionStatus {
     /// The status as written in the file, lowercase.
     pub fn as_str(&self) -> &'static str {
         match self {
-            Status::Subscribed => "subscribed",
-            Status::Unsubscribed => "unsubscribed",
-            Status::Bounced => "bounced",
-            Status::Complained => "complained",
+            SubscriptionStatus::Subscribed => "subscribed",
+            SubscriptionStatus::Unsubscribed => "unsubscribed",
+            SubscriptionStatus::Bounced => "bounced",
+            SubscriptionStatus::Complained => "complained",
         }
     }
 
     /// Parses a status cell: trimmed, case-insensitive, empty means subscribed.
-    pub fn parse(value: &str) -> Option<Status> {
+    pub fn parse(value: &str) -> Option<SubscriptionStatus> {
         let value = value.trim();
         if value.is_empty() {
-            return Some(Status::Subscribed);
+            return Some(SubscriptionStatus::Subscribed);
         }
         [
-            Status::Subscribed,
-            Status::Unsubscribed,
-            Status::Bounced,
-            Status::Complained,
+            SubscriptionStatus::Subscribed,
+            SubscriptionStatus::Unsubscribed,
+            SubscriptionStatus::Bounced,
+            SubscriptionStatus::Complained,
         ]
         .into_iter()
         .find(|status| value.eq_ignore_ascii_case(status.as_str()))
     }
 }
 
-impl fmt::Display for Status {
+impl fmt::Display for SubscriptionStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -95,7 +95,7 @@ pub struct Subscriber {
     pub key: String,
     pub first_name: String,
     pub last_name: String,
-    pub status: Status,
+    pub status: SubscriptionStatus,
     /// Values aligned with [`SubscriberReader::extra_columns`].
     pub extra: Vec<String>,
     /// The opt-out or consent column (index into [`Columns::opt_outs`]) that
@@ -152,7 +152,7 @@ impl Subscriber {
             key: email.to_lowercase(),
             first_name: String::new(),
             last_name: String::new(),
-            status: Status::Subscribed,
+            status: SubscriptionStatus::Subscribed,
             extra: Vec::new(),
             opted_out_by: None,
         }

@@ -9,7 +9,9 @@ use anyhow::{Context, Result, bail};
 use super::address::{check_address, clean_value, shorten};
 use super::columns::Columns;
 use super::decode::{self, Source};
-use super::{MAX_EXTRA_CHARS, MAX_LINE_BREAKS, MAX_NAME_CHARS, Status, Subscriber, open_list};
+use super::{
+    MAX_EXTRA_CHARS, MAX_LINE_BREAKS, MAX_NAME_CHARS, Subscriber, SubscriptionStatus, open_list,
+};
 use crate::model::consent;
 
 /// One problem found in a row. Not an error of the whole file.
@@ -47,7 +49,7 @@ pub enum RowProblem {
         line: u64,
         email: String,
         subscribed_line: u64,
-        status: Status,
+        status: SubscriptionStatus,
         status_line: u64,
     },
 }
@@ -302,7 +304,7 @@ impl SubscriberReader {
             });
         }
         let status_cell = cell(columns.status);
-        let Some(mut status) = Status::parse(status_cell) else {
+        let Some(mut status) = SubscriptionStatus::parse(status_cell) else {
             return Err(RowProblem::UnknownStatus {
                 line,
                 value: shorten(status_cell.trim()),
@@ -312,8 +314,8 @@ impl SubscriberReader {
         for (i, (index, name, meaning)) in columns.opt_outs.iter().enumerate() {
             let value = cell(Some(*index));
             match consent::opts_out(*meaning, value) {
-                Ok(true) if status == Status::Subscribed && opted_out_by.is_none() => {
-                    status = Status::Unsubscribed;
+                Ok(true) if status == SubscriptionStatus::Subscribed && opted_out_by.is_none() => {
+                    status = SubscriptionStatus::Unsubscribed;
                     opted_out_by = Some(i);
                 }
                 Ok(_) => {}

@@ -12,7 +12,7 @@ use super::address::shorten;
 use super::columns::Columns;
 use super::duplicates::{Duplicates, KeyHash, Repeat};
 use super::reader::{RowProblem, SubscriberReader};
-use super::{MAX_PROBLEMS, MAX_SHOWN_CHARS, Status, Subscriber, open_list};
+use super::{MAX_PROBLEMS, MAX_SHOWN_CHARS, Subscriber, SubscriptionStatus, open_list};
 use crate::external_sort::{self, ExternalSorter};
 
 /// Rows kept in memory by [`survey`] before a sorted run of them goes to disk: 2 MiB.
@@ -30,12 +30,12 @@ pub(super) struct RowRecord {
 }
 
 impl RowRecord {
-    fn new(hash: KeyHash, line: u64, status: Status, email_at: u64) -> RowRecord {
+    fn new(hash: KeyHash, line: u64, status: SubscriptionStatus, email_at: u64) -> RowRecord {
         let code = match status {
-            Status::Subscribed => 0,
-            Status::Unsubscribed => 1,
-            Status::Bounced => 2,
-            Status::Complained => 3,
+            SubscriptionStatus::Subscribed => 0,
+            SubscriptionStatus::Unsubscribed => 1,
+            SubscriptionStatus::Bounced => 2,
+            SubscriptionStatus::Complained => 3,
         };
         RowRecord {
             hash,
@@ -62,12 +62,12 @@ impl RowRecord {
         self.line_status >> 3
     }
 
-    fn status(&self) -> Status {
+    fn status(&self) -> SubscriptionStatus {
         match self.line_status & 3 {
-            0 => Status::Subscribed,
-            1 => Status::Unsubscribed,
-            2 => Status::Bounced,
-            _ => Status::Complained,
+            0 => SubscriptionStatus::Subscribed,
+            1 => SubscriptionStatus::Unsubscribed,
+            2 => SubscriptionStatus::Bounced,
+            _ => SubscriptionStatus::Complained,
         }
     }
 }
@@ -202,12 +202,12 @@ pub struct Survey {
 }
 
 impl Survey {
-    pub(super) fn bucket(&mut self, status: Status) -> &mut u64 {
+    pub(super) fn bucket(&mut self, status: SubscriptionStatus) -> &mut u64 {
         match status {
-            Status::Subscribed => &mut self.subscribed,
-            Status::Unsubscribed => &mut self.unsubscribed,
-            Status::Bounced => &mut self.bounced,
-            Status::Complained => &mut self.complained,
+            SubscriptionStatus::Subscribed => &mut self.subscribed,
+            SubscriptionStatus::Unsubscribed => &mut self.unsubscribed,
+            SubscriptionStatus::Bounced => &mut self.bounced,
+            SubscriptionStatus::Complained => &mut self.complained,
         }
     }
 
@@ -343,7 +343,7 @@ pub(super) fn drain_below<S, I: Iterator<Item = Result<(KeyHash, S)>>>(
 pub(super) struct Group {
     hash: Option<KeyHash>,
     first_subscribed: Option<u64>,
-    first_other: Option<(u64, Status)>,
+    first_other: Option<(u64, SubscriptionStatus)>,
     /// A row of this address has a problem: it is not mailed.
     blocked: bool,
 }
@@ -464,7 +464,7 @@ pub(super) fn survey_core<S>(
             continue;
         }
         let problem = match (status, group.first_subscribed, group.first_other) {
-            (Status::Subscribed, None, other) => {
+            (SubscriptionStatus::Subscribed, None, other) => {
                 group.first_subscribed = Some(line);
                 other.map(|(status_line, status)| RowProblem::StatusConflict {
                     line,
@@ -474,7 +474,7 @@ pub(super) fn survey_core<S>(
                     status_line,
                 })
             }
-            (Status::Subscribed, Some(first_line), _) => {
+            (SubscriptionStatus::Subscribed, Some(first_line), _) => {
                 repeats.push(Repeat {
                     line,
                     first_line,

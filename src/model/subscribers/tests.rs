@@ -52,9 +52,9 @@ fn plain_file() {
     assert_eq!(subs.len(), 2);
     assert_eq!(subs[0].line, 2);
     assert_eq!(subs[0].display_name(), "Ann Lee");
-    assert_eq!(subs[0].status, Status::Subscribed);
+    assert_eq!(subs[0].status, SubscriptionStatus::Subscribed);
     assert_eq!(subs[1].display_name(), "Bob");
-    assert_eq!(subs[1].status, Status::Unsubscribed);
+    assert_eq!(subs[1].status, SubscriptionStatus::Unsubscribed);
     assert_eq!(subs[1].line, 3);
 }
 
@@ -421,16 +421,16 @@ fn an_opt_out_column_keeps_a_row_from_being_mailed() {
         ["Unsubscribed", "Email Opt Out"]
     );
     let subs = ok(&rows);
-    let statuses: Vec<(&str, Status, Option<usize>)> = subs
+    let statuses: Vec<(&str, SubscriptionStatus, Option<usize>)> = subs
         .iter()
         .map(|s| (s.email.as_str(), s.status, s.opted_out_by))
         .collect();
     assert_eq!(
         statuses,
         [
-            ("a@example.org", Status::Unsubscribed, Some(0)),
-            ("b@example.org", Status::Subscribed, None),
-            ("c@example.org", Status::Unsubscribed, Some(1)),
+            ("a@example.org", SubscriptionStatus::Unsubscribed, Some(0)),
+            ("b@example.org", SubscriptionStatus::Subscribed, None),
+            ("c@example.org", SubscriptionStatus::Unsubscribed, Some(1)),
         ]
     );
     let problem = rows
@@ -448,8 +448,8 @@ fn an_opt_out_column_keeps_a_row_from_being_mailed() {
 fn a_consent_column_says_no_means_not_mailed() {
     let (_, rows) = read_all(b"email,consent\na@example.org,no\nb@example.org,yes\n");
     let subs = ok(&rows);
-    assert_eq!(subs[0].status, Status::Unsubscribed);
-    assert_eq!(subs[1].status, Status::Subscribed);
+    assert_eq!(subs[0].status, SubscriptionStatus::Unsubscribed);
+    assert_eq!(subs[1].status, SubscriptionStatus::Subscribed);
 }
 
 #[test]
@@ -495,14 +495,14 @@ fn unknown_status() {
         p.to_string()
             .starts_with("line 2: unknown status `Active`: use")
     );
-    let statuses: Vec<Status> = ok(&rows).iter().map(|s| s.status).collect();
+    let statuses: Vec<SubscriptionStatus> = ok(&rows).iter().map(|s| s.status).collect();
     assert_eq!(
         statuses,
         [
-            Status::Bounced,
-            Status::Subscribed,
-            Status::Complained,
-            Status::Unsubscribed
+            SubscriptionStatus::Bounced,
+            SubscriptionStatus::Subscribed,
+            SubscriptionStatus::Complained,
+            SubscriptionStatus::Unsubscribed
         ]
     );
 }
@@ -511,7 +511,7 @@ fn unknown_status() {
 fn missing_status_column_means_subscribed() {
     let (reader, rows) = read_all(b"email\na@example.org\n");
     assert!(!reader.columns().has("status"));
-    assert_eq!(ok(&rows)[0].status, Status::Subscribed);
+    assert_eq!(ok(&rows)[0].status, SubscriptionStatus::Subscribed);
 }
 
 #[test]
@@ -682,7 +682,7 @@ fn survey_in_memory(path: &Path) -> Survey {
         survey.complained,
     ) = (0, 0, 0, 0);
     let mut mailed = DuplicateFilter::new();
-    let mut not_mailed: HashMap<String, (u64, Status)> = HashMap::new();
+    let mut not_mailed: HashMap<String, (u64, SubscriptionStatus)> = HashMap::new();
     for item in reader {
         survey.rows += 1;
         let s = match item {
@@ -699,7 +699,7 @@ fn survey_in_memory(path: &Path) -> Survey {
             status,
             status_line,
         };
-        if s.status == Status::Subscribed {
+        if s.status == SubscriptionStatus::Subscribed {
             if let Some(first_line) = mailed.check(&s) {
                 survey.problem(RowProblem::Duplicate {
                     line: s.line,
@@ -708,7 +708,7 @@ fn survey_in_memory(path: &Path) -> Survey {
                 });
                 continue;
             }
-            *survey.bucket(Status::Subscribed) += 1;
+            *survey.bucket(SubscriptionStatus::Subscribed) += 1;
             if let Some(&(status_line, status)) = not_mailed.get(&s.key) {
                 survey.problem(conflict(s.line, status, status_line));
             }
@@ -868,7 +868,7 @@ fn index_agrees_with_the_filter() {
     let mut skipped = 0;
     for row in SubscriberReader::open(f.path()).unwrap().flatten() {
         let by_index = s.duplicates_index.earlier(&row);
-        if row.status == Status::Subscribed {
+        if row.status == SubscriptionStatus::Subscribed {
             assert_eq!(by_index, filter.check(&row), "line {}", row.line);
             skipped += u64::from(by_index.is_some());
         } else {

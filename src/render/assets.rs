@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::config::Config;
 use crate::model::finding::Finding;
+use crate::model::image::ImageSpec;
 
 /// The largest image file `check` lets through: mail apps load every image
 /// of the message, often on mobile data.
@@ -28,27 +29,6 @@ pub const MAX_BYTES: u64 = 200 * 1024;
 
 /// The formats every mail app shows (Gmail and Outlook show no SVG or WebP).
 const FORMATS: [&str; 4] = ["png", "jpg", "jpeg", "gif"];
-
-/// An image as a file of the project names it, and where it is written.
-#[derive(Debug, Clone)]
-pub struct ImageSpec {
-    /// The key holding the image: `logo`, `image`, `signature-image`.
-    pub key: &'static str,
-    /// The key of its alt text, and of its width when the data sets it
-    /// (a post's thumbnail takes the card's width).
-    pub alt_key: &'static str,
-    pub width_key: Option<&'static str>,
-    /// The value as written: a path or an https:// URL.
-    pub src: String,
-    pub alt: Option<String>,
-    /// The width and height to show it at, in CSS pixels.
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    /// The file, line and column of `src`.
-    pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
-}
 
 /// An image ready to show: the URL, its file when it is one of the
 /// project's, and its size.
@@ -62,16 +42,12 @@ pub struct Hosted {
     pub pixels: Option<(u32, u32)>,
 }
 
-impl ImageSpec {
-    fn finding(&self, code: &'static str, message: String) -> Finding {
-        Finding::error(code, &self.file, message).at(self.line, self.column)
-    }
-
-    /// The height to show it at for `width`: as written, or from the
+impl Hosted {
+    /// The height to show `spec` at for `width`: as written, or from the
     /// file's proportions.
-    pub fn height_for(&self, width: u32, hosted: &Hosted) -> Option<u32> {
-        self.height.or_else(|| {
-            let (w, h) = hosted.pixels?;
+    pub fn height_for(&self, spec: &ImageSpec, width: u32) -> Option<u32> {
+        spec.height.or_else(|| {
+            let (w, h) = self.pixels?;
             (w > 0).then(|| {
                 ((u64::from(width) * u64::from(h) + u64::from(w) / 2) / u64::from(w)) as u32
             })
