@@ -58,7 +58,7 @@ pub fn update(path: &Path, edit: impl FnOnce(&str) -> Result<Option<String>>) ->
     let shown = path.display();
     // A missing file is reported as such, without a lock file beside it.
     std::fs::metadata(path).with_context(|| format!("cannot read `{shown}`"))?;
-    let _lock = crate::status_column::lock_list(path, crate::status_column::patience()?)?;
+    let _lock = crate::lock::for_change(path)?;
     let mut file = File::open(path).with_context(|| format!("cannot read `{shown}`"))?;
     // The metadata of the file read, not of whatever the path names later.
     let before = file
@@ -70,7 +70,7 @@ pub fn update(path: &Path, edit: impl FnOnce(&str) -> Result<Option<String>>) ->
     let Some(updated) = edit(&text)? else {
         return Ok(false);
     };
-    crate::status_column::replace::replace_without_backup(path, &before, |out| {
+    crate::replace_file::replace_without_backup(path, &before, |out| {
         out.write_all(updated.as_bytes())
     })?;
     Ok(true)

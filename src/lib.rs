@@ -19,6 +19,7 @@ pub mod model;
 pub mod preview;
 pub mod progress;
 pub mod render;
+mod replace_file;
 pub mod send;
 pub mod status_column;
 pub mod token;

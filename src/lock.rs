@@ -13,7 +13,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 
 /// A held lock; dropping it releases the lock.
 #[derive(Debug)]
@@ -210,6 +210,59 @@ pub fn beside(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     path.with_file_name(name)
+}
+
+/// How long a process changing a file ([`for_change`]) waits for another
+/// process changing the same file before it gives up.
+pub const LOCK_PATIENCE: Duration = Duration::from_secs(60);
+
+/// An environment variable that replaces [`LOCK_PATIENCE`], in milliseconds
+/// (`NEWSLETTER_LOCK_PATIENCE_MS=200`). For tests, which cannot wait a minute.
+pub const LOCK_PATIENCE_ENV: &str = "NEWSLETTER_LOCK_PATIENCE_MS";
+
+/// The lock patience: [`LOCK_PATIENCE`], or [`LOCK_PATIENCE_ENV`] if set.
+fn patience() -> Result<Duration> {
+    let Ok(value) = std::env::var(LOCK_PATIENCE_ENV) else {
+        return Ok(LOCK_PATIENCE);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(_) => bail!(
+            "`{LOCK_PATIENCE_ENV}` is `{value}`: set it to a number of milliseconds, or unset it"
+        ),
+    }
+}
+
+/// Takes the lock for changing the file `path` (the subscriber file, an
+/// archive file), waiting up to [`LOCK_PATIENCE`] (or [`LOCK_PATIENCE_ENV`])
+/// for its holder; says once on stderr who it is waiting for.
+pub(crate) fn for_change(path: &Path) -> Result<Lock> {
+    let patience = patience()?;
+    let shown = path.display();
+    let waited = seconds(patience);
+    let got = Lock::acquire(
+        &beside(path),
+        &format!("changing `{shown}`"),
+        patience,
+        |holder| {
+            eprintln!("waiting up to {waited} for `{shown}`: it is locked by {holder}");
+        },
+    )?;
+    got.map_err(|holder| {
+        anyhow!(
+            "`{shown}` is still locked by {holder} after {waited}: run the command again \
+             when that process has finished (if it is stuck, stop it first)"
+        )
+    })
+}
+
+/// `60 s`, or `250 ms` for a patience that is not whole seconds.
+fn seconds(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{} ms", duration.as_millis())
+    }
 }
 
 #[cfg(test)]

@@ -11,31 +11,29 @@
 //! an unsubscribe request overrides a bounce, a bounce never hides an
 //! unsubscribe or a complaint.
 //!
-//! One process changes a file at a time: [`mark`] holds the lock `FILE.lock`
+//! One process changes a file at a time: [`set`] holds the lock `FILE.lock`
 //! (see [`crate::lock`]) from before it reads the file until the new one is
 //! in place, so a second `newsletter` process waits and then reads the first
 //! one's result. Writers that do not lock (a person saving in Excel) are
-//! caught by [`replace`], which refuses to rename over a file that changed
+//! caught by [`crate::replace_file::replace`], which refuses to rename over a file that changed
 //! since it was read.
 
 mod layout;
-pub(crate) mod replace;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result};
 
-use crate::lock::{self, Lock};
+use crate::lock;
 use crate::model::subscribers::{SubscriberReader, SubscriptionStatus};
 
+use crate::replace_file::replace;
 use layout::Layout;
-use replace::replace;
 
-/// What [`mark`] did, by address (lowercased, sorted).
+/// What [`set`] did, by address (lowercased, sorted).
 #[derive(Debug)]
 pub struct Outcome {
     /// The status set on the matched rows.
@@ -112,19 +110,11 @@ impl Outcome {
     }
 }
 
-/// How long [`mark`] waits for another process changing the same file
-/// before it gives up.
-pub const LOCK_PATIENCE: Duration = Duration::from_secs(60);
-
-/// An environment variable that replaces [`LOCK_PATIENCE`], in milliseconds
-/// (`NEWSLETTER_LOCK_PATIENCE_MS=200`). For tests, which cannot wait a minute.
-pub const LOCK_PATIENCE_ENV: &str = "NEWSLETTER_LOCK_PATIENCE_MS";
-
 /// Gives `status` to every row whose address (trimmed, any case) is in
 /// `addresses`, unless the row already has it or a stronger one.
 ///
 /// Holds the file's lock from the first read to the rename, waiting up to
-/// [`LOCK_PATIENCE`] for another process that holds it.
+/// [`lock::LOCK_PATIENCE`] for another process that holds it.
 pub fn set(
     path: &Path,
     addresses: &BTreeSet<String>,
@@ -142,54 +132,11 @@ pub fn set(
             path.display()
         )
     })?;
-    let _lock = lock_list(path, patience()?)?;
+    let _lock = lock::for_change(path)?;
     mark_locked(path, &wanted, status)
 }
 
-/// The lock patience: [`LOCK_PATIENCE`], or [`LOCK_PATIENCE_ENV`] if set.
-pub(crate) fn patience() -> Result<Duration> {
-    let Ok(value) = std::env::var(LOCK_PATIENCE_ENV) else {
-        return Ok(LOCK_PATIENCE);
-    };
-    match value.trim().parse::<u64>() {
-        Ok(ms) => Ok(Duration::from_millis(ms)),
-        Err(_) => bail!(
-            "`{LOCK_PATIENCE_ENV}` is `{value}`: set it to a number of milliseconds, or unset it"
-        ),
-    }
-}
-
-/// Takes the lock on the subscriber file `path`, waiting up to `patience`
-/// for its holder; says once on stderr who it is waiting for.
-pub(crate) fn lock_list(path: &Path, patience: Duration) -> Result<Lock> {
-    let shown = path.display();
-    let waited = seconds(patience);
-    let got = Lock::acquire(
-        &lock::beside(path),
-        &format!("changing `{shown}`"),
-        patience,
-        |holder| {
-            eprintln!("waiting up to {waited} for `{shown}`: it is locked by {holder}");
-        },
-    )?;
-    got.map_err(|holder| {
-        anyhow!(
-            "`{shown}` is still locked by {holder} after {waited}: run the command again \
-             when that process has finished (if it is stuck, stop it first)"
-        )
-    })
-}
-
-/// `60 s`, or `250 ms` for a patience that is not whole seconds.
-fn seconds(duration: Duration) -> String {
-    if duration.subsec_millis() == 0 {
-        format!("{} s", duration.as_secs())
-    } else {
-        format!("{} ms", duration.as_millis())
-    }
-}
-
-/// [`mark`] once the lock is held; `wanted` is lowercased and not empty.
+/// [`set`] once the lock is held; `wanted` is lowercased and not empty.
 fn mark_locked(
     path: &Path,
     wanted: &BTreeSet<String>,

@@ -1,4 +1,6 @@
-//! Replacing a file atomically, keeping the previous version as `FILE.bak`.
+//! Replacing a file atomically: the subscriber file (keeping the previous
+//! version as `FILE.bak`, [`replace`]) and the archive files (kept in version
+//! control, [`replace_without_backup`]). Used under [`crate::lock::for_change`].
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -10,7 +12,7 @@ use anyhow::{Context, Result, bail};
 /// same folder, renamed over it after the old file is copied to `FILE.bak`.
 /// `before` is the metadata of the file that was read: if `path` is no longer
 /// that file, or it changed, nothing is replaced. Returns the backup's path.
-pub(super) fn replace(
+pub(crate) fn replace(
     path: &Path,
     before: &fs::Metadata,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
