@@ -10,6 +10,12 @@
 //! holes of the templates: [`Slot::Merge`] in the HTML part (the value,
 //! HTML-escaped) and in the subject and preheader, [`Slot::Text`] in the
 //! text part (the block holding the field, filled and wrapped per message).
+//!
+//! Rendering fails only on what the issue says — a post or event the archive
+//! lacks, merge syntax that is wrong, an image that cannot be shown — so its
+//! error is the [`Finding`] `check` reports for it, at its line: `check`
+//! lists it, the other commands print it ([`load_issue`] returns it as
+//! [`LoadError::Invalid`]). Boxed, as in [`LoadError`].
 
 pub mod assets;
 mod cards;
@@ -27,7 +33,6 @@ pub mod text;
 
 use std::borrow::Cow;
 
-use anyhow::Result;
 use toml::Spanned;
 
 use crate::model::archive::{Archive, Event, Post};
@@ -35,6 +40,7 @@ use crate::model::audience::Audiences;
 use crate::model::config::Config;
 use crate::model::finding::Finding;
 use crate::model::issue::Issue;
+use crate::model::load_error::LoadError;
 use crate::model::theme::Theme;
 use crate::model::toml_file::Source;
 use crate::render::merge::{Fields, MergeText};
@@ -246,22 +252,18 @@ impl<'a> Personal<'a> {
     }
 }
 
-/// Renders an issue; fails on a dangling post or event id, naming the
-/// file and line and the nearest existing ids.
+/// Renders an issue; fails with the finding `check` reports: a dangling
+/// post or event id (naming the nearest existing ids), wrong merge syntax,
+/// an image that cannot be shown.
 pub fn render(
     config: &Config,
     theme: &Theme,
     issue: &Issue,
     archive: &Archive,
-) -> Result<Rendered> {
+) -> Result<Rendered, Box<Finding>> {
     let mut fields = Fields::default();
     let model = resolve(config, theme, issue, archive, &mut fields)?;
-    let greeting = MergeText::parse(issue.content.greeting.get_ref()).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: `greeting`: {e:#}",
-            issue.at(issue.content.greeting.span())
-        )
-    })?;
+    let greeting = parse_greeting(issue)?;
     let (text, blocks) = plain::render(&model);
     let html = html::render(&model);
     let audiences = issue.audiences.clone();
@@ -307,7 +309,7 @@ pub fn web_page(
     issue: &Issue,
     archive: &Archive,
     page: WebPage,
-) -> Result<String> {
+) -> Result<String, Box<Finding>> {
     let mut fields = Fields::default();
     let mut model = resolve(config, theme, issue, archive, &mut fields)?;
     model.web = Some(page);
@@ -335,7 +337,7 @@ fn protect(
     fields: &mut Fields,
     key: &str,
     value: &Spanned<String>,
-) -> Result<String> {
+) -> Result<String, Box<Finding>> {
     fields
         .protect(value.get_ref())
         .map(|p| p.text)
@@ -380,7 +382,7 @@ fn resolve<'a>(
     issue: &'a Issue,
     archive: &'a Archive,
     fields: &mut Fields,
-) -> Result<Model<'a>> {
+) -> Result<Model<'a>, Box<Finding>> {
     if let Some(first) = unknown_references(issue, archive).into_iter().next() {
         return Err(first.into());
     }
@@ -481,8 +483,9 @@ fn resolve<'a>(
     })
 }
 
-/// The greeting's merge fields; an error is a finding on its line.
-pub fn parse_greeting(issue: &Issue) -> Result<MergeText> {
+/// The greeting's merge fields; an error is an `invalid-merge-field`
+/// finding where the greeting starts.
+pub fn parse_greeting(issue: &Issue) -> Result<MergeText, Box<Finding>> {
     let greeting = &issue.content.greeting;
     MergeText::parse(greeting.get_ref()).map_err(|e| {
         issue
@@ -490,7 +493,7 @@ pub fn parse_greeting(issue: &Issue) -> Result<MergeText> {
             .error_at(
                 "invalid-merge-field",
                 greeting.span().start,
-                format!("`greeting`: {e:#}"),
+                format!("`greeting`: {e}"),
             )
             .into()
     })
@@ -609,8 +612,9 @@ pub struct Loaded {
     pub rendered: Rendered,
 }
 
-/// Loads the archive, the theme and an issue, and renders it.
-pub fn load_issue(config: &Config, path: &std::path::Path) -> Result<Loaded> {
+/// Loads the archive, the theme and an issue, and renders it; a render
+/// that fails is [`LoadError::Invalid`] with its finding.
+pub fn load_issue(config: &Config, path: &std::path::Path) -> Result<Loaded, LoadError> {
     let archive = Archive::load(
         &config.paths.posts,
         &config.paths.events,
@@ -618,7 +622,7 @@ pub fn load_issue(config: &Config, path: &std::path::Path) -> Result<Loaded> {
     )?;
     let theme = Theme::load(&config.paths.theme)?;
     let issue = Issue::load(path)?;
-    let rendered = render(config, &theme, &issue, &archive)?;
+    let rendered = render(config, &theme, &issue, &archive).map_err(LoadError::Invalid)?;
     Ok(Loaded {
         issue,
         archive,
