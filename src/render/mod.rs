@@ -39,7 +39,7 @@ use crate::model::archive::{Archive, Event, Post};
 use crate::model::audience::Audiences;
 use crate::model::config::Config;
 use crate::model::finding::Finding;
-use crate::model::issue::Issue;
+use crate::model::issue::{CallToAction, Issue};
 use crate::model::load_error::LoadError;
 use crate::model::theme::Theme;
 use crate::model::toml_file::Source;
@@ -376,6 +376,9 @@ pub fn value_line(source: &Source, value: &Spanned<String>, offset: usize) -> us
     source.line(start) + before.matches('\n').count()
 }
 
+/// The model both parts are written from: every reference checked, every
+/// merge field protected (into `fields`), every Markdown parsed, every image
+/// hosted.
 fn resolve<'a>(
     config: &'a Config,
     theme: &'a Theme,
@@ -397,69 +400,13 @@ fn resolve<'a>(
     };
     let letter = protect(source, fields, "letter", &c.letter)?;
     let letter = Markdown::parse_protected(&letter, fields);
-    let mut sections = Vec::new();
-    let audienced = &issue.audiences.sections;
-    for (index, section) in c.sections.iter().enumerate() {
-        let audience = audienced
-            .iter()
-            .position(|a| a.index == index)
-            .map(|bit| bit as u32);
-        let posts = section
-            .posts
-            .iter()
-            .filter_map(|id| archive.post(id.get_ref()))
-            .collect();
-        let events = section
-            .events
-            .iter()
-            .filter_map(|id| archive.event(id.get_ref()))
-            .collect();
-        let heading = protect(source, fields, "section.heading", &section.heading)?;
-        let body = match &section.body {
-            Some(b) => {
-                let body = protect(source, fields, "section.body", b)?;
-                Some(Markdown::parse_protected(&body, fields))
-            }
-            None => None,
-        };
-        sections.push(ModelSection {
-            audience,
-            heading: heading.trim().to_string(),
-            past_events: section.past_events,
-            body,
-            events,
-            posts,
-        });
-    }
+    let sections = resolve_sections(issue, archive, fields)?;
     let call_to_action = match &c.call_to_action {
-        Some(cta) => {
-            let intro = match &cta.intro {
-                Some(i) => {
-                    let intro = protect(source, fields, "call-to-action.intro", i)?;
-                    Some(Markdown::parse_protected(&intro, fields))
-                }
-                None => None,
-            };
-            let text = protect(source, fields, "call-to-action.text", &cta.text)?;
-            Some(ModelCta {
-                intro,
-                text: text.trim().to_string(),
-                // Like a Markdown link, an unsafe URL loses its link (`check`
-                // reports it as `unsafe-link`). A merge field in it stays as
-                // written (`check` reports `merge-field-in-url`).
-                url: Some(cta.url.get_ref().trim().to_string())
-                    .filter(|u| crate::model::url::safe_url(u)),
-            })
-        }
+        Some(cta) => Some(resolve_call_to_action(source, cta, fields)?),
         None => None,
     };
-    let sign_off_text = match &c.sign_off.text {
-        Some(t) => {
-            let text = protect(source, fields, "sign-off.text", t)?;
-            Some(Markdown::parse_protected(&text, fields))
-        }
-        None => None,
-    };
+    let sign_off_text =
+        protect_markdown(source, fields, "sign-off.text", c.sign_off.text.as_ref())?;
     let images = images::Images::resolve(
         config,
         theme.logo_image(),
@@ -481,6 +428,80 @@ fn resolve<'a>(
         sections,
         call_to_action,
     })
+}
+
+/// Each section with its audience's bit, its posts and events from the
+/// archive (every id known: [`unknown_references`] ran first), its heading
+/// and body protected.
+fn resolve_sections<'a>(
+    issue: &Issue,
+    archive: &'a Archive,
+    fields: &mut Fields,
+) -> Result<Vec<ModelSection<'a>>, Box<Finding>> {
+    let source = &issue.source;
+    let audienced = &issue.audiences.sections;
+    let mut sections = Vec::new();
+    for (index, section) in issue.content.sections.iter().enumerate() {
+        let audience = audienced
+            .iter()
+            .position(|a| a.index == index)
+            .map(|bit| bit as u32);
+        let posts = section
+            .posts
+            .iter()
+            .filter_map(|id| archive.post(id.get_ref()))
+            .collect();
+        let events = section
+            .events
+            .iter()
+            .filter_map(|id| archive.event(id.get_ref()))
+            .collect();
+        let heading = protect(source, fields, "section.heading", &section.heading)?;
+        let body = protect_markdown(source, fields, "section.body", section.body.as_ref())?;
+        sections.push(ModelSection {
+            audience,
+            heading: heading.trim().to_string(),
+            past_events: section.past_events,
+            body,
+            events,
+            posts,
+        });
+    }
+    Ok(sections)
+}
+
+/// The call to action, its intro and text protected.
+fn resolve_call_to_action(
+    source: &Source,
+    cta: &CallToAction,
+    fields: &mut Fields,
+) -> Result<ModelCta, Box<Finding>> {
+    let intro = protect_markdown(source, fields, "call-to-action.intro", cta.intro.as_ref())?;
+    let text = protect(source, fields, "call-to-action.text", &cta.text)?;
+    Ok(ModelCta {
+        intro,
+        text: text.trim().to_string(),
+        // Like a Markdown link, an unsafe URL loses its link (`check`
+        // reports it as `unsafe-link`). A merge field in it stays as
+        // written (`check` reports `merge-field-in-url`).
+        url: Some(cta.url.get_ref().trim().to_string()).filter(|u| crate::model::url::safe_url(u)),
+    })
+}
+
+/// An optional Markdown value, its merge fields protected, parsed.
+fn protect_markdown(
+    source: &Source,
+    fields: &mut Fields,
+    key: &str,
+    value: Option<&Spanned<String>>,
+) -> Result<Option<Markdown>, Box<Finding>> {
+    match value {
+        Some(v) => {
+            let protected = protect(source, fields, key, v)?;
+            Ok(Some(Markdown::parse_protected(&protected, fields)))
+        }
+        None => Ok(None),
+    }
 }
 
 /// The greeting's merge fields; an error is an `invalid-merge-field`
