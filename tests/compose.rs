@@ -818,6 +818,24 @@ fn unknown_event_id_suggests_the_nearest() {
     );
 }
 
+#[test]
+fn unclosed_merge_field_in_the_greeting_stops_preview_with_the_words_of_check() {
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "greeting = \"Dear {{first_name|Supporter}}\"",
+        "greeting = \"Dear {{first_name\"",
+    );
+    let stderr = preview_fails(&project, ISSUE);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}: `greeting`: `{{{{` without a closing `}}}}` in `{{{{first_name`; write a merge field like `{{{{first_name|Supporter}}}}`\n",
+            location_after(&project, ISSUE, "greeting = ")
+        )
+    );
+}
+
 // ---------------------------------------------------------------- escaping
 
 #[test]

@@ -9,7 +9,7 @@ use super::{duplicates, images, lint_rendered};
 use crate::model::archive::Archive;
 use crate::model::audience::{self, Audience, Reach};
 use crate::model::config::Config;
-use crate::model::finding::{self, Finding, Severity};
+use crate::model::finding::{Finding, Severity};
 use crate::model::issue::Issue;
 use crate::model::subscribers::{self, Columns};
 use crate::model::theme::Theme;
@@ -88,10 +88,8 @@ pub(super) fn lint_issue(
                 }
             }
         }
-        Err(error) => {
-            if let Some(found) = finding::of(&error) {
-                findings.push(found.clone());
-            }
+        Err(found) => {
+            findings.push(*found);
             broken = true;
         }
     }

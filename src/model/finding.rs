@@ -81,8 +81,3 @@ impl fmt::Display for Finding {
 }
 
 impl std::error::Error for Finding {}
-
-/// The finding inside an error, if the error is one.
-pub fn of(error: &anyhow::Error) -> Option<&Finding> {
-    error.chain().find_map(|e| e.downcast_ref::<Finding>())
-}

@@ -13,13 +13,12 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::markdown::{HtmlStyle, Markdown};
 use super::template::{Slot, Template};
-use super::{Model, ModelCta, WebPage, cards, long_date};
+use super::{Model, ModelCta, ModelSection, WebPage, cards, long_date};
 use crate::model::theme::Theme;
 
 pub fn render(model: &Model) -> String {
     let theme = model.theme;
     let list = &model.config.list;
-    let c = &model.issue.content;
     // Merge fields in these are placeholders, which escaping leaves alone
     // and the template turns into holes.
     let preheader = model.preheader.as_str();
@@ -68,27 +67,7 @@ pub fn render(model: &Model) -> String {
                             }
                             table role="presentation" border="0" cellpadding="0" cellspacing="0" width="100%" class="card" style=(format!("background-color:{}", theme.background_colour)) {
                                 tr { td class="card-cell text" style=(format!("padding:32px 28px;font-size:16px;line-height:1.55;color:{};{font}", theme.text_colour)) {
-                                    (masthead(model, theme))
-                                    h1 class="heading" style=(format!("margin:0 0 4px 0;font-size:28px;line-height:1.25;font-weight:bold;color:{};{heading_font}", theme.accent_colour)) { (no_widow(subject)) }
-                                    p class="muted" style=(format!("margin:0 0 24px 0;font-size:14px;{muted}")) { (long_date(model.issue.date)) }
-                                    p style="margin:0 0 16px 0" { (PreEscaped(Template::marker(Slot::Greeting))) }
-                                    (markdown(&model.letter, theme))
-                                    @for section in &model.sections {
-                                        @if let Some(bit) = section.audience { (PreEscaped(super::section_marker(bit, false))) }
-                                        h2 class="heading rule" style=(format!("margin:32px 0 12px 0;padding-top:20px;border-top:1px solid {};font-size:22px;line-height:1.3;color:{};{heading_font}", theme.rule_colour, theme.accent_colour)) { (section.heading) }
-                                        @if let Some(body) = &section.body { (markdown(body, theme)) }
-                                        @for event in &section.events { (cards::event_card(model, event, section.past_events, &link, &muted, &font)) }
-                                        @for post in &section.posts { (cards::post_card(model, post, &link, &muted)) }
-                                        @if let Some(bit) = section.audience { (PreEscaped(super::section_marker(bit, true))) }
-                                    }
-                                    @if let Some(cta) = &model.call_to_action { (cta_block(cta, theme, &font)) }
-                                    @if let Some(text) = &model.sign_off_text { div style="margin:24px 0 0 0" { (markdown(text, theme)) } }
-                                    p style="margin:24px 0 4px 0" { (c.sign_off.closing) }
-                                    @if let Some(signature) = &model.images.signature {
-                                        img src=(signature.url) alt=(signature.alt) width=[signature.width] height=[signature.height] style=(format!("display:block;max-width:100%;height:auto;border:0;margin:8px 0 4px 0{}", signature.width.map(|w| format!(";width:{w}px")).unwrap_or_default()));
-                                    }
-                                    p style="margin:0;font-weight:bold" { (c.sign_off.name) }
-                                    @if let Some(role) = &c.sign_off.role { p style="margin:0" { (role) } }
+                                    (card_body(model, &font, &heading_font, &link, &muted))
                                 } }
                             }
                             @match &model.web {
@@ -103,6 +82,59 @@ pub fn render(model: &Model) -> String {
         }
     };
     page.into_string()
+}
+
+/// The card's contents: the masthead, the subject and date, the greeting,
+/// the letter, the sections, the call to action and the sign-off.
+fn card_body(model: &Model, font: &str, heading_font: &str, link: &str, muted: &str) -> Markup {
+    let theme = model.theme;
+    // Merge fields in the subject are placeholders, which escaping leaves
+    // alone and the template turns into holes.
+    html! {
+        (masthead(model, theme))
+        h1 class="heading" style=(format!("margin:0 0 4px 0;font-size:28px;line-height:1.25;font-weight:bold;color:{};{heading_font}", theme.accent_colour)) { (no_widow(&model.subject)) }
+        p class="muted" style=(format!("margin:0 0 24px 0;font-size:14px;{muted}")) { (long_date(model.issue.date)) }
+        p style="margin:0 0 16px 0" { (PreEscaped(Template::marker(Slot::Greeting))) }
+        (markdown(&model.letter, theme))
+        @for section in &model.sections { (section_block(model, section, font, heading_font, link, muted)) }
+        @if let Some(cta) = &model.call_to_action { (cta_block(cta, theme, font)) }
+        (sign_off(model))
+    }
+}
+
+/// A section: its heading, body, event and post cards, between its
+/// audience's markers when it has one.
+fn section_block(
+    model: &Model,
+    section: &ModelSection,
+    font: &str,
+    heading_font: &str,
+    link: &str,
+    muted: &str,
+) -> Markup {
+    let theme = model.theme;
+    html! {
+        @if let Some(bit) = section.audience { (PreEscaped(super::section_marker(bit, false))) }
+        h2 class="heading rule" style=(format!("margin:32px 0 12px 0;padding-top:20px;border-top:1px solid {};font-size:22px;line-height:1.3;color:{};{heading_font}", theme.rule_colour, theme.accent_colour)) { (section.heading) }
+        @if let Some(body) = &section.body { (markdown(body, theme)) }
+        @for event in &section.events { (cards::event_card(model, event, section.past_events, link, muted, font)) }
+        @for post in &section.posts { (cards::post_card(model, post, link, muted)) }
+        @if let Some(bit) = section.audience { (PreEscaped(super::section_marker(bit, true))) }
+    }
+}
+
+/// The letter's last words, the closing, the signature, the name and role.
+fn sign_off(model: &Model) -> Markup {
+    let sign_off = &model.issue.content.sign_off;
+    html! {
+        @if let Some(text) = &model.sign_off_text { div style="margin:24px 0 0 0" { (markdown(text, model.theme)) } }
+        p style="margin:24px 0 4px 0" { (sign_off.closing) }
+        @if let Some(signature) = &model.images.signature {
+            img src=(signature.url) alt=(signature.alt) width=[signature.width] height=[signature.height] style=(format!("display:block;max-width:100%;height:auto;border:0;margin:8px 0 4px 0{}", signature.width.map(|w| format!(";width:{w}px")).unwrap_or_default()));
+        }
+        p style="margin:0;font-weight:bold" { (sign_off.name) }
+        @if let Some(role) = &sign_off.role { p style="margin:0" { (role) } }
+    }
 }
 
 /// The heading's last two words joined by a no-break space, so that no

@@ -5,10 +5,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
-
 use crate::model::archive::Post;
 use crate::model::config::Config;
+use crate::model::finding::Finding;
 use crate::model::image::ImageSpec;
 use crate::render::assets;
 
@@ -37,13 +36,13 @@ pub struct Images {
 
 impl Images {
     /// Hosts every image; a missing file or a URL that is not https is the
-    /// error `check` reports for it, at its line.
+    /// finding `check` reports for it, at its line.
     pub fn resolve<'a>(
         config: &Config,
         logo: Option<ImageSpec>,
         signature: Option<ImageSpec>,
         posts: impl Iterator<Item = &'a Post>,
-    ) -> Result<Images> {
+    ) -> Result<Images, Box<Finding>> {
         let mut images = Images {
             logo: logo.map(|s| show(config, &s, s.width)).transpose()?,
             signature: signature.map(|s| show(config, &s, s.width)).transpose()?,
@@ -76,7 +75,7 @@ impl Images {
     }
 }
 
-fn show(config: &Config, spec: &ImageSpec, width: Option<u32>) -> Result<Shown> {
+fn show(config: &Config, spec: &ImageSpec, width: Option<u32>) -> Result<Shown, Finding> {
     let hosted = assets::host(config, spec)?;
     Ok(Shown {
         height: width.and_then(|w| hosted.height_for(spec, w)),

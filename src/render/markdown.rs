@@ -141,244 +141,316 @@ impl Markdown {
 
     /// Writes email HTML with inline styles.
     pub fn to_html(&self, style: &HtmlStyle, out: &mut String) {
-        let link = format!(
-            "<a class=\"link\" style=\"color:{};text-decoration:underline\" href=\"",
-            style.link_colour
-        );
-        // A stack of whether each open link was emitted, so End matches Start.
-        let mut links: Vec<bool> = Vec::new();
-        let mut image_alt: Option<(String, String)> = None;
+        let mut writer = HtmlWriter {
+            link: format!(
+                "<a class=\"link\" style=\"color:{};text-decoration:underline\" href=\"",
+                style.link_colour
+            ),
+            style,
+            out,
+            links: Vec::new(),
+            image: None,
+        };
         for event in &self.events {
-            if let Some((_, alt)) = &mut image_alt {
-                match event {
-                    Event::Text(t) | Event::Code(t) => {
-                        alt.push_str(t);
-                        continue;
-                    }
-                    Event::End(TagEnd::Image) => {}
-                    _ => continue,
-                }
-            }
-            match event {
-                Event::Start(tag) => match tag {
-                    Tag::Paragraph => out.push_str("<p style=\"margin:0 0 16px 0\">"),
-                    Tag::Heading { level, .. } => {
-                        let n = heading_number(*level, style.heading_offset);
-                        out.push_str(&format!(
-                            "<h{n} class=\"heading\" style=\"margin:24px 0 12px 0;font-size:{}px;line-height:1.3;color:{}\">",
-                            if n <= 2 { 22 } else { 18 },
-                            style.link_colour
-                        ));
-                    }
-                    Tag::BlockQuote(_) => out.push_str(&format!(
-                        "<blockquote class=\"rule\" style=\"margin:0 0 16px 0;padding:0 0 0 16px;border-left:4px solid {}\">",
-                        style.rule_colour
-                    )),
-                    Tag::CodeBlock(_) => out.push_str(
-                        "<pre style=\"margin:0 0 16px 0;white-space:pre-wrap;word-wrap:break-word\">",
-                    ),
-                    Tag::List(Some(start)) => out.push_str(&format!(
-                        "<ol start=\"{start}\" style=\"margin:0 0 16px 0;padding:0 0 0 24px\">"
-                    )),
-                    Tag::List(None) => {
-                        out.push_str("<ul style=\"margin:0 0 16px 0;padding:0 0 0 24px\">")
-                    }
-                    Tag::Item => out.push_str("<li style=\"margin:0 0 8px 0\">"),
-                    Tag::Emphasis => out.push_str("<em>"),
-                    Tag::Strong => out.push_str("<strong>"),
-                    Tag::Strikethrough => out.push_str("<s>"),
-                    Tag::Link { dest_url, .. } => {
-                        let ok = safe_url(dest_url);
-                        if ok {
-                            out.push_str(&link);
-                            escape_html(dest_url.trim(), out);
-                            out.push_str("\">");
-                        }
-                        links.push(ok);
-                    }
-                    Tag::Image { dest_url, .. } => {
-                        image_alt = Some((dest_url.to_string(), String::new()));
-                    }
-                    _ => {}
-                },
-                Event::End(tag) => match tag {
-                    TagEnd::Paragraph => out.push_str("</p>\n"),
-                    TagEnd::Heading(level) => {
-                        let n = heading_number(*level, style.heading_offset);
-                        out.push_str(&format!("</h{n}>\n"));
-                    }
-                    TagEnd::BlockQuote(_) => out.push_str("</blockquote>\n"),
-                    TagEnd::CodeBlock => out.push_str("</pre>\n"),
-                    TagEnd::List(true) => out.push_str("</ol>\n"),
-                    TagEnd::List(false) => out.push_str("</ul>\n"),
-                    TagEnd::Item => out.push_str("</li>\n"),
-                    TagEnd::Emphasis => out.push_str("</em>"),
-                    TagEnd::Strong => out.push_str("</strong>"),
-                    TagEnd::Strikethrough => out.push_str("</s>"),
-                    TagEnd::Link if links.pop().unwrap_or(false) => out.push_str("</a>"),
-                    TagEnd::Image => {
-                        if let Some((src, alt)) = image_alt.take() {
-                            if src.starts_with("https://") {
-                                out.push_str("<img src=\"");
-                                escape_html(&src, out);
-                                out.push_str("\" alt=\"");
-                                escape_html(&alt, out);
-                                out.push_str("\" width=\"560\" style=\"display:block;width:100%;max-width:560px;height:auto;border:0\">");
-                            } else {
-                                escape_html(&alt, out);
-                            }
-                        }
-                    }
-                    _ => {}
-                },
-                Event::Text(t) => escape_html(t, out),
-                Event::Code(t) => {
-                    out.push_str("<code>");
-                    escape_html(t, out);
-                    out.push_str("</code>");
-                }
-                Event::Html(t) | Event::InlineHtml(t) => escape_html(t, out),
-                Event::SoftBreak => out.push('\n'),
-                Event::HardBreak => out.push_str("<br>\n"),
-                Event::Rule => out.push_str(&format!(
-                    "<hr class=\"rule\" style=\"border:0;border-top:1px solid {};margin:24px 0\">\n",
-                    style.rule_colour
-                )),
-                _ => {}
-            }
+            writer.event(event);
         }
     }
 
     /// Writes wrapped plain text; each link is followed by its URL in
     /// angle brackets, so no address is lost.
     pub fn to_text(&self, w: &mut TextWriter) {
-        // Inline text of the block being built.
-        let mut buf = String::new();
-        // Prefixes for nested lists and quotes.
-        let mut lists: Vec<Option<u64>> = Vec::new();
-        let mut quote_depth = 0usize;
-        let mut pending_bullet: Option<String> = None;
-        let mut link_urls: Vec<Option<String>> = Vec::new();
-        let mut image: Option<String> = None;
-        let mut heading: Option<HeadingLevel> = None;
-
-        let indent = |lists: &Vec<Option<u64>>, quote_depth: usize| -> String {
-            let mut s = "> ".repeat(quote_depth);
-            s.push_str(&"  ".repeat(lists.len()));
-            s
+        let mut writer = TextBuilder {
+            w,
+            buf: String::new(),
+            lists: Vec::new(),
+            quote_depth: 0,
+            pending_bullet: None,
+            link_urls: Vec::new(),
+            image: None,
+            heading: None,
         };
-        let flush = |w: &mut TextWriter,
-                     buf: &mut String,
-                     pending: &mut Option<String>,
-                     lists: &Vec<Option<u64>>,
-                     quote_depth: usize| {
-            if buf.trim().is_empty() && pending.is_none() {
-                buf.clear();
-                return;
-            }
-            let rest = indent(lists, quote_depth);
-            let first = pending.take().unwrap_or_else(|| rest.clone());
-            w.wrapped(buf.trim(), &first, &rest);
-            buf.clear();
-        };
-
         for event in &self.events {
+            writer.event(event);
+        }
+        writer.flush();
+    }
+}
+
+/// Writing one Markdown's events as email HTML.
+struct HtmlWriter<'a> {
+    style: &'a HtmlStyle<'a>,
+    out: &'a mut String,
+    /// The opening of a link, up to its `href` value.
+    link: String,
+    /// Whether each open link was emitted, so End matches Start.
+    links: Vec<bool>,
+    /// The open image: its URL, and its alt text so far.
+    image: Option<(String, String)>,
+}
+
+impl HtmlWriter<'_> {
+    fn event(&mut self, event: &Event) {
+        if let Some((_, alt)) = &mut self.image {
             match event {
-                Event::Start(tag) => match tag {
-                    Tag::Paragraph if pending_bullet.is_none() => w.blank_line(),
-                    Tag::Heading { level, .. } => {
-                        heading = Some(*level);
-                        buf.clear();
-                    }
-                    Tag::BlockQuote(_) => {
-                        flush(w, &mut buf, &mut pending_bullet, &lists, quote_depth);
-                        quote_depth += 1;
-                    }
-                    Tag::CodeBlock(_) => w.blank_line(),
-                    Tag::List(start) => {
-                        flush(w, &mut buf, &mut pending_bullet, &lists, quote_depth);
-                        if lists.is_empty() {
-                            w.blank_line();
-                        }
-                        lists.push(*start);
-                    }
-                    Tag::Item => {
-                        flush(w, &mut buf, &mut pending_bullet, &lists, quote_depth);
-                        let depth = lists.len().saturating_sub(1);
-                        let mut prefix = "> ".repeat(quote_depth);
-                        prefix.push_str(&"  ".repeat(depth));
-                        match lists.last_mut() {
-                            Some(Some(n)) => {
-                                prefix.push_str(&format!("{n}. "));
-                                *n += 1;
-                            }
-                            _ => prefix.push_str("* "),
-                        }
-                        pending_bullet = Some(prefix);
-                    }
-                    Tag::Link { dest_url, .. } => {
-                        link_urls.push(safe_url(dest_url).then(|| dest_url.trim().to_string()));
-                    }
-                    Tag::Image { .. } => image = Some(String::new()),
-                    _ => {}
-                },
-                Event::End(tag) => match tag {
-                    TagEnd::Paragraph => {
-                        flush(w, &mut buf, &mut pending_bullet, &lists, quote_depth)
-                    }
-                    TagEnd::Heading(_) => {
-                        let level = heading.take().map_or(2, |l| l as u8);
-                        w.heading(buf.trim(), level + 1);
-                        buf.clear();
-                    }
-                    TagEnd::BlockQuote(_) => {
-                        flush(w, &mut buf, &mut pending_bullet, &lists, quote_depth);
-                        quote_depth = quote_depth.saturating_sub(1);
-                    }
-                    TagEnd::CodeBlock => {
-                        for line in buf.lines() {
-                            w.wrapped(line, "    ", "    ");
-                        }
-                        buf.clear();
-                    }
-                    TagEnd::List(_) => {
-                        flush(w, &mut buf, &mut pending_bullet, &lists, quote_depth);
-                        lists.pop();
-                    }
-                    TagEnd::Item => flush(w, &mut buf, &mut pending_bullet, &lists, quote_depth),
-                    TagEnd::Link => {
-                        if let Some(Some(url)) = link_urls.pop() {
-                            let shown = url.strip_prefix("mailto:").unwrap_or(&url);
-                            if !buf.trim_end().ends_with(shown) {
-                                buf.push_str(" <");
-                                buf.push_str(&url);
-                                buf.push('>');
-                            }
-                        }
-                    }
-                    TagEnd::Image => {
-                        if let Some(alt) = image.take() {
-                            buf.push_str(&alt);
-                        }
-                    }
-                    _ => {}
-                },
-                Event::Text(t) | Event::Code(t) | Event::Html(t) | Event::InlineHtml(t) => {
-                    match &mut image {
-                        Some(alt) => alt.push_str(t),
-                        None => buf.push_str(&neutral(t)),
-                    }
+                Event::Text(t) | Event::Code(t) => {
+                    alt.push_str(t);
+                    return;
                 }
-                Event::SoftBreak => buf.push(' '),
-                Event::HardBreak => buf.push('\n'),
-                Event::Rule => {
-                    w.blank_line();
-                    w.raw_line(&"-".repeat(20));
-                }
-                _ => {}
+                Event::End(TagEnd::Image) => {}
+                _ => return,
             }
         }
-        flush(w, &mut buf, &mut pending_bullet, &lists, quote_depth);
+        let out = &mut *self.out;
+        match event {
+            Event::Start(tag) => self.start(tag),
+            Event::End(tag) => self.end(tag),
+            Event::Text(t) => escape_html(t, out),
+            Event::Code(t) => {
+                out.push_str("<code>");
+                escape_html(t, out);
+                out.push_str("</code>");
+            }
+            Event::Html(t) | Event::InlineHtml(t) => escape_html(t, out),
+            Event::SoftBreak => out.push('\n'),
+            Event::HardBreak => out.push_str("<br>\n"),
+            Event::Rule => out.push_str(&format!(
+                "<hr class=\"rule\" style=\"border:0;border-top:1px solid {};margin:24px 0\">\n",
+                self.style.rule_colour
+            )),
+            _ => {}
+        }
+    }
+
+    fn start(&mut self, tag: &Tag) {
+        let (out, style) = (&mut *self.out, self.style);
+        match tag {
+            Tag::Paragraph => out.push_str("<p style=\"margin:0 0 16px 0\">"),
+            Tag::Heading { level, .. } => {
+                let n = heading_number(*level, style.heading_offset);
+                out.push_str(&format!(
+                    "<h{n} class=\"heading\" style=\"margin:24px 0 12px 0;font-size:{}px;line-height:1.3;color:{}\">",
+                    if n <= 2 { 22 } else { 18 },
+                    style.link_colour
+                ));
+            }
+            Tag::BlockQuote(_) => out.push_str(&format!(
+                "<blockquote class=\"rule\" style=\"margin:0 0 16px 0;padding:0 0 0 16px;border-left:4px solid {}\">",
+                style.rule_colour
+            )),
+            Tag::CodeBlock(_) => out.push_str(
+                "<pre style=\"margin:0 0 16px 0;white-space:pre-wrap;word-wrap:break-word\">",
+            ),
+            Tag::List(Some(start)) => out.push_str(&format!(
+                "<ol start=\"{start}\" style=\"margin:0 0 16px 0;padding:0 0 0 24px\">"
+            )),
+            Tag::List(None) => out.push_str("<ul style=\"margin:0 0 16px 0;padding:0 0 0 24px\">"),
+            Tag::Item => out.push_str("<li style=\"margin:0 0 8px 0\">"),
+            Tag::Emphasis => out.push_str("<em>"),
+            Tag::Strong => out.push_str("<strong>"),
+            Tag::Strikethrough => out.push_str("<s>"),
+            Tag::Link { dest_url, .. } => {
+                let ok = safe_url(dest_url);
+                if ok {
+                    out.push_str(&self.link);
+                    escape_html(dest_url.trim(), out);
+                    out.push_str("\">");
+                }
+                self.links.push(ok);
+            }
+            Tag::Image { dest_url, .. } => {
+                self.image = Some((dest_url.to_string(), String::new()));
+            }
+            _ => {}
+        }
+    }
+
+    fn end(&mut self, tag: &TagEnd) {
+        let out = &mut *self.out;
+        match tag {
+            TagEnd::Paragraph => out.push_str("</p>\n"),
+            TagEnd::Heading(level) => {
+                let n = heading_number(*level, self.style.heading_offset);
+                out.push_str(&format!("</h{n}>\n"));
+            }
+            TagEnd::BlockQuote(_) => out.push_str("</blockquote>\n"),
+            TagEnd::CodeBlock => out.push_str("</pre>\n"),
+            TagEnd::List(true) => out.push_str("</ol>\n"),
+            TagEnd::List(false) => out.push_str("</ul>\n"),
+            TagEnd::Item => out.push_str("</li>\n"),
+            TagEnd::Emphasis => out.push_str("</em>"),
+            TagEnd::Strong => out.push_str("</strong>"),
+            TagEnd::Strikethrough => out.push_str("</s>"),
+            TagEnd::Link if self.links.pop().unwrap_or(false) => out.push_str("</a>"),
+            TagEnd::Image => self.image(),
+            _ => {}
+        }
+    }
+
+    /// The image just closed: shown from an https:// URL, else its alt text.
+    fn image(&mut self) {
+        let Some((src, alt)) = self.image.take() else {
+            return;
+        };
+        let out = &mut *self.out;
+        if src.starts_with("https://") {
+            out.push_str("<img src=\"");
+            escape_html(&src, out);
+            out.push_str("\" alt=\"");
+            escape_html(&alt, out);
+            out.push_str("\" width=\"560\" style=\"display:block;width:100%;max-width:560px;height:auto;border:0\">");
+        } else {
+            escape_html(&alt, out);
+        }
+    }
+}
+
+/// Writing one Markdown's events as wrapped plain text, a block at a time.
+struct TextBuilder<'a> {
+    w: &'a mut TextWriter,
+    /// Inline text of the block being built.
+    buf: String,
+    /// The open lists, each with its next number (None: bullets).
+    lists: Vec<Option<u64>>,
+    quote_depth: usize,
+    /// The open item's first-line prefix (`* `, `2. `), until it is written.
+    pending_bullet: Option<String>,
+    /// Each open link's URL, when it is safe to show.
+    link_urls: Vec<Option<String>>,
+    /// The open image's alt text so far.
+    image: Option<String>,
+    heading: Option<HeadingLevel>,
+}
+
+impl TextBuilder<'_> {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::Start(tag) => self.start(tag),
+            Event::End(tag) => self.end(tag),
+            Event::Text(t) | Event::Code(t) | Event::Html(t) | Event::InlineHtml(t) => {
+                match &mut self.image {
+                    Some(alt) => alt.push_str(t),
+                    None => self.buf.push_str(&neutral(t)),
+                }
+            }
+            Event::SoftBreak => self.buf.push(' '),
+            Event::HardBreak => self.buf.push('\n'),
+            Event::Rule => {
+                self.w.blank_line();
+                self.w.raw_line(&"-".repeat(20));
+            }
+            _ => {}
+        }
+    }
+
+    fn start(&mut self, tag: &Tag) {
+        match tag {
+            Tag::Paragraph if self.pending_bullet.is_none() => self.w.blank_line(),
+            Tag::Heading { level, .. } => {
+                self.heading = Some(*level);
+                self.buf.clear();
+            }
+            Tag::BlockQuote(_) => {
+                self.flush();
+                self.quote_depth += 1;
+            }
+            Tag::CodeBlock(_) => self.w.blank_line(),
+            Tag::List(start) => {
+                self.flush();
+                if self.lists.is_empty() {
+                    self.w.blank_line();
+                }
+                self.lists.push(*start);
+            }
+            Tag::Item => {
+                self.flush();
+                self.pending_bullet = Some(self.bullet());
+            }
+            Tag::Link { dest_url, .. } => {
+                let shown = safe_url(dest_url).then(|| dest_url.trim().to_string());
+                self.link_urls.push(shown);
+            }
+            Tag::Image { .. } => self.image = Some(String::new()),
+            _ => {}
+        }
+    }
+
+    fn end(&mut self, tag: &TagEnd) {
+        match tag {
+            TagEnd::Paragraph | TagEnd::Item => self.flush(),
+            TagEnd::Heading(_) => {
+                let level = self.heading.take().map_or(2, |l| l as u8);
+                self.w.heading(self.buf.trim(), level + 1);
+                self.buf.clear();
+            }
+            TagEnd::BlockQuote(_) => {
+                self.flush();
+                self.quote_depth = self.quote_depth.saturating_sub(1);
+            }
+            TagEnd::CodeBlock => {
+                for line in self.buf.lines() {
+                    self.w.wrapped(line, "    ", "    ");
+                }
+                self.buf.clear();
+            }
+            TagEnd::List(_) => {
+                self.flush();
+                self.lists.pop();
+            }
+            TagEnd::Link => self.link_url(),
+            TagEnd::Image => {
+                if let Some(alt) = self.image.take() {
+                    self.buf.push_str(&alt);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The first-line prefix of a new item, counting on a numbered list.
+    fn bullet(&mut self) -> String {
+        let depth = self.lists.len().saturating_sub(1);
+        let mut prefix = "> ".repeat(self.quote_depth);
+        prefix.push_str(&"  ".repeat(depth));
+        match self.lists.last_mut() {
+            Some(Some(n)) => {
+                prefix.push_str(&format!("{n}. "));
+                *n += 1;
+            }
+            _ => prefix.push_str("* "),
+        }
+        prefix
+    }
+
+    /// The link just closed: its URL in angle brackets after its text,
+    /// unless the text already ends with it.
+    fn link_url(&mut self) {
+        if let Some(Some(url)) = self.link_urls.pop() {
+            let shown = url.strip_prefix("mailto:").unwrap_or(&url);
+            if !self.buf.trim_end().ends_with(shown) {
+                self.buf.push_str(" <");
+                self.buf.push_str(&url);
+                self.buf.push('>');
+            }
+        }
+    }
+
+    /// The prefix of a block's lines after the first: quotes and lists.
+    fn indent(&self) -> String {
+        let mut s = "> ".repeat(self.quote_depth);
+        s.push_str(&"  ".repeat(self.lists.len()));
+        s
+    }
+
+    /// Writes the block built so far, wrapped, and starts the next.
+    fn flush(&mut self) {
+        if self.buf.trim().is_empty() && self.pending_bullet.is_none() {
+            self.buf.clear();
+            return;
+        }
+        let rest = self.indent();
+        let first = self.pending_bullet.take().unwrap_or_else(|| rest.clone());
+        self.w.wrapped(self.buf.trim(), &first, &rest);
+        self.buf.clear();
     }
 }
 

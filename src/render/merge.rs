@@ -13,8 +13,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use anyhow::Result;
-
 /// A parsed text with merge fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MergeText {
@@ -118,7 +116,7 @@ fn excerpt(text: &str) -> String {
 
 impl MergeText {
     /// Parses `text`; `{{` must be closed by `}}` around a field name.
-    pub fn parse(text: &str) -> Result<MergeText> {
+    pub fn parse(text: &str) -> Result<MergeText, MergeError> {
         let mut parts = Vec::new();
         let mut at = 0;
         for field in scan(text)? {

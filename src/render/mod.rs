@@ -10,6 +10,12 @@
 //! holes of the templates: [`Slot::Merge`] in the HTML part (the value,
 //! HTML-escaped) and in the subject and preheader, [`Slot::Text`] in the
 //! text part (the block holding the field, filled and wrapped per message).
+//!
+//! Rendering fails only on what the issue says — a post or event the archive
+//! lacks, merge syntax that is wrong, an image that cannot be shown — so its
+//! error is the [`Finding`] `check` reports for it, at its line: `check`
+//! lists it, the other commands print it ([`load_issue`] returns it as
+//! [`LoadError::Invalid`]). Boxed, as in [`LoadError`].
 
 pub mod assets;
 mod cards;
@@ -27,14 +33,14 @@ pub mod text;
 
 use std::borrow::Cow;
 
-use anyhow::Result;
 use toml::Spanned;
 
 use crate::model::archive::{Archive, Event, Post};
 use crate::model::audience::Audiences;
 use crate::model::config::Config;
 use crate::model::finding::Finding;
-use crate::model::issue::Issue;
+use crate::model::issue::{CallToAction, Issue};
+use crate::model::load_error::LoadError;
 use crate::model::theme::Theme;
 use crate::model::toml_file::Source;
 use crate::render::merge::{Fields, MergeText};
@@ -246,22 +252,18 @@ impl<'a> Personal<'a> {
     }
 }
 
-/// Renders an issue; fails on a dangling post or event id, naming the
-/// file and line and the nearest existing ids.
+/// Renders an issue; fails with the finding `check` reports: a dangling
+/// post or event id (naming the nearest existing ids), wrong merge syntax,
+/// an image that cannot be shown.
 pub fn render(
     config: &Config,
     theme: &Theme,
     issue: &Issue,
     archive: &Archive,
-) -> Result<Rendered> {
+) -> Result<Rendered, Box<Finding>> {
     let mut fields = Fields::default();
     let model = resolve(config, theme, issue, archive, &mut fields)?;
-    let greeting = MergeText::parse(issue.content.greeting.get_ref()).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: `greeting`: {e:#}",
-            issue.at(issue.content.greeting.span())
-        )
-    })?;
+    let greeting = parse_greeting(issue)?;
     let (text, blocks) = plain::render(&model);
     let html = html::render(&model);
     let audiences = issue.audiences.clone();
@@ -307,7 +309,7 @@ pub fn web_page(
     issue: &Issue,
     archive: &Archive,
     page: WebPage,
-) -> Result<String> {
+) -> Result<String, Box<Finding>> {
     let mut fields = Fields::default();
     let mut model = resolve(config, theme, issue, archive, &mut fields)?;
     model.web = Some(page);
@@ -335,7 +337,7 @@ fn protect(
     fields: &mut Fields,
     key: &str,
     value: &Spanned<String>,
-) -> Result<String> {
+) -> Result<String, Box<Finding>> {
     fields
         .protect(value.get_ref())
         .map(|p| p.text)
@@ -374,13 +376,16 @@ pub fn value_line(source: &Source, value: &Spanned<String>, offset: usize) -> us
     source.line(start) + before.matches('\n').count()
 }
 
+/// The model both parts are written from: every reference checked, every
+/// merge field protected (into `fields`), every Markdown parsed, every image
+/// hosted.
 fn resolve<'a>(
     config: &'a Config,
     theme: &'a Theme,
     issue: &'a Issue,
     archive: &'a Archive,
     fields: &mut Fields,
-) -> Result<Model<'a>> {
+) -> Result<Model<'a>, Box<Finding>> {
     if let Some(first) = unknown_references(issue, archive).into_iter().next() {
         return Err(first.into());
     }
@@ -395,69 +400,13 @@ fn resolve<'a>(
     };
     let letter = protect(source, fields, "letter", &c.letter)?;
     let letter = Markdown::parse_protected(&letter, fields);
-    let mut sections = Vec::new();
-    let audienced = &issue.audiences.sections;
-    for (index, section) in c.sections.iter().enumerate() {
-        let audience = audienced
-            .iter()
-            .position(|a| a.index == index)
-            .map(|bit| bit as u32);
-        let posts = section
-            .posts
-            .iter()
-            .filter_map(|id| archive.post(id.get_ref()))
-            .collect();
-        let events = section
-            .events
-            .iter()
-            .filter_map(|id| archive.event(id.get_ref()))
-            .collect();
-        let heading = protect(source, fields, "section.heading", &section.heading)?;
-        let body = match &section.body {
-            Some(b) => {
-                let body = protect(source, fields, "section.body", b)?;
-                Some(Markdown::parse_protected(&body, fields))
-            }
-            None => None,
-        };
-        sections.push(ModelSection {
-            audience,
-            heading: heading.trim().to_string(),
-            past_events: section.past_events,
-            body,
-            events,
-            posts,
-        });
-    }
+    let sections = resolve_sections(issue, archive, fields)?;
     let call_to_action = match &c.call_to_action {
-        Some(cta) => {
-            let intro = match &cta.intro {
-                Some(i) => {
-                    let intro = protect(source, fields, "call-to-action.intro", i)?;
-                    Some(Markdown::parse_protected(&intro, fields))
-                }
-                None => None,
-            };
-            let text = protect(source, fields, "call-to-action.text", &cta.text)?;
-            Some(ModelCta {
-                intro,
-                text: text.trim().to_string(),
-                // Like a Markdown link, an unsafe URL loses its link (`check`
-                // reports it as `unsafe-link`). A merge field in it stays as
-                // written (`check` reports `merge-field-in-url`).
-                url: Some(cta.url.get_ref().trim().to_string())
-                    .filter(|u| crate::model::url::safe_url(u)),
-            })
-        }
+        Some(cta) => Some(resolve_call_to_action(source, cta, fields)?),
         None => None,
     };
-    let sign_off_text = match &c.sign_off.text {
-        Some(t) => {
-            let text = protect(source, fields, "sign-off.text", t)?;
-            Some(Markdown::parse_protected(&text, fields))
-        }
-        None => None,
-    };
+    let sign_off_text =
+        protect_markdown(source, fields, "sign-off.text", c.sign_off.text.as_ref())?;
     let images = images::Images::resolve(
         config,
         theme.logo_image(),
@@ -481,8 +430,83 @@ fn resolve<'a>(
     })
 }
 
-/// The greeting's merge fields; an error is a finding on its line.
-pub fn parse_greeting(issue: &Issue) -> Result<MergeText> {
+/// Each section with its audience's bit, its posts and events from the
+/// archive (every id known: [`unknown_references`] ran first), its heading
+/// and body protected.
+fn resolve_sections<'a>(
+    issue: &Issue,
+    archive: &'a Archive,
+    fields: &mut Fields,
+) -> Result<Vec<ModelSection<'a>>, Box<Finding>> {
+    let source = &issue.source;
+    let audienced = &issue.audiences.sections;
+    let mut sections = Vec::new();
+    for (index, section) in issue.content.sections.iter().enumerate() {
+        let audience = audienced
+            .iter()
+            .position(|a| a.index == index)
+            .map(|bit| bit as u32);
+        let posts = section
+            .posts
+            .iter()
+            .filter_map(|id| archive.post(id.get_ref()))
+            .collect();
+        let events = section
+            .events
+            .iter()
+            .filter_map(|id| archive.event(id.get_ref()))
+            .collect();
+        let heading = protect(source, fields, "section.heading", &section.heading)?;
+        let body = protect_markdown(source, fields, "section.body", section.body.as_ref())?;
+        sections.push(ModelSection {
+            audience,
+            heading: heading.trim().to_string(),
+            past_events: section.past_events,
+            body,
+            events,
+            posts,
+        });
+    }
+    Ok(sections)
+}
+
+/// The call to action, its intro and text protected.
+fn resolve_call_to_action(
+    source: &Source,
+    cta: &CallToAction,
+    fields: &mut Fields,
+) -> Result<ModelCta, Box<Finding>> {
+    let intro = protect_markdown(source, fields, "call-to-action.intro", cta.intro.as_ref())?;
+    let text = protect(source, fields, "call-to-action.text", &cta.text)?;
+    Ok(ModelCta {
+        intro,
+        text: text.trim().to_string(),
+        // Like a Markdown link, an unsafe URL loses its link (`check`
+        // reports it as `unsafe-link`). A merge field in it stays as
+        // written (`check` reports `merge-field-in-url`).
+        url: Some(cta.url.get_ref().trim().to_string()).filter(|u| crate::model::url::safe_url(u)),
+    })
+}
+
+/// An optional Markdown value, its merge fields protected, parsed.
+fn protect_markdown(
+    source: &Source,
+    fields: &mut Fields,
+    key: &str,
+    value: Option<&Spanned<String>>,
+) -> Result<Option<Markdown>, Box<Finding>> {
+    match value {
+        Some(v) => {
+            let protected = protect(source, fields, key, v)?;
+            Ok(Some(Markdown::parse_protected(&protected, fields)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The greeting's merge fields; an error is an `invalid-merge-field`
+/// finding where the greeting starts.
+pub fn parse_greeting(issue: &Issue) -> Result<MergeText, Box<Finding>> {
     let greeting = &issue.content.greeting;
     MergeText::parse(greeting.get_ref()).map_err(|e| {
         issue
@@ -490,7 +514,7 @@ pub fn parse_greeting(issue: &Issue) -> Result<MergeText> {
             .error_at(
                 "invalid-merge-field",
                 greeting.span().start,
-                format!("`greeting`: {e:#}"),
+                format!("`greeting`: {e}"),
             )
             .into()
     })
@@ -609,8 +633,9 @@ pub struct Loaded {
     pub rendered: Rendered,
 }
 
-/// Loads the archive, the theme and an issue, and renders it.
-pub fn load_issue(config: &Config, path: &std::path::Path) -> Result<Loaded> {
+/// Loads the archive, the theme and an issue, and renders it; a render
+/// that fails is [`LoadError::Invalid`] with its finding.
+pub fn load_issue(config: &Config, path: &std::path::Path) -> Result<Loaded, LoadError> {
     let archive = Archive::load(
         &config.paths.posts,
         &config.paths.events,
@@ -618,7 +643,7 @@ pub fn load_issue(config: &Config, path: &std::path::Path) -> Result<Loaded> {
     )?;
     let theme = Theme::load(&config.paths.theme)?;
     let issue = Issue::load(path)?;
-    let rendered = render(config, &theme, &issue, &archive)?;
+    let rendered = render(config, &theme, &issue, &archive).map_err(LoadError::Invalid)?;
     Ok(Loaded {
         issue,
         archive,

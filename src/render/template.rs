@@ -122,15 +122,10 @@ impl Template {
         fields: &Fields,
         blocks: Vec<TextBlock>,
     ) -> Template {
-        let field_digest = |index: usize| {
-            digest(
-                &fields
-                    .get(index)
-                    .map_or(String::new(), |f| format!("{}|{}", f.name, f.fallback)),
-            )
+        let holes = Holes {
+            fields,
+            blocks: &blocks,
         };
-        let block_digest =
-            |index: usize| digest(&blocks.get(index).map_or(String::new(), TextBlock::describe));
         let mut pieces = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
@@ -143,41 +138,7 @@ impl Template {
                 (None, Some(p)) => (p, false),
                 (None, None) => break,
             };
-            let found = if is_marker {
-                let after = &rest[start + MARKER.len()..];
-                after.find("-->").and_then(|end| {
-                    let name = &after[..end];
-                    let slot = SLOTS
-                        .iter()
-                        .find(|(_, n)| *n == name)
-                        .map(|(s, _)| *s)
-                        .or_else(|| {
-                            let (kind, number) = name.split_once('-')?;
-                            let index: usize = number.parse().ok()?;
-                            match kind {
-                                "merge" => Some(Slot::Merge(Hole {
-                                    index: index as u32,
-                                    digest: field_digest(index),
-                                })),
-                                "text" => Some(Slot::Text(Hole {
-                                    index: index as u32,
-                                    digest: block_digest(index),
-                                })),
-                                _ => None,
-                            }
-                        })?;
-                    Some((slot, MARKER.len() + end + 3))
-                })
-            } else {
-                merge::parse_placeholder(&rest[start..]).map(|(index, len)| {
-                    let hole = Hole {
-                        index: index as u32,
-                        digest: field_digest(index),
-                    };
-                    (Slot::Merge(hole), len)
-                })
-            };
-            match found {
+            match holes.at(&rest[start..], is_marker) {
                 Some((slot, len)) => {
                     literal.push_str(&rest[..start]);
                     if !literal.is_empty() {
@@ -286,6 +247,60 @@ pub fn escape_html(text: &str, out: &mut String) {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             c => out.push(c),
+        }
+    }
+}
+
+/// The holes [`Template::with_fields`] finds, with the digests that tie
+/// each to what fills it: the issue's merge fields and the text part's
+/// blocks.
+struct Holes<'a> {
+    fields: &'a Fields,
+    blocks: &'a [TextBlock],
+}
+
+impl Holes<'_> {
+    /// The hole at the start of `text` — a marker, or a merge field's
+    /// placeholder — and its length; None if it is not one after all.
+    fn at(&self, text: &str, is_marker: bool) -> Option<(Slot, usize)> {
+        if !is_marker {
+            let (index, len) = merge::parse_placeholder(text)?;
+            return Some((Slot::Merge(self.merge(index)), len));
+        }
+        let after = &text[MARKER.len()..];
+        let end = after.find("-->")?;
+        let slot = self.named(&after[..end])?;
+        Some((slot, MARKER.len() + end + 3))
+    }
+
+    /// The slot a marker names: `greeting`, `email`…, `merge-N`, `text-N`.
+    fn named(&self, name: &str) -> Option<Slot> {
+        if let Some((slot, _)) = SLOTS.iter().find(|(_, n)| *n == name) {
+            return Some(*slot);
+        }
+        let (kind, number) = name.split_once('-')?;
+        let index: usize = number.parse().ok()?;
+        match kind {
+            "merge" => Some(Slot::Merge(self.merge(index))),
+            "text" => Some(Slot::Text(Hole {
+                index: index as u32,
+                digest: digest(
+                    &self
+                        .blocks
+                        .get(index)
+                        .map_or(String::new(), TextBlock::describe),
+                ),
+            })),
+            _ => None,
+        }
+    }
+
+    /// The hole of the issue's merge field number `index`.
+    fn merge(&self, index: usize) -> Hole {
+        let field = self.fields.get(index);
+        Hole {
+            index: index as u32,
+            digest: digest(&field.map_or(String::new(), |f| format!("{}|{}", f.name, f.fallback))),
         }
     }
 }
