@@ -202,11 +202,6 @@ impl Issue {
             column,
         })
     }
-
-    /// `file:line:column` of a span in this issue's file.
-    pub fn at(&self, span: std::ops::Range<usize>) -> String {
-        self.source.location(span.start)
-    }
 }
 
 /// The issue's and its sections' `audience` and `exclude`, checked.

@@ -152,12 +152,6 @@ impl Source {
         }
     }
 
-    /// `file:line:column` (1-based) for a byte offset.
-    pub fn location(&self, offset: usize) -> String {
-        let (line, column) = line_column(&self.text, offset);
-        format!("{}:{line}:{column}", self.path.display())
-    }
-
     /// 1-based line of a byte offset.
     pub fn line(&self, offset: usize) -> usize {
         line_column(&self.text, offset).0
