@@ -1,6 +1,8 @@
 //! Lints of the rendered message: size, images, links, Outlook CSS and the
 //! text part, found by scanning the HTML each issue renders to.
 
+use std::path::Path;
+
 use crate::model::config::Config;
 use crate::model::finding::Finding;
 use crate::model::issue::Issue;
@@ -18,44 +20,93 @@ pub(super) fn lint_rendered(
     sample: &subscribers::Subscriber,
     findings: &mut Vec<Finding>,
 ) {
-    let file = &issue.source.path;
-    let unsubscribe = "https://unsubscribe.check.invalid/token";
     let personal = rendered.personal(|name| sample.field(columns, name));
-    let values = personal.values(unsubscribe, &sample.email);
-    let html = rendered.html.fill(&values);
-    let txt = rendered.text.fill(&values);
+    let values = personal.values(UNSUBSCRIBE, &sample.email);
+    let message = Message {
+        file: &issue.source.path,
+        html: &rendered.html.fill(&values),
+        text: &rendered.text.fill(&values),
+        web_url: &rendered.web_url,
+    };
+    lint_message(&message, findings);
+    let _ = config;
+}
 
-    if html.len() > HTML_LIMIT {
+/// The unsubscribe link the message is filled with, to find it again.
+const UNSUBSCRIBE: &str = "https://unsubscribe.check.invalid/token";
+
+/// One subscriber's message, filled: both parts and where it came from.
+struct Message<'a> {
+    file: &'a Path,
+    html: &'a str,
+    text: &'a str,
+    web_url: &'a str,
+}
+
+/// Every lint of the filled message, in the order `check` reports them.
+fn lint_message(message: &Message, findings: &mut Vec<Finding>) {
+    lint_size(message, findings);
+    lint_alt_text(message, findings);
+    lint_external_resources(message, findings);
+    lint_outlook_css(message, findings);
+    lint_required_links(message, findings);
+    lint_text_part(message, findings);
+    let flat_text = message
+        .text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    lint_text_links(message, &flat_text, findings);
+    lint_text_headings(message, &flat_text, findings);
+}
+
+/// `html-too-large`: Gmail clips the message.
+fn lint_size(message: &Message, findings: &mut Vec<Finding>) {
+    let size = message.html.len();
+    if size > HTML_LIMIT {
         findings.push(Finding::error(
             "html-too-large",
-            file,
+            message.file,
             format!(
                 "the HTML part is {} KB; Gmail clips messages over about 102 KB, so keep it under {} KB (shorten the letter or move sections to the blog)",
-                html.len() / 1024,
+                size / 1024,
                 HTML_LIMIT / 1024
             ),
         ));
     }
-    for tag in tags(&html, "img") {
+}
+
+/// `missing-alt`: an image without words for those who cannot see it.
+fn lint_alt_text(message: &Message, findings: &mut Vec<Finding>) {
+    for tag in tags(message.html, "img") {
         if attribute(tag, "alt").is_none_or(|alt| alt.trim().is_empty()) {
             findings.push(Finding::error(
                 "missing-alt",
-                file,
+                message.file,
                 format!("an image has no alt text: `{}`; add words that describe it (`![description](url)`)", clip(tag)),
             ));
         }
     }
-    for tag in tags(&html, "link").chain(tags(&html, "script")) {
+}
+
+/// `external-resource`: stylesheets and scripts, which mail apps block.
+fn lint_external_resources(message: &Message, findings: &mut Vec<Finding>) {
+    let html = message.html;
+    for tag in tags(html, "link").chain(tags(html, "script")) {
         findings.push(Finding::error(
             "external-resource",
-            file,
+            message.file,
             format!(
                 "the HTML loads `{}`; mail apps block external stylesheets and scripts",
                 clip(tag)
             ),
         ));
     }
-    for style in attributes(&html, "style") {
+}
+
+/// `outlook-css`: inline CSS that Outlook for Windows drops.
+fn lint_outlook_css(message: &Message, findings: &mut Vec<Finding>) {
+    for style in attributes(message.html, "style") {
         let compact: String = style
             .chars()
             .filter(|c| !c.is_whitespace())
@@ -70,39 +121,47 @@ pub(super) fn lint_rendered(
             if compact.contains(bad) {
                 findings.push(Finding::error(
                     "outlook-css",
-                    file,
+                    message.file,
                     format!("the HTML uses `{bad}`, which Outlook for Windows drops for layout; use tables"),
                 ));
             }
         }
     }
-    if !html.contains(unsubscribe) || !txt.contains(unsubscribe) {
+}
+
+/// `missing-unsubscribe`, `missing-web-version`: links both parts must have.
+fn lint_required_links(message: &Message, findings: &mut Vec<Finding>) {
+    let (html, text) = (message.html, message.text);
+    if !html.contains(UNSUBSCRIBE) || !text.contains(UNSUBSCRIBE) {
         findings.push(Finding::error(
             "missing-unsubscribe",
-            file,
+            message.file,
             "the unsubscribe link must be in both the HTML and the text part",
         ));
     }
-    if !html.contains(&rendered.web_url) || !txt.contains(&rendered.web_url) {
+    if !html.contains(message.web_url) || !text.contains(message.web_url) {
         findings.push(Finding::error(
             "missing-web-version",
-            file,
+            message.file,
             "the link to the web version must be in both parts",
         ));
     }
+}
 
-    if txt.trim().is_empty() {
+/// `missing-text-part`, `text-line-too-long`: the text part on its own.
+fn lint_text_part(message: &Message, findings: &mut Vec<Finding>) {
+    if message.text.trim().is_empty() {
         findings.push(Finding::error(
             "missing-text-part",
-            file,
+            message.file,
             "the text part is empty",
         ));
     }
-    for (i, line) in txt.lines().enumerate() {
+    for (i, line) in message.text.lines().enumerate() {
         if !text::line_ok(line) {
             findings.push(Finding::error(
                 "text-line-too-long",
-                file,
+                message.file,
                 format!(
                     "line {} of the text part has more than {} characters: `{}`",
                     i + 1,
@@ -112,21 +171,28 @@ pub(super) fn lint_rendered(
             ));
         }
     }
-    let flat_text = txt.split_whitespace().collect::<Vec<_>>().join(" ");
-    for href in attributes(&html, "href") {
+}
+
+/// `text-missing-link`: every link of the HTML is in the text part too.
+fn lint_text_links(message: &Message, flat_text: &str, findings: &mut Vec<Finding>) {
+    for href in attributes(message.html, "href") {
         let url = unescape(href);
         // The text part writes a mailto link as the bare address.
         let needle = url.strip_prefix("mailto:").unwrap_or(&url);
         if !flat_text.contains(needle) {
             findings.push(Finding::error(
                 "text-missing-link",
-                file,
+                message.file,
                 format!("the HTML links to `{url}` but the text part does not; spam filters score parts that differ"),
             ));
         }
     }
+}
+
+/// `text-missing-heading`: every heading of the HTML is in the text part too.
+fn lint_text_headings(message: &Message, flat_text: &str, findings: &mut Vec<Finding>) {
     for level in ["h1", "h2", "h3"] {
-        for heading in elements(&html, level) {
+        for heading in elements(message.html, level) {
             let words = strip_tags(&heading)
                 .split_whitespace()
                 .collect::<Vec<_>>()
@@ -134,13 +200,12 @@ pub(super) fn lint_rendered(
             if !words.is_empty() && !flat_text.contains(&words) {
                 findings.push(Finding::error(
                     "text-missing-heading",
-                    file,
+                    message.file,
                     format!("the heading `{words}` is in the HTML but not in the text part"),
                 ));
             }
         }
     }
-    let _ = config;
 }
 
 pub(super) fn clip(text: &str) -> String {
