@@ -21,6 +21,8 @@ use crate::render::{self, Rendered, value_line};
 pub(super) const SUBJECT_LIMIT: usize = 78;
 pub(super) const PREHEADER_LIMIT: usize = 110;
 
+/// Every lint of one issue, in the order `check` reports them: the model's
+/// first; then, if nothing stops the render, the rendered message's.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn lint_issue(
     config: &Config,
@@ -32,12 +34,53 @@ pub(super) fn lint_issue(
     sample: &subscribers::Subscriber,
     findings: &mut Vec<Finding>,
 ) {
-    let source = &issue.source;
-    let c = &issue.content;
+    lint_subject(issue, findings);
+    lint_preheader(issue, findings);
+    let mut broken = lint_greeting(issue, columns, findings);
+    lint_placeholders(&issue.source, findings);
+    broken |= lint_merge_fields(issue, columns, findings);
+    lint_audience_columns(issue, columns, findings);
 
+    let unknown = render::unknown_references(issue, archive);
+    broken |= !unknown.is_empty();
+    findings.extend(unknown);
+
+    findings.extend(duplicates::lint(issue));
+    lint_past_events(issue, archive, findings);
+    lint_links(issue, findings);
+    broken |= !images::lint(config, theme, archive, issue, findings);
+
+    if broken {
+        return;
+    }
+    // `send` has rendered the issue already; `check` renders it here.
+    let owned;
+    let rendered = match rendered {
+        Some(rendered) => rendered,
+        None => match render::render(config, theme, issue, archive) {
+            Ok(rendered) => {
+                owned = rendered;
+                &owned
+            }
+            Err(error) => {
+                findings.push(Finding::error(
+                    "render-failed",
+                    &issue.source.path,
+                    format!("{error:#}"),
+                ));
+                return;
+            }
+        },
+    };
+    lint_rendered(config, issue, rendered, columns, sample, findings);
+}
+
+/// `subject-too-long`: mail apps cut the subject.
+fn lint_subject(issue: &Issue, findings: &mut Vec<Finding>) {
+    let c = &issue.content;
     let subject = c.subject.get_ref().trim();
     if subject.chars().count() > SUBJECT_LIMIT {
-        findings.push(source.warning_at(
+        findings.push(issue.source.warning_at(
             "subject-too-long",
             c.subject.span().start,
             format!(
@@ -46,7 +89,13 @@ pub(super) fn lint_issue(
             ),
         ));
     }
-    match &c.preheader {
+}
+
+/// `missing-preheader`, `preheader-too-long`: the line inboxes show after
+/// the subject.
+fn lint_preheader(issue: &Issue, findings: &mut Vec<Finding>) {
+    let source = &issue.source;
+    match &issue.content.preheader {
         None => findings.push(Finding::warning(
             "missing-preheader",
             &source.path,
@@ -69,8 +118,13 @@ pub(super) fn lint_issue(
         }
         Some(_) => {}
     }
+}
 
-    // A greeting that does not parse fails the render too: report it once.
+/// `unknown-merge-field` in the greeting. True when the greeting does not
+/// parse: that fails the render too, so it is reported once, here.
+fn lint_greeting(issue: &Issue, columns: &Columns, findings: &mut Vec<Finding>) -> bool {
+    let source = &issue.source;
+    let c = &issue.content;
     let mut broken = false;
     match render::parse_greeting(issue) {
         Ok(greeting) => {
@@ -82,7 +136,7 @@ pub(super) fn lint_issue(
                         format!(
                             "the greeting uses `{{{{{field}}}}}` but the subscriber file has no `{field}` column; {}its columns are {}",
                             merge_suggestion(field, columns),
-                            columns.names().iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                            columns_list(columns)
                         ),
                     ));
                 }
@@ -93,23 +147,17 @@ pub(super) fn lint_issue(
             broken = true;
         }
     }
+    broken
+}
 
-    lint_placeholders(source, findings);
-    broken |= lint_merge_fields(issue, columns, findings);
-    lint_audience_columns(issue, columns, findings);
-
-    let unknown = render::unknown_references(issue, archive);
-    broken |= !unknown.is_empty();
-    findings.extend(unknown);
-
-    findings.extend(duplicates::lint(issue));
-
-    for section in c.sections.iter().filter(|s| !s.past_events) {
+/// `past-event`: an event listed as coming up that starts before the issue.
+fn lint_past_events(issue: &Issue, archive: &Archive, findings: &mut Vec<Finding>) {
+    for section in issue.content.sections.iter().filter(|s| !s.past_events) {
         for id in &section.events {
             if let Some(event) = archive.event(id.get_ref())
                 && event.start.date() < issue.date
             {
-                findings.push(source.error_at(
+                findings.push(issue.source.error_at(
                     "past-event",
                     id.span().start,
                     format!(
@@ -122,7 +170,13 @@ pub(super) fn lint_issue(
             }
         }
     }
+}
 
+/// The call to action's link and text, then every link of the Markdown
+/// ([`lint_link`]).
+fn lint_links(issue: &Issue, findings: &mut Vec<Finding>) {
+    let source = &issue.source;
+    let c = &issue.content;
     let mut markdowns: Vec<&Spanned<String>> = vec![&c.letter];
     markdowns.extend(c.sections.iter().filter_map(|s| s.body.as_ref()));
     markdowns.extend(c.sign_off.text.as_ref());
@@ -148,32 +202,6 @@ pub(super) fn lint_issue(
             lint_link(source, md, &link, findings);
         }
     }
-
-    broken |= !images::lint(config, theme, archive, issue, findings);
-
-    if broken {
-        return;
-    }
-    // `send` has rendered the issue already; `check` renders it here.
-    let owned;
-    let rendered = match rendered {
-        Some(rendered) => rendered,
-        None => match render::render(config, theme, issue, archive) {
-            Ok(rendered) => {
-                owned = rendered;
-                &owned
-            }
-            Err(error) => {
-                findings.push(Finding::error(
-                    "render-failed",
-                    &source.path,
-                    format!("{error:#}"),
-                ));
-                return;
-            }
-        },
-    };
-    lint_rendered(config, issue, rendered, columns, sample, findings);
 }
 
 /// The marker the skeleton (`templates/issue.toml`) leaves in every field
@@ -320,7 +348,7 @@ pub(super) fn lint_audience_columns(issue: &Issue, columns: &Columns, findings: 
                 format!(
                     "`{prefix}{key}` names the column `{}`, which the subscriber file does not have; {hint}its columns are {}",
                     rule.column,
-                    columns.names().iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                    columns_list(columns)
                 ),
             ));
         }
@@ -391,7 +419,17 @@ pub(super) fn lint_merge_fields(
     columns: &Columns,
     findings: &mut Vec<Finding>,
 ) -> bool {
-    let source = &issue.source;
+    let mut broken = false;
+    for (what, value) in &reader_texts(issue) {
+        broken |= lint_merge_text(&issue.source, what, value, columns, findings);
+    }
+    lint_merge_in_urls(issue, findings);
+    broken
+}
+
+/// Every text of the issue a reader sees, named for messages
+/// (`body of section 2`), in the order of the file.
+fn reader_texts(issue: &Issue) -> Vec<(String, &Spanned<String>)> {
     let c = &issue.content;
     let mut texts: Vec<(String, &Spanned<String>)> = vec![("subject".into(), &c.subject)];
     texts.extend(c.preheader.as_ref().map(|p| ("preheader".into(), p)));
@@ -420,42 +458,50 @@ pub(super) fn lint_merge_fields(
             .as_ref()
             .map(|t| ("sign-off text".into(), t)),
     );
-    let columns_list = || {
-        columns
-            .names()
-            .iter()
-            .map(|n| format!("`{n}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut broken = false;
-    for (what, value) in &texts {
-        match merge::scan(value.get_ref()) {
-            Err(error) => {
-                findings.push(render::merge_error(source, what, value, &error));
-                broken = true;
-            }
-            Ok(fields) => {
-                for field in fields.iter().filter(|f| !columns.has(&f.name)) {
-                    findings.push(
-                        Finding::error(
-                            "unknown-merge-field",
-                            &source.path,
-                            format!(
-                                "the {what} uses `{{{{{}}}}}` but the subscriber file has no `{}` column; {}its columns are {}",
-                                field.name,
-                                field.name,
-                                merge_suggestion(&field.name, columns),
-                                columns_list()
-                            ),
-                        )
-                        .at_line(value_line(source, value, field.offset)),
-                    );
-                }
-            }
-        }
-    }
+    texts
+}
 
+/// The merge fields of one text: `invalid-merge-field` (true: the issue
+/// cannot be rendered) or an `unknown-merge-field` for each field that is
+/// not a column.
+fn lint_merge_text(
+    source: &Source,
+    what: &str,
+    value: &Spanned<String>,
+    columns: &Columns,
+    findings: &mut Vec<Finding>,
+) -> bool {
+    let fields = match merge::scan(value.get_ref()) {
+        Ok(fields) => fields,
+        Err(error) => {
+            findings.push(render::merge_error(source, what, value, &error));
+            return true;
+        }
+    };
+    for field in fields.iter().filter(|f| !columns.has(&f.name)) {
+        findings.push(
+            Finding::error(
+                "unknown-merge-field",
+                &source.path,
+                format!(
+                    "the {what} uses `{{{{{}}}}}` but the subscriber file has no `{}` column; {}its columns are {}",
+                    field.name,
+                    field.name,
+                    merge_suggestion(&field.name, columns),
+                    columns_list(columns)
+                ),
+            )
+            .at_line(value_line(source, value, field.offset)),
+        );
+    }
+    false
+}
+
+/// `merge-field-in-url`: in a link or image of the Markdown, or the call
+/// to action's `url`.
+fn lint_merge_in_urls(issue: &Issue, findings: &mut Vec<Finding>) {
+    let source = &issue.source;
+    let c = &issue.content;
     let mut markdowns: Vec<(&str, &Spanned<String>)> = vec![("letter", &c.letter)];
     markdowns.extend(
         c.sections
@@ -488,7 +534,16 @@ pub(super) fn lint_merge_fields(
             &source.path,
         ));
     }
-    broken
+}
+
+/// The subscriber file's columns for messages: `` `email`, `first_name` ``.
+fn columns_list(columns: &Columns) -> String {
+    columns
+        .names()
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "did you mean `{{first_name}}`? " for a merge field close to a column,

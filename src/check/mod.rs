@@ -132,53 +132,21 @@ pub fn check_with_reach(
         }
     };
     config_lints(&config, &mut findings);
-
-    let archive = match Archive::load(
-        &config.paths.posts,
-        &config.paths.events,
-        &config.list.post_url,
-    ) {
-        Ok(archive) => Some(archive),
-        Err(error) => {
-            findings.push(as_finding(error)?);
-            None
-        }
-    };
-    let theme = match Theme::load(&config.paths.theme) {
-        Ok(theme) => Some(theme),
-        Err(error) => {
-            findings.push(as_finding(error)?);
-            None
-        }
-    };
+    let paths = &config.paths;
+    let archive = Archive::load(&paths.posts, &paths.events, &config.list.post_url);
+    let archive = loaded_or_found(archive, &mut findings)?;
+    let theme = loaded_or_found(Theme::load(&paths.theme), &mut findings)?;
 
     let list_path = req
         .subscribers
         .clone()
-        .unwrap_or_else(|| config.paths.subscribers.clone());
+        .unwrap_or_else(|| paths.subscribers.clone());
     let survey = subscribers::survey(&list_path)?;
-    for warning in &survey.warnings {
-        findings.push(Finding::warning(
-            "subscriber-encoding",
-            &list_path,
-            warning.clone(),
-        ));
-    }
-    for problem in &survey.problems {
-        findings.push(subscriber_finding(&list_path, problem));
-    }
+    survey_findings(&list_path, &survey, &mut findings);
     let sample = sample_subscriber(&list_path)?;
 
     let today = crate::model::dates::today()?;
-    let issue_paths = if req.issues.is_empty() {
-        all_issues(&config.paths.issues)?
-    } else {
-        req.issues
-            .iter()
-            .map(|p| config.issue_path(p.clone()))
-            .collect()
-    };
-    for path in &issue_paths {
+    for path in &issue_paths(&config, req)? {
         let issue = match Issue::load(path) {
             Ok(issue) => issue,
             Err(error) => {
@@ -206,15 +174,67 @@ pub fn check_with_reach(
             reached.push(Reached::new(&issue, &reach));
         }
     }
-    findings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-    // The theme's findings (its logo) come once per issue: keep one.
+    sort_by_place(&mut findings);
+    Ok((first_of_each(findings), reached))
+}
+
+/// Each finding once, where it came first: the theme's findings (its logo)
+/// come once per issue.
+fn first_of_each(findings: Vec<Finding>) -> Vec<Finding> {
     let mut unique: Vec<Finding> = Vec::with_capacity(findings.len());
     for finding in findings {
         if !unique.contains(&finding) {
             unique.push(finding);
         }
     }
-    Ok((unique, reached))
+    unique
+}
+
+/// What a loader gave, or `None` with its finding; an unreadable file is
+/// an error (see [`as_finding`]).
+fn loaded_or_found<T>(
+    loaded: std::result::Result<T, LoadError>,
+    findings: &mut Vec<Finding>,
+) -> Result<Option<T>> {
+    match loaded {
+        Ok(value) => Ok(Some(value)),
+        Err(error) => {
+            findings.push(as_finding(error)?);
+            Ok(None)
+        }
+    }
+}
+
+/// The subscriber file's own findings: its encoding, then its rows.
+fn survey_findings(list_path: &Path, survey: &subscribers::Survey, findings: &mut Vec<Finding>) {
+    for warning in &survey.warnings {
+        findings.push(Finding::warning(
+            "subscriber-encoding",
+            list_path,
+            warning.clone(),
+        ));
+    }
+    for problem in &survey.problems {
+        findings.push(subscriber_finding(list_path, problem));
+    }
+}
+
+/// The issues asked for, or every issue in the issues folder.
+fn issue_paths(config: &Config, req: &CheckRequest) -> Result<Vec<PathBuf>> {
+    if req.issues.is_empty() {
+        return all_issues(&config.paths.issues);
+    }
+    Ok(req
+        .issues
+        .iter()
+        .map(|p| config.issue_path(p.clone()))
+        .collect())
+}
+
+/// In file order: by file, line and column (a stable sort, so findings at
+/// one place keep the order they were found in).
+fn sort_by_place(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
 }
 
 /// What `check` says of one issue, for `send`: the configuration's lints
@@ -243,7 +263,7 @@ pub fn findings_for_send(
     if !loaded.issue.audiences.is_empty() {
         lint_reach(&loaded.issue, columns, reach, &mut findings);
     }
-    findings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    sort_by_place(&mut findings);
     findings
 }
 

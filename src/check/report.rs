@@ -1,5 +1,6 @@
 //! Printing findings: text for people, JSON for tools, GitHub annotations.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
@@ -17,82 +18,90 @@ pub(super) struct Report<'a> {
     reach: &'a [Reached],
 }
 
+/// Prints the findings to stdout in `format`, with the totals.
 pub(super) fn print(findings: &[Finding], reached: &[Reached], format: Format) -> Result<()> {
-    use std::io::Write;
     let errors = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .count();
-    let warnings = findings.len() - errors;
+    let report = Report {
+        errors,
+        warnings: findings.len() - errors,
+        findings,
+        reach: reached,
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(
-                &mut out,
-                &Report {
-                    errors,
-                    warnings,
-                    findings,
-                    reach: reached,
-                },
-            )?;
+            serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
-        Format::Github => {
-            for f in findings {
-                let level = match f.severity {
-                    Severity::Error => "error",
-                    Severity::Warning => "warning",
-                };
-                let mut props = format!("file={}", gh_property(&f.file.display().to_string()));
-                if let Some(line) = f.line {
-                    props.push_str(&format!(",line={line}"));
-                }
-                if let Some(col) = f.column {
-                    props.push_str(&format!(",col={col}"));
-                }
-                props.push_str(&format!(",title={}", gh_property(f.code)));
-                writeln!(out, "::{level} {props}::{}", gh_data(&f.message))?;
-            }
-            writeln!(out, "{}", summary(errors, warnings))?;
-        }
-        Format::Text => {
-            let mut current: Option<&Path> = None;
-            for f in findings {
-                if current != Some(f.file.as_path()) {
-                    if current.is_some() {
-                        writeln!(out)?;
-                    }
-                    writeln!(out, "{}", f.file.display())?;
-                    current = Some(f.file.as_path());
-                }
-                let place = match (f.line, f.column) {
-                    (Some(l), Some(c)) => format!("{l}:{c}"),
-                    (Some(l), None) => format!("{l}"),
-                    _ => "-".into(),
-                };
-                let level = match f.severity {
-                    Severity::Error => "error",
-                    Severity::Warning => "warning",
-                };
-                writeln!(
-                    out,
-                    "  {place:>7}  {level:<7}  {:<26}  {}",
-                    f.code, f.message
-                )?;
-            }
-            if !findings.is_empty() {
-                writeln!(out)?;
-            }
-            if !reached.is_empty() {
-                write!(out, "{}", reach_text(reached))?;
-                writeln!(out)?;
-            }
-            writeln!(out, "{}", summary(errors, warnings))?;
-        }
+        Format::Github => print_github(&report, &mut out)?,
+        Format::Text => print_text(&report, &mut out)?,
     }
     Ok(())
+}
+
+/// One workflow command per finding (`::error file=…,line=…::message`),
+/// which GitHub shows on the line, then the totals.
+fn print_github(report: &Report, out: &mut impl Write) -> Result<()> {
+    for f in report.findings {
+        let mut props = format!("file={}", gh_property(&f.file.display().to_string()));
+        if let Some(line) = f.line {
+            props.push_str(&format!(",line={line}"));
+        }
+        if let Some(col) = f.column {
+            props.push_str(&format!(",col={col}"));
+        }
+        props.push_str(&format!(",title={}", gh_property(f.code)));
+        writeln!(out, "::{} {props}::{}", level(f), gh_data(&f.message))?;
+    }
+    writeln!(out, "{}", summary(report.errors, report.warnings))?;
+    Ok(())
+}
+
+/// The findings under the name of their file, a line each; the reach;
+/// the totals.
+fn print_text(report: &Report, out: &mut impl Write) -> Result<()> {
+    let mut current: Option<&Path> = None;
+    for f in report.findings {
+        if current != Some(f.file.as_path()) {
+            if current.is_some() {
+                writeln!(out)?;
+            }
+            writeln!(out, "{}", f.file.display())?;
+            current = Some(f.file.as_path());
+        }
+        let place = match (f.line, f.column) {
+            (Some(l), Some(c)) => format!("{l}:{c}"),
+            (Some(l), None) => format!("{l}"),
+            _ => "-".into(),
+        };
+        writeln!(
+            out,
+            "  {place:>7}  {:<7}  {:<26}  {}",
+            level(f),
+            f.code,
+            f.message
+        )?;
+    }
+    if !report.findings.is_empty() {
+        writeln!(out)?;
+    }
+    if !report.reach.is_empty() {
+        write!(out, "{}", reach_text(report.reach))?;
+        writeln!(out)?;
+    }
+    writeln!(out, "{}", summary(report.errors, report.warnings))?;
+    Ok(())
+}
+
+fn level(finding: &Finding) -> &'static str {
+    match finding.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
 }
 
 /// The reach of each issue with audiences, one line per issue and section:
