@@ -444,18 +444,10 @@ impl Server {
             .as_ref()
             .map(|c| headers(&c.message))
             .unwrap_or_default();
-        let subject = headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("Subject"))
-            .map(|(_, value)| value.clone());
-        let title = match &subject {
-            Some(subject) => format!("Preview: {subject}"),
-            None => format!("Preview: {}", self.issue.display()),
-        };
         shell(
             Shell {
                 language: "en",
-                title: &title,
+                title: &self.title(&headers),
                 style: PAGE_STYLE,
                 head: html! {},
             },
@@ -492,6 +484,18 @@ impl Server {
             script { (PreEscaped(live_script(generation))) }
             },
         )
+    }
+
+    /// "Preview: " and the subject, or the issue's file when it cannot be rendered.
+    fn title(&self, headers: &[(String, String)]) -> String {
+        let subject = headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("Subject"))
+            .map(|(_, value)| value);
+        match subject {
+            Some(subject) => format!("Preview: {subject}"),
+            None => format!("Preview: {}", self.issue.display()),
+        }
     }
 
     /// What `newsletter check` finds in the issue, and whom its audiences reach.
