@@ -135,9 +135,8 @@ impl Browser {
     /// Its hosted images come from [`assets`].
     fn measure(&mut self, html: &str, width: u32, scheme: &str) -> Value {
         self.call(json!({"op": "email", "html": html, "width": width, "scheme": scheme, "assets": assets()}));
-        self.call(
-            json!({"op": "eval", "frame": "#email", "js": include_str!("browser/measure.js")}),
-        )
+        let js = with_colours(include_str!("browser/measure.js"), &[]);
+        self.call(json!({"op": "eval", "frame": "#email", "js": js}))
     }
 
     fn screenshot_email(&mut self, name: &str) {
@@ -176,6 +175,21 @@ impl Drop for Browser {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A call of `script` (a function expression of `browser/`) whose first
+/// argument is `browser/colours.js`, the colour and contrast helpers it
+/// shares with the others, followed by `args`.
+fn with_colours(script: &str, args: &[Value]) -> String {
+    let mut call = format!(
+        "({})({}",
+        script.trim_end(),
+        include_str!("browser/colours.js").trim_end()
+    );
+    for arg in args {
+        call.push_str(&format!(", {arg}"));
+    }
+    call + ")"
 }
 
 fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
@@ -643,10 +657,9 @@ impl Browser {
     /// `outlook` ("word" or "naive"), after simulating Outlook for Windows.
     fn clients(&mut self, html: &str, width: u32, scheme: &str, outlook: Option<&str>) -> Value {
         self.call(json!({"op": "email", "html": html, "width": width, "scheme": scheme}));
-        let js = format!(
-            "({})({})",
-            include_str!("browser/clients.js").trim_end(),
-            json!({ "outlook": outlook })
+        let js = with_colours(
+            include_str!("browser/clients.js"),
+            &[json!({ "outlook": outlook })],
         );
         self.call(json!({"op": "eval", "frame": "#email", "js": js}))
     }

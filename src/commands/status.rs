@@ -6,7 +6,7 @@
 //! may hold two copies are listed from the journal, so a kill -9 that lost a
 //! run's summary loses nothing here.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,10 +14,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 use crate::cli::StatusArgs;
-use crate::journal::{self, Entry, Final, Kind, Line, Lookup, Stage};
+use crate::journal::{self, Entry, Final, Kind, Line, Lookup, Settled, Stage};
 use crate::model::audience::LineMarks;
 use crate::model::config::Config;
-use crate::model::subscribers::{self, Joined, SubscriptionStatus};
+use crate::model::issue::Issue;
+use crate::model::subscribers::{self, Joined, KeyHash, SubscriptionStatus};
 use crate::status_column;
 
 pub struct StatusRequest {
@@ -70,7 +71,7 @@ struct Failure {
 }
 
 pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
-    let issue = crate::model::issue::Issue::load(&req.issue)?;
+    let issue = Issue::load(&req.issue)?;
     let journal_path = req
         .journal
         .clone()
@@ -90,20 +91,7 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
     } else {
         None
     };
-    // A journal named with --journal is read for what it holds, wherever it
-    // came from; the issue's own must belong to it.
-    let expect = journal::Expect {
-        issue: &issue.id,
-        list: &config.list.id,
-    };
-    let inspect =
-        crate::hint::Hint::new(&config.path).command("status", &[req.issue.display().to_string()]);
-    let mut replay = journal::replay(
-        &journal_path,
-        req.journal.is_none().then_some(expect),
-        0,
-        &inspect,
-    )?;
+    let mut replay = read_journal(config, req, &issue, &journal_path)?;
     let list_path = match (&req.subscribers, &replay.header) {
         (Some(path), _) => path.clone(),
         // Recorded relative to the configuration's folder, or absolute.
@@ -113,84 +101,22 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
         _ => config.paths.subscribers.clone(),
     };
     let (settled, lookup) = replay.settled()?;
-    let mut counts = Counts::default();
-    let mut uncertain = Vec::new();
-    let mut twice = Vec::new();
-    let mut failed = Vec::new();
-    let mut deferred = Vec::new();
-    let mut error = None;
-    let entries = settled.map(|r| r.map(|e| (e.hash, e)));
-    let mut note = |entry: &Entry| {
-        if let Err(e) = note_entry(
-            entry,
-            &lookup,
-            &mut counts,
-            [&mut uncertain, &mut twice],
-            &mut failed,
-            &mut deferred,
-        ) {
-            error.get_or_insert(e);
-        }
-    };
     let (one_click, _) = crate::unsubscribe::log::read_all(&config.paths.unsubscribe_log)?;
-    let mut pending = 0;
-    let mut one_click_pending = 0;
-    let mut not_in_file = 0;
-    let mut outside_audience = 0;
-    let marks = std::cell::RefCell::new(LineMarks::default());
-    subscribers::survey_joined(
-        &list_path,
-        subscribers::open_list(&list_path)?,
-        entries,
-        |columns, subscriber| {
-            marks
-                .borrow_mut()
-                .note(&issue.audiences, columns, subscriber)
-        },
-        |joined| {
-            match &joined {
-                Joined::Address { hash, line, other } => {
-                    let outside = line.is_some_and(|l| marks.borrow().outside(l));
-                    if let Some(entry) = other {
-                        note(entry);
-                    } else if outside {
-                        outside_audience += 1;
-                    } else if line.is_some() && one_click.contains(hash) {
-                        one_click_pending += 1;
-                    } else if line.is_some() {
-                        pending += 1;
-                    }
-                }
-                Joined::Missing { other } => {
-                    not_in_file += 1;
-                    note(other);
-                }
-            }
-            false
-        },
-    )?;
-    if let Some(e) = error {
-        return Err(e);
-    }
-    counts.pending = pending;
-    counts.one_click = one_click_pending;
-    counts.not_in_file = not_in_file;
-    counts.outside_audience = outside_audience;
-    counts.audience =
-        (!issue.audiences.issue.is_everyone()).then(|| issue.audiences.issue.to_string());
+    let standing = Standing::compare(&issue, &list_path, settled, &lookup, &one_click)?;
     print_counts(
         &issue.id,
         &journal_path,
         &list_path,
-        &counts,
-        &uncertain,
-        &twice,
+        &standing.counts,
+        &standing.uncertain,
+        &standing.twice,
     )?;
     if let Some(path) = &req.failed_csv {
-        write_failed_csv(path, &lookup, &failed, &deferred)?;
+        write_failed_csv(path, &lookup, &standing.failed, &standing.deferred)?;
     }
     if req.apply_failures {
-        let failures: Vec<Failure> = failed
+        let failures: Vec<Failure> = standing
+            .failed
             .iter()
             .map(|at| failure_at(&lookup, *at))
             .collect::<Result<_>>()?;
@@ -199,35 +125,138 @@ pub fn run(config: &Config, req: &StatusRequest) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Counts one journal recipient and keeps what the lists need.
-fn note_entry(
-    entry: &Entry,
-    lookup: &Lookup,
-    counts: &mut Counts,
-    [uncertain, twice]: [&mut Vec<String>; 2],
-    failed: &mut Vec<u64>,
-    deferred: &mut Vec<u64>,
-) -> Result<()> {
-    match entry.state {
-        Final::Accepted => counts.accepted += 1,
-        Final::Failed => {
-            counts.failed += 1;
-            failed.extend(entry.outcome_at);
+/// Replays the journal. A journal named with --journal is read for what it
+/// holds, wherever it came from; the issue's own must belong to it.
+fn read_journal(
+    config: &Config,
+    req: &StatusRequest,
+    issue: &Issue,
+    journal_path: &Path,
+) -> Result<journal::Replay> {
+    let expect = journal::Expect {
+        issue: &issue.id,
+        list: &config.list.id,
+    };
+    let inspect =
+        crate::hint::Hint::new(&config.path).command("status", &[req.issue.display().to_string()]);
+    journal::replay(
+        journal_path,
+        req.journal.is_none().then_some(expect),
+        0,
+        &inspect,
+    )
+}
+
+/// The journal's recipients beside the subscriber file: the counts, the
+/// addresses listed, and the outcome lines `--failed-csv` and
+/// `--apply-failures` read.
+#[derive(Default)]
+struct Standing {
+    counts: Counts,
+    uncertain: Vec<String>,
+    twice: Vec<String>,
+    /// Offsets of the outcome lines of permanent failures.
+    failed: Vec<u64>,
+    /// Offsets of the outcome lines of deferrals.
+    deferred: Vec<u64>,
+    /// The first error of the walk, which cannot return it.
+    error: Option<anyhow::Error>,
+}
+
+impl Standing {
+    /// Walks the journal's recipients and the subscriber file together, by
+    /// address, in the survey's constant memory.
+    fn compare(
+        issue: &Issue,
+        list_path: &Path,
+        settled: Settled,
+        lookup: &Lookup,
+        one_click: &HashSet<KeyHash>,
+    ) -> Result<Standing> {
+        let mut standing = Standing::default();
+        let marks = std::cell::RefCell::new(LineMarks::default());
+        subscribers::survey_joined(
+            list_path,
+            subscribers::open_list(list_path)?,
+            settled.map(|r| r.map(|e| (e.hash, e))),
+            |columns, subscriber| {
+                marks
+                    .borrow_mut()
+                    .note(&issue.audiences, columns, subscriber)
+            },
+            |joined| {
+                let outside = |line: u64| marks.borrow().outside(line);
+                standing.meet(&joined, lookup, one_click, outside);
+                false
+            },
+        )?;
+        if let Some(e) = standing.error.take() {
+            return Err(e);
         }
-        Final::Deferred => {
-            counts.deferred += 1;
-            deferred.extend(entry.outcome_at);
-        }
-        Final::Uncertain => {
-            counts.uncertain += 1;
-            uncertain.push(lookup.email(entry)?);
+        standing.counts.audience =
+            (!issue.audiences.issue.is_everyone()).then(|| issue.audiences.issue.to_string());
+        Ok(standing)
+    }
+
+    /// One address of either side: a journal recipient is counted by its
+    /// outcome; a subscriber the journal has not mailed yet is pending,
+    /// outside the audience, or unsubscribed by one-click.
+    fn meet(
+        &mut self,
+        joined: &Joined<Entry>,
+        lookup: &Lookup,
+        one_click: &HashSet<KeyHash>,
+        outside: impl Fn(u64) -> bool,
+    ) {
+        match joined {
+            Joined::Address { hash, line, other } => {
+                if let Some(entry) = other {
+                    self.note(entry, lookup);
+                } else if line.is_some_and(outside) {
+                    self.counts.outside_audience += 1;
+                } else if line.is_some() && one_click.contains(hash) {
+                    self.counts.one_click += 1;
+                } else if line.is_some() {
+                    self.counts.pending += 1;
+                }
+            }
+            Joined::Missing { other } => {
+                self.counts.not_in_file += 1;
+                self.note(other, lookup);
+            }
         }
     }
-    if entry.twice {
-        counts.twice += 1;
-        twice.push(lookup.email(entry)?);
+
+    /// Counts one journal recipient and keeps what the lists need.
+    fn note(&mut self, entry: &Entry, lookup: &Lookup) {
+        if let Err(e) = self.try_note(entry, lookup) {
+            self.error.get_or_insert(e);
+        }
     }
-    Ok(())
+
+    fn try_note(&mut self, entry: &Entry, lookup: &Lookup) -> Result<()> {
+        let counts = &mut self.counts;
+        match entry.state {
+            Final::Accepted => counts.accepted += 1,
+            Final::Failed => {
+                counts.failed += 1;
+                self.failed.extend(entry.outcome_at);
+            }
+            Final::Deferred => {
+                counts.deferred += 1;
+                self.deferred.extend(entry.outcome_at);
+            }
+            Final::Uncertain => {
+                counts.uncertain += 1;
+                self.uncertain.push(lookup.email(entry)?);
+            }
+        }
+        if entry.twice {
+            counts.twice += 1;
+            self.twice.push(lookup.email(entry)?);
+        }
+        Ok(())
+    }
 }
 
 fn print_counts(

@@ -186,17 +186,7 @@ fn refuse_special(path: &Path, inspect: &str, what: &str) -> anyhow::Error {
 /// that does not name this issue and list, any damaged line except a last
 /// line cut short by a crash, and values out of range.
 pub fn replay(path: &Path, expect: Option<Expect>, keep: usize, inspect: &str) -> Result<Replay> {
-    let mut replay = Replay {
-        path: path.to_path_buf(),
-        header: None,
-        fingerprint: None,
-        recent_attempts: Vec::new(),
-        accepted_events: 0,
-        torn: false,
-        events: 0,
-        sorted: None,
-        file: None,
-    };
+    let replay = Replay::empty(path);
     let opened = open_checked(path, false).map_err(|e| match e.downcast_ref::<NotAFile>() {
         Some(NotAFile(what)) => refuse_special(path, inspect, what),
         None => e,
@@ -204,110 +194,145 @@ pub fn replay(path: &Path, expect: Option<Expect>, keep: usize, inspect: &str) -
     let Some(file) = opened else {
         return Ok(replay);
     };
-    let now = super::now();
-    let temp_error = || {
-        format!(
-            "cannot use a temporary file in `{}` to read the journal; check the free space there, or set TMPDIR to another folder",
-            std::env::temp_dir().display()
-        )
-    };
     let read_error = || format!("cannot read the journal `{}`", path.display());
-    let mut sorter = ExternalSorter::new(SORT_CHUNK);
-    let mut recent: VecDeque<f64> = VecDeque::new();
+    let mut pass = Pass {
+        path,
+        expect,
+        inspect,
+        keep,
+        now: super::now(),
+        replay,
+        sorter: ExternalSorter::new(SORT_CHUNK),
+        recent: VecDeque::new(),
+    };
     let mut lines = RawLines::new(file.try_clone().with_context(read_error)?);
-    while let Some(RawLine {
-        number,
-        at,
-        body,
-        complete,
-    }) = lines.next_line().with_context(read_error)?
-    {
-        let line = match Line::decode(body, now) {
-            Ok(line) => line,
+    while let Some(raw) = lines.next_line().with_context(read_error)? {
+        let Some(line) = pass.decode(&raw)? else {
+            break;
+        };
+        if raw.number == 1 {
+            pass.header(&line)?;
+        } else {
+            pass.event(&line, raw.number, raw.at)?;
+        }
+    }
+    pass.finish(file)
+}
+
+/// What to say when the sort's temporary file fails: where, and what to do.
+fn temp_error() -> String {
+    format!(
+        "cannot use a temporary file in `{}` to read the journal; check the free space there, or set TMPDIR to another folder",
+        std::env::temp_dir().display()
+    )
+}
+
+impl Replay {
+    /// No journal yet: nothing read.
+    fn empty(path: &Path) -> Replay {
+        Replay {
+            path: path.to_path_buf(),
+            header: None,
+            fingerprint: None,
+            recent_attempts: Vec::new(),
+            accepted_events: 0,
+            torn: false,
+            events: 0,
+            sorted: None,
+            file: None,
+        }
+    }
+}
+
+/// The one pass of [`replay`] over a journal's lines, in order: each line
+/// checked, the header against what is expected, and each recipient event
+/// counted and handed to the sort.
+struct Pass<'a> {
+    path: &'a Path,
+    expect: Option<Expect<'a>>,
+    inspect: &'a str,
+    keep: usize,
+    now: f64,
+    replay: Replay,
+    sorter: ExternalSorter<Event>,
+    /// The most recent `keep` attempts of the last 24 hours.
+    recent: VecDeque<f64>,
+}
+
+impl Pass<'_> {
+    fn refuse(&self, what: String) -> anyhow::Error {
+        refuse(self.path, self.inspect, what)
+    }
+
+    /// The line, checked; `None` for a last line cut short by a crash.
+    fn decode(&mut self, raw: &RawLine) -> Result<Option<Line>> {
+        match Line::decode(raw.body, self.now) {
+            Ok(line) => Ok(Some(line)),
             // A crash can cut the last write short; its message never left
             // (an attempt is written before sending) or its outcome is
             // unknown (the attempt before it makes the recipient uncertain).
-            Err(_) if !complete => {
-                replay.torn = true;
-                break;
+            Err(_) if !raw.complete => {
+                self.replay.torn = true;
+                Ok(None)
             }
-            Err(why) if number == 1 => {
-                return Err(refuse(
-                    path,
-                    inspect,
-                    format!(
-                        "its first line is not a journal header of this version ({why}); it may have been written by an older version of newsletter, or it is not a journal"
-                    ),
-                ));
-            }
-            Err(why) => {
-                return Err(refuse(
-                    path,
-                    inspect,
-                    format!("line {number} is damaged: {why}"),
-                ));
-            }
-        };
-        let kind = line.kind();
-        if number == 1 {
-            let header = header_of(&line).ok_or_else(|| {
-                refuse(
-                    path,
-                    inspect,
-                    "its first line does not say which issue it belongs to (it may have been written by an older version)".into(),
-                )
-            })?;
-            if let Some(expect) = expect {
-                if header.issue != expect.issue {
-                    return Err(refuse(
-                        path,
-                        inspect,
-                        format!(
-                            "it belongs to the issue `{}`, not `{}` (was it copied from another issue?)",
-                            header.issue, expect.issue
-                        ),
-                    ));
-                }
-                if header.list != expect.list {
-                    return Err(refuse(
-                        path,
-                        inspect,
-                        format!(
-                            "it was written for the list `{}`, not `{}`",
-                            header.list, expect.list
-                        ),
-                    ));
-                }
-            }
-            replay.fingerprint = Some(header.fingerprint.clone());
-            replay.header = Some(header);
-            continue;
+            Err(why) if raw.number == 1 => Err(self.refuse(format!(
+                "its first line is not a journal header of this version ({why}); it may have been written by an older version of newsletter, or it is not a journal"
+            ))),
+            Err(why) => Err(self.refuse(format!("line {} is damaged: {why}", raw.number))),
         }
+    }
+
+    /// The first line: the header, which must name this issue and list.
+    fn header(&mut self, line: &Line) -> Result<()> {
+        let header = header_of(line).ok_or_else(|| {
+            self.refuse(
+                "its first line does not say which issue it belongs to (it may have been written by an older version)".into(),
+            )
+        })?;
+        if let Some(expect) = self.expect {
+            if header.issue != expect.issue {
+                return Err(self.refuse(format!(
+                    "it belongs to the issue `{}`, not `{}` (was it copied from another issue?)",
+                    header.issue, expect.issue
+                )));
+            }
+            if header.list != expect.list {
+                return Err(self.refuse(format!(
+                    "it was written for the list `{}`, not `{}`",
+                    header.list, expect.list
+                )));
+            }
+        }
+        self.replay.fingerprint = Some(header.fingerprint.clone());
+        self.replay.header = Some(header);
+        Ok(())
+    }
+
+    /// Any line after the header: a change of fingerprint, or a recipient
+    /// event for the sort.
+    fn event(&mut self, line: &Line, number: u64, at: u64) -> Result<()> {
+        let kind = line.kind();
         match kind {
             Kind::Journal => {
-                return Err(refuse(
-                    path,
-                    inspect,
-                    format!("line {number} starts another journal"),
-                ));
+                return Err(self.refuse(format!("line {number} starts another journal")));
             }
             Kind::ChangesAccepted => {
-                replay.fingerprint = line.fingerprint;
-                continue;
+                self.replay.fingerprint = line.fingerprint.clone();
+                return Ok(());
             }
-            Kind::Accepted => replay.accepted_events += 1,
+            Kind::Accepted => self.replay.accepted_events += 1,
             // Every attempt may have reached the server (accepted, lost,
             // uncertain or cut off by a crash): all count against the limits,
             // as the run's own attempts do.
-            Kind::Attempt if now - line.t < 86_400.0 && keep > 0 => {
-                if recent.len() == keep {
-                    recent.pop_front();
+            Kind::Attempt if self.now - line.t < 86_400.0 && self.keep > 0 => {
+                if self.recent.len() == self.keep {
+                    self.recent.pop_front();
                 }
-                recent.push_back(line.t);
+                self.recent.push_back(line.t);
             }
             _ => {}
         }
-        replay.events += 1;
+        self.replay.events += 1;
         let event = Event {
             hash: KeyHash::of(&line.key),
             number,
@@ -315,14 +340,19 @@ pub fn replay(path: &Path, expect: Option<Expect>, keep: usize, inspect: &str) -
             code: kind as u8,
             has_email: !line.email.is_empty(),
         };
-        sorter.push(event).with_context(temp_error)?;
+        self.sorter.push(event).with_context(temp_error)
     }
-    let mut times: Vec<f64> = recent.into();
-    times.sort_by(f64::total_cmp);
-    replay.recent_attempts = times;
-    replay.sorted = Some(sorter.finish().with_context(temp_error)?);
-    replay.file = Some(file);
-    Ok(replay)
+
+    /// The journal read: the recent attempts in time order, the sorted events.
+    fn finish(self, file: File) -> Result<Replay> {
+        let mut replay = self.replay;
+        let mut times: Vec<f64> = self.recent.into();
+        times.sort_by(f64::total_cmp);
+        replay.recent_attempts = times;
+        replay.sorted = Some(self.sorter.finish().with_context(temp_error)?);
+        replay.file = Some(file);
+        Ok(replay)
+    }
 }
 
 fn header_of(line: &Line) -> Option<Header> {

@@ -10,6 +10,7 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::model::image::ImageSpec;
 use crate::model::load_error::LoadError;
 use crate::model::toml_file::Source;
 
@@ -24,7 +25,7 @@ pub struct Post {
     pub url: String,
     pub date: Option<jiff::civil::Date>,
     /// The card's thumbnail (`image`, `image-alt`).
-    pub image: Option<crate::model::image::ImageSpec>,
+    pub image: Option<ImageSpec>,
 }
 
 /// An event with a start in its own time zone.
@@ -117,110 +118,110 @@ impl Archive {
         post_url: &str,
     ) -> Result<Archive, LoadError> {
         let mut archive = Archive::default();
-        let source = posts;
-        let file: PostsFile = source.parse()?;
+        let file: PostsFile = posts.parse()?;
         for raw in file.posts {
-            let id = raw.id.get_ref().clone();
-            check_id(source, &raw.id)?;
-            let date = match raw.date {
-                None => None,
-                Some(d) => Some(to_date(source, &raw.id, d)?),
-            };
-            if archive.post_index.contains_key(&id) {
-                return Err(source
-                    .error_at(
-                        "duplicate-id",
-                        raw.id.span().start,
-                        format!("post id `{id}` is used twice; ids must be unique"),
-                    )
-                    .into());
-            }
-            if let Some(url) = &raw.url {
-                check_url(source, "url", url)?;
-            }
-            let image = raw.image.map(|image| {
-                let (line, column) =
-                    crate::model::toml_file::line_column(&source.text, image.span().start);
-                crate::model::image::ImageSpec {
-                    key: "image",
-                    alt_key: "image-alt",
-                    width_key: None,
-                    src: image.into_inner(),
-                    alt: raw.image_alt.clone(),
-                    width: None,
-                    height: None,
-                    file: source.path.clone(),
-                    line,
-                    column,
-                }
-            });
-            archive.post_index.insert(id.clone(), archive.posts.len());
-            archive.posts.push(Post {
-                image,
-                url: raw
-                    .url
-                    .map(Spanned::into_inner)
-                    .unwrap_or_else(|| post_url.replace("{id}", &id)),
-                id,
-                title: raw.title,
-                author: raw.author,
-                role: raw.role,
-                summary: raw.summary,
-                date,
-            });
+            archive.add_post(posts, raw, post_url)?;
         }
-
-        let source = events;
-        let file: EventsFile = source.parse()?;
-        let default_zone = zone(source, &file.time_zone)?;
+        let file: EventsFile = events.parse()?;
+        let default_zone = zone(events, &file.time_zone)?;
         for raw in file.events {
-            let id = raw.id.get_ref().clone();
-            check_id(source, &raw.id)?;
-            let tz = match &raw.time_zone {
-                Some(name) => zone(source, name)?,
-                None => default_zone.clone(),
-            };
-            if let Some(url) = &raw.booking_url {
-                check_url(source, "booking-url", url)?;
-            }
-            let start = zoned(source, &raw.start, &tz)?;
-            let end = match &raw.end {
-                Some(end) => Some(zoned(source, end, &tz)?),
-                None => None,
-            };
-            if let Some(end) = &end
-                && *end <= start
-            {
-                return Err(source
-                    .error_at(
-                        "event-ends-before-start",
-                        raw.end.as_ref().map_or(0, |e| e.span().start),
-                        format!("event `{id}` ends before it starts"),
-                    )
-                    .into());
-            }
-            if archive.event_index.contains_key(&id) {
-                return Err(source
-                    .error_at(
-                        "duplicate-id",
-                        raw.id.span().start,
-                        format!("event id `{id}` is used twice; ids must be unique"),
-                    )
-                    .into());
-            }
-            archive.event_index.insert(id.clone(), archive.events.len());
-            archive.events.push(Event {
-                id,
-                title: raw.title,
-                start,
-                end,
-                partner: raw.partner,
-                place: raw.place.filter(|p| !p.trim().is_empty()),
-                booking_url: raw.booking_url.map(Spanned::into_inner),
-                summary: raw.summary,
-            });
+            archive.add_event(events, raw, &default_zone)?;
         }
         Ok(archive)
+    }
+
+    /// One post of `posts.toml`, checked; its URL defaults to `post_url`.
+    fn add_post(&mut self, source: &Source, raw: RawPost, post_url: &str) -> Result<(), LoadError> {
+        let id = raw.id.get_ref().clone();
+        check_id(source, &raw.id)?;
+        let date = match raw.date {
+            None => None,
+            Some(d) => Some(to_date(source, &raw.id, d)?),
+        };
+        if self.post_index.contains_key(&id) {
+            return Err(source
+                .error_at(
+                    "duplicate-id",
+                    raw.id.span().start,
+                    format!("post id `{id}` is used twice; ids must be unique"),
+                )
+                .into());
+        }
+        if let Some(url) = &raw.url {
+            check_url(source, "url", url)?;
+        }
+        let image = post_image(source, &raw);
+        self.post_index.insert(id.clone(), self.posts.len());
+        self.posts.push(Post {
+            image,
+            url: raw
+                .url
+                .map(Spanned::into_inner)
+                .unwrap_or_else(|| post_url.replace("{id}", &id)),
+            id,
+            title: raw.title,
+            author: raw.author,
+            role: raw.role,
+            summary: raw.summary,
+            date,
+        });
+        Ok(())
+    }
+
+    /// One event of `events.toml`, checked; its times are in `default_zone`
+    /// unless it names its own.
+    fn add_event(
+        &mut self,
+        source: &Source,
+        raw: RawEvent,
+        default_zone: &TimeZone,
+    ) -> Result<(), LoadError> {
+        let id = raw.id.get_ref().clone();
+        check_id(source, &raw.id)?;
+        let tz = match &raw.time_zone {
+            Some(name) => zone(source, name)?,
+            None => default_zone.clone(),
+        };
+        if let Some(url) = &raw.booking_url {
+            check_url(source, "booking-url", url)?;
+        }
+        let start = zoned(source, &raw.start, &tz)?;
+        let end = match &raw.end {
+            Some(end) => Some(zoned(source, end, &tz)?),
+            None => None,
+        };
+        if let Some(end) = &end
+            && *end <= start
+        {
+            return Err(source
+                .error_at(
+                    "event-ends-before-start",
+                    raw.end.as_ref().map_or(0, |e| e.span().start),
+                    format!("event `{id}` ends before it starts"),
+                )
+                .into());
+        }
+        if self.event_index.contains_key(&id) {
+            return Err(source
+                .error_at(
+                    "duplicate-id",
+                    raw.id.span().start,
+                    format!("event id `{id}` is used twice; ids must be unique"),
+                )
+                .into());
+        }
+        self.event_index.insert(id.clone(), self.events.len());
+        self.events.push(Event {
+            id,
+            title: raw.title,
+            start,
+            end,
+            partner: raw.partner,
+            place: raw.place.filter(|p| !p.trim().is_empty()),
+            booking_url: raw.booking_url.map(Spanned::into_inner),
+            summary: raw.summary,
+        });
+        Ok(())
     }
 
     pub fn post(&self, id: &str) -> Option<&Post> {
@@ -267,6 +268,24 @@ fn check_url(source: &Source, key: &str, url: &Spanned<String>) -> Result<(), Lo
         ),
     )
     .into())
+}
+
+/// A post's `image`, as the files name it, with where it is written.
+fn post_image(source: &Source, raw: &RawPost) -> Option<ImageSpec> {
+    let image = raw.image.as_ref()?;
+    let (line, column) = crate::model::toml_file::line_column(&source.text, image.span().start);
+    Some(ImageSpec {
+        key: "image",
+        alt_key: "image-alt",
+        width_key: None,
+        src: image.get_ref().clone(),
+        alt: raw.image_alt.clone(),
+        width: None,
+        height: None,
+        file: source.path.clone(),
+        line,
+        column,
+    })
 }
 
 fn check_id(source: &Source, id: &Spanned<String>) -> Result<(), LoadError> {

@@ -434,31 +434,8 @@ impl Server {
         // Read first: a change while rendering makes the page reload again.
         let generation = self.generation();
         let composed = self.compose(as_email.clone());
-        let checked = check::check_with_reach(
-            &self.config,
-            &CheckRequest {
-                issues: vec![self.issue.clone()],
-                subscribers: self.subscribers.clone(),
-                format: Format::Text,
-                strict: false,
-            },
-        );
-        let (findings, reached) = match checked {
-            Ok((findings, reached)) => (Ok(findings), reached),
-            Err(e) => (Err(e), Vec::new()),
-        };
-        let mut choices = self.subscribed();
-        let selected = as_email
-            .or_else(|| self.as_email.clone())
-            .or_else(|| choices.first().cloned())
-            .unwrap_or_default();
-        if !selected.is_empty()
-            && !choices
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case(selected.trim()))
-        {
-            choices.insert(0, selected.clone());
-        }
+        let (findings, reached) = self.check();
+        let picker = self.picker(as_email);
         let (composed, error) = match composed {
             Ok(c) => (Some(c), None),
             Err(e) => (None, Some(error_text(&e))),
@@ -467,36 +444,15 @@ impl Server {
             .as_ref()
             .map(|c| headers(&c.message))
             .unwrap_or_default();
-        let subject = headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("Subject"))
-            .map(|(_, value)| value.clone());
-        let title = match &subject {
-            Some(subject) => format!("Preview: {subject}"),
-            None => format!("Preview: {}", self.issue.display()),
-        };
         shell(
             Shell {
                 language: "en",
-                title: &title,
+                title: &self.title(&headers),
                 style: PAGE_STYLE,
                 head: html! {},
             },
             html! {
-            header class="bar" {
-                h1 { span class="lead" { "Preview of " } code { (self.issue.display()) } }
-                form method="get" action="/" {
-                    label for="as" { "Personalised for " }
-                    select id="as" name="as" onchange="this.form.submit()" {
-                        @for email in &choices {
-                            option value=(email) selected[email.eq_ignore_ascii_case(selected.trim())] { (email) }
-                        }
-                    }
-                    noscript { " " button type="submit" { "Show" } }
-                }
-                (findings_count(&findings))
-                p id="live" class="live" { "Updates itself when you save a file." }
-            }
+            (self.bar(&picker, &findings))
             main {
                 @if let Some(error) = &error {
                     section id="error" class="error" role="alert" {
@@ -516,30 +472,7 @@ impl Server {
                 }
                 (findings_section(&findings))
                 @if let Some(c) = &composed {
-                    @let shown = c.images.rewrite(&c.html, IMAGES);
-                    @if !c.images.is_empty() {
-                        p id="images-note" class="note" {
-                            "Images are shown from the project's files. The sent email loads them from the site: run "
-                            code { "newsletter web build" } ", then upload " code { "site/" } "."
-                        }
-                    }
-                    section id="frames" {
-                        (frame("desktop", "Desktop", DESKTOP_WIDTH, &shown))
-                        (frame("phone", "Phone", PHONE_WIDTH, &shown))
-                    }
-                    section id="text-part" {
-                        h2 { "Text part" }
-                        pre id="text" { (c.text) }
-                    }
-                    details id="message" {
-                        summary { "Headers and size " span class="note" { "(" (kilobytes(c.message.len())) ")" } }
-                        table id="headers" {
-                            @for (name, value) in &headers {
-                                tr { th scope="row" { (name) } td data-header=(name) { (value) } }
-                            }
-                        }
-                        p id="size" { (size_line(c)) }
-                    }
+                    (message_sections(c, &headers))
                 }
                 @if !reached.is_empty() {
                     details id="reach" {
@@ -551,6 +484,112 @@ impl Server {
             script { (PreEscaped(live_script(generation))) }
             },
         )
+    }
+
+    /// "Preview: " and the subject, or the issue's file when it cannot be rendered.
+    fn title(&self, headers: &[(String, String)]) -> String {
+        let subject = headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("Subject"))
+            .map(|(_, value)| value);
+        match subject {
+            Some(subject) => format!("Preview: {subject}"),
+            None => format!("Preview: {}", self.issue.display()),
+        }
+    }
+
+    /// What `newsletter check` finds in the issue, and whom its audiences reach.
+    fn check(&self) -> (Result<Vec<Finding>>, Vec<check::Reached>) {
+        let checked = check::check_with_reach(
+            &self.config,
+            &CheckRequest {
+                issues: vec![self.issue.clone()],
+                subscribers: self.subscribers.clone(),
+                format: Format::Text,
+                strict: false,
+            },
+        );
+        match checked {
+            Ok((findings, reached)) => (Ok(findings), reached),
+            Err(e) => (Err(e), Vec::new()),
+        }
+    }
+
+    /// The addresses the picker offers, and the one shown: asked for, given
+    /// on the command line, or the first subscribed (an address not in the
+    /// file is offered first).
+    fn picker(&self, as_email: Option<String>) -> Picker {
+        let mut choices = self.subscribed();
+        let selected = as_email
+            .or_else(|| self.as_email.clone())
+            .or_else(|| choices.first().cloned())
+            .unwrap_or_default();
+        if !selected.is_empty()
+            && !choices
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(selected.trim()))
+        {
+            choices.insert(0, selected.clone());
+        }
+        Picker { choices, selected }
+    }
+
+    /// The bar that stays at the top: the issue, the picker, the findings counted.
+    fn bar(&self, picker: &Picker, findings: &Result<Vec<Finding>>) -> Markup {
+        let Picker { choices, selected } = picker;
+        html! {
+            header class="bar" {
+                h1 { span class="lead" { "Preview of " } code { (self.issue.display()) } }
+                form method="get" action="/" {
+                    label for="as" { "Personalised for " }
+                    select id="as" name="as" onchange="this.form.submit()" {
+                        @for email in choices {
+                            option value=(email) selected[email.eq_ignore_ascii_case(selected.trim())] { (email) }
+                        }
+                    }
+                    noscript { " " button type="submit" { "Show" } }
+                }
+                (findings_count(findings))
+                p id="live" class="live" { "Updates itself when you save a file." }
+            }
+        }
+    }
+}
+
+/// The picker's addresses, and the one the page is personalised for.
+struct Picker {
+    choices: Vec<String>,
+    selected: String,
+}
+
+/// The message itself: at desktop and phone widths, its text part, and its
+/// headers and size folded away.
+fn message_sections(c: &Composed, headers: &[(String, String)]) -> Markup {
+    let shown = c.images.rewrite(&c.html, IMAGES);
+    html! {
+        @if !c.images.is_empty() {
+            p id="images-note" class="note" {
+                "Images are shown from the project's files. The sent email loads them from the site: run "
+                code { "newsletter web build" } ", then upload " code { "site/" } "."
+            }
+        }
+        section id="frames" {
+            (frame("desktop", "Desktop", DESKTOP_WIDTH, &shown))
+            (frame("phone", "Phone", PHONE_WIDTH, &shown))
+        }
+        section id="text-part" {
+            h2 { "Text part" }
+            pre id="text" { (c.text) }
+        }
+        details id="message" {
+            summary { "Headers and size " span class="note" { "(" (kilobytes(c.message.len())) ")" } }
+            table id="headers" {
+                @for (name, value) in headers {
+                    tr { th scope="row" { (name) } td data-header=(name) { (value) } }
+                }
+            }
+            p id="size" { (size_line(c)) }
+        }
     }
 }
 

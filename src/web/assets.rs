@@ -12,43 +12,37 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::model::config::Config;
-use crate::model::image::ImageSpec;
 use crate::render::Loaded;
-use crate::render::assets;
+use crate::render::images::Images;
 
 /// The site folder the images go to.
 pub const FOLDER: &str = "assets";
 
 /// The project files an issue shows (logo, signature, its posts'
-/// thumbnails), by their hashed name.
+/// thumbnails), by their hashed name: the images render hosts for it
+/// ([`Images::project_files`], as the preview shows them).
 pub fn of_issue(config: &Config, loaded: &Loaded) -> Result<BTreeMap<String, PathBuf>> {
-    let mut specs: Vec<ImageSpec> = Vec::new();
-    specs.extend(loaded.theme.logo_image());
-    specs.extend(loaded.issue.signature_image());
-    for section in &loaded.issue.content.sections {
-        for id in &section.posts {
-            if let Some(image) = loaded
-                .archive
-                .post(id.get_ref())
-                .and_then(|p| p.image.clone())
-            {
-                specs.push(image);
-            }
-        }
-    }
-    let mut files = BTreeMap::new();
-    for spec in &specs {
-        let hosted = assets::host(config, spec)?;
-        if let Some((file, _)) = hosted.file {
-            let name = hosted
-                .url
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            files.insert(name, file);
-        }
-    }
+    let posts = loaded
+        .issue
+        .content
+        .sections
+        .iter()
+        .flat_map(|s| &s.posts)
+        .filter_map(|id| loaded.archive.post(id.get_ref()));
+    let images = Images::resolve(
+        config,
+        loaded.theme.logo_image(),
+        loaded.issue.signature_image(),
+        posts,
+    )?;
+    let files = images
+        .project_files()
+        .into_iter()
+        .map(|(url, file)| {
+            let name = url.rsplit('/').next().unwrap_or_default();
+            (name.to_string(), file.to_path_buf())
+        })
+        .collect();
     Ok(files)
 }
 

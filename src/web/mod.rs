@@ -20,7 +20,7 @@ mod assets;
 mod feed;
 mod pages;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -29,7 +29,7 @@ use anyhow::{Context, Result};
 use crate::model::archive::Archive;
 use crate::model::config::Config;
 use crate::model::issue::issue_files;
-use crate::render::ics;
+use crate::render::{Loaded, ics};
 
 /// What the per-subscriber holes show on the public page.
 const GENERIC_EMAIL: &str = "you";
@@ -55,12 +55,43 @@ pub struct Entry {
 
 /// Writes the whole site into `out`.
 pub fn build(config: &Config, out: &Path) -> Result<Summary> {
-    let mut entries = Vec::new();
-    // Each event's newest public issue page: its calendar file's URL.
-    let mut event_pages: HashMap<String, (jiff::civil::Date, String, String)> = HashMap::new();
-    let mut images = std::collections::BTreeMap::new();
+    let mut site = Site {
+        config,
+        out,
+        entries: Vec::new(),
+        event_pages: HashMap::new(),
+        images: BTreeMap::new(),
+    };
     for path in issue_files(&config.paths.issues)? {
-        let loaded = crate::render::load_issue(config, &path).with_context(|| {
+        site.add_issue(&path)?;
+    }
+    site.entries
+        .sort_by(|a, b| b.date.cmp(&a.date).then_with(|| b.id.cmp(&a.id)));
+    let events = site.write_calendars()?;
+    site.write_shared()?;
+    Ok(Summary {
+        issues: site.entries.len(),
+        events,
+    })
+}
+
+/// The site as it is built: the issue pages written so far, and what the
+/// calendar files, the assets and the index need from them.
+struct Site<'a> {
+    config: &'a Config,
+    out: &'a Path,
+    entries: Vec<Entry>,
+    /// Each event's newest public issue page: its calendar file's URL.
+    event_pages: HashMap<String, (jiff::civil::Date, String, String)>,
+    /// The images the pages show, by hashed name.
+    images: BTreeMap<String, PathBuf>,
+}
+
+impl Site<'_> {
+    /// Renders an issue's public page and writes it.
+    fn add_issue(&mut self, path: &Path) -> Result<()> {
+        let config = self.config;
+        let loaded = crate::render::load_issue(config, path).with_context(|| {
             format!(
                 "cannot build the page of `{}`; `newsletter check` lists every problem",
                 path.display()
@@ -86,6 +117,27 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
                 description: preheader.clone(),
             },
         )?;
+        self.note_events(&loaded);
+        let html = relative_links(config, &html);
+        self.images.extend(assets::of_issue(config, &loaded)?);
+        write(
+            &self.out.join("issues").join(&r.issue_id).join("index.html"),
+            &html,
+        )?;
+        self.entries.push(Entry {
+            id: r.issue_id.clone(),
+            subject,
+            preheader,
+            date: loaded.issue.date,
+            url: r.web_url.clone(),
+        });
+        Ok(())
+    }
+
+    /// Keeps this issue's page for each event it shows to every reader,
+    /// when it is the newest so far.
+    fn note_events(&mut self, loaded: &Loaded) {
+        let r = &loaded.rendered;
         let audienced = &loaded.issue.audiences.sections;
         for (index, section) in loaded.issue.content.sections.iter().enumerate() {
             if audienced.iter().any(|a| a.index == index) {
@@ -93,7 +145,8 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
             }
             for id in &section.events {
                 let page = (loaded.issue.date, r.issue_id.clone(), r.web_url.clone());
-                let newest = event_pages
+                let newest = self
+                    .event_pages
                     .entry(id.get_ref().clone())
                     .or_insert_with(|| page.clone());
                 if (page.0, &page.1) > (newest.0, &newest.1) {
@@ -101,65 +154,57 @@ pub fn build(config: &Config, out: &Path) -> Result<Summary> {
                 }
             }
         }
-        // The calendar files are on this site: link them relatively, so the
-        // pages work before upload too.
-        let html = html.replace(
-            &format!(
-                "href=\"{}events/",
-                ics::site_base(&config.list.web_version_url)
-            ),
-            "href=\"../../events/",
-        );
-        // So are the images.
-        let html = html.replace(
-            &format!(
-                "src=\"{}{}/",
-                ics::site_base(&config.list.web_version_url),
-                assets::FOLDER
-            ),
-            &format!("src=\"../../{}/", assets::FOLDER),
-        );
-        images.extend(assets::of_issue(config, &loaded)?);
-        write(
-            &out.join("issues").join(&r.issue_id).join("index.html"),
-            &html,
+    }
+
+    /// One calendar file per archived event, linking its newest page;
+    /// returns how many.
+    fn write_calendars(&self) -> Result<usize> {
+        let config = self.config;
+        let archive = Archive::load(
+            &config.paths.posts,
+            &config.paths.events,
+            &config.list.post_url,
         )?;
-        entries.push(Entry {
-            id: r.issue_id.clone(),
-            subject,
-            preheader,
-            date: loaded.issue.date,
-            url: r.web_url.clone(),
-        });
-    }
-    entries.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| b.id.cmp(&a.id)));
-
-    let archive = Archive::load(
-        &config.paths.posts,
-        &config.paths.events,
-        &config.list.post_url,
-    )?;
-    for event in &archive.events {
-        let page = event_pages.get(&event.id).map(|(_, _, url)| url.as_str());
-        let calendar = ics::event_calendar(event, &config.list.id, &config.list.name, page);
-        write(&out.join(ics::calendar_path(&event.id)), &calendar)?;
+        for event in &archive.events {
+            let page = self
+                .event_pages
+                .get(&event.id)
+                .map(|(_, _, url)| url.as_str());
+            let calendar = ics::event_calendar(event, &config.list.id, &config.list.name, page);
+            write(&self.out.join(ics::calendar_path(&event.id)), &calendar)?;
+        }
+        Ok(archive.events.len())
     }
 
-    assets::publish(out, &images)?;
-    let theme = crate::model::theme::Theme::load(&config.paths.theme)?;
-    write(
-        &out.join("index.html"),
-        &pages::index(config, &theme, &entries),
-    )?;
-    write(&out.join(feed::FEED_PATH), &feed::atom(config, &entries))?;
-    write(
-        &out.join("unsubscribe.html"),
-        &pages::unsubscribe(config, &theme),
-    )?;
-    Ok(Summary {
-        issues: entries.len(),
-        events: archive.events.len(),
-    })
+    /// The assets, the index, the feed and the unsubscribe page.
+    fn write_shared(&self) -> Result<()> {
+        let (config, out) = (self.config, self.out);
+        assets::publish(out, &self.images)?;
+        let theme = crate::model::theme::Theme::load(&config.paths.theme)?;
+        write(
+            &out.join("index.html"),
+            &pages::index(config, &theme, &self.entries),
+        )?;
+        write(
+            &out.join(feed::FEED_PATH),
+            &feed::atom(config, &self.entries),
+        )?;
+        write(
+            &out.join("unsubscribe.html"),
+            &pages::unsubscribe(config, &theme),
+        )
+    }
+}
+
+/// The calendar files and the images are on this site: an issue page links
+/// them relatively, so the pages work before upload too.
+fn relative_links(config: &Config, html: &str) -> String {
+    let base = ics::site_base(&config.list.web_version_url);
+    html.replace(&format!("href=\"{base}events/"), "href=\"../../events/")
+        .replace(
+            &format!("src=\"{base}{}/", assets::FOLDER),
+            &format!("src=\"../../{}/", assets::FOLDER),
+        )
 }
 
 /// Writes a file, creating its folder.

@@ -1,12 +1,13 @@
 // What mail clients' quirks do to the email, measured in the document it is
 // evaluated in (tests/browser.rs sends it to the email's frame, called with
-// `{ outlook }`). One function expression; returns JSON.
+// the helpers of colours.js and `{ outlook }`). One function expression;
+// returns JSON.
 //
 // `outlook: "word"` first does to the document what Outlook for Windows'
 // Word engine does (caniemail: padding only on table cells, `display` only
 // `none`, no `@media`), and lets cells take their `mso-padding-alt`, the
 // padding Word reads; `outlook: "naive"` only strips the links' padding.
-({ outlook = null } = {}) => {
+(colours, { outlook = null } = {}) => {
   const root = document.documentElement;
 
   if (outlook) {
@@ -27,49 +28,11 @@
     }
   }
 
-  // Colours and contrast as in measure.js (WCAG 2 relative luminance).
-  const rgba = (value) => {
-    const m = /rgba?\(([^)]*)\)/.exec(value);
-    if (!m) throw new Error(`cannot read the colour ${value}`);
-    const [r, g, b, a = 1] = m[1].split(/[\s,/]+/).filter(Boolean).map(Number);
-    return { r, g, b, a };
-  };
-  const over = (top, bottom) => ({
-    r: top.r * top.a + bottom.r * (1 - top.a),
-    g: top.g * top.a + bottom.g * (1 - top.a),
-    b: top.b * top.a + bottom.b * (1 - top.a),
-    a: 1,
-  });
-  const luminance = ({ r, g, b }) => {
-    const lin = (c) => {
-      c /= 255;
-      return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-    };
-    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
-  };
-  const contrast = (x, y) => {
-    const [hi, lo] = [luminance(x), luminance(y)].sort((p, q) => q - p);
-    return Math.round(((hi + 0.05) / (lo + 0.05)) * 100) / 100;
-  };
-  const hex = ({ r, g, b }) =>
-    `#${[r, g, b].map((c) => Math.round(c).toString(16).padStart(2, "0")).join("")}`;
-  const dark = matchMedia("(prefers-color-scheme: dark)").matches;
-  const canvas =
-    dark && getComputedStyle(root).colorScheme.includes("dark")
-      ? { r: 18, g: 18, b: 18, a: 1 }
-      : { r: 255, g: 255, b: 255, a: 1 };
-  // What is painted under `element` (its own background included).
-  const background = (element) => {
-    const layers = [];
-    for (let e = element; e; e = e.parentElement) {
-      const c = rgba(getComputedStyle(e).backgroundColor);
-      if (c.a > 0) layers.push(c);
-      if (c.a >= 1) break;
-    }
-    let colour = canvas;
-    for (const layer of layers.reverse()) colour = over(layer, colour);
-    return colour;
-  };
+  // Read after the changes above, as a mail app would paint them.
+  const colour = colours();
+  const { rgba, over, hex, dark, background } = colour;
+  // Rounded to two decimals, as the tests report them.
+  const contrast = (x, y) => Math.round(colour.contrast(x, y) * 100) / 100;
   const describe = (e) => {
     const cls = e.getAttribute("class");
     const text = e.textContent.replace(/\s+/g, " ").trim().slice(0, 40);

@@ -337,7 +337,6 @@ pub(super) fn drain_below<S, I: Iterator<Item = Result<(KeyHash, S)>>>(
         }
     }
 }
-
 /// The rows of one address, as the sorted walk meets them.
 #[derive(Debug, Default)]
 pub(super) struct Group {
@@ -348,122 +347,243 @@ pub(super) struct Group {
     blocked: bool,
 }
 
+impl Group {
+    /// The row [`Joined::Address`] offers to mail: the first subscribed one,
+    /// unless another row of the address opts out or has a problem.
+    fn mailed_line(&self) -> Option<u64> {
+        self.first_subscribed
+            .filter(|_| self.first_other.is_none() && !self.blocked)
+    }
+}
+
+/// What to say when a temporary file of the survey fails: where, and what to do.
+fn temp_error() -> String {
+    format!(
+        "cannot use a temporary file in `{}` to look for duplicate addresses; \
+         check the free space there, or set TMPDIR to another folder",
+        std::env::temp_dir().display()
+    )
+}
+
 pub(super) fn survey_core<S>(
     path: &Path,
     file: File,
     chunk: usize,
     other: impl Iterator<Item = Result<(KeyHash, S)>>,
-    mut inspect: impl FnMut(&Columns, &Subscriber),
-    mut visit: impl FnMut(Joined<S>) -> bool,
+    inspect: impl FnMut(&Columns, &Subscriber),
+    visit: impl FnMut(Joined<S>) -> bool,
 ) -> Result<(Survey, LineSet)> {
-    let temp_error = || {
-        format!(
-            "cannot use a temporary file in `{}` to look for duplicate addresses; \
-             check the free space there, or set TMPDIR to another folder",
-            std::env::temp_dir().display()
-        )
-    };
     let reader = SubscriberReader::open_file(path, file)?;
-    let mut survey = Survey {
-        rows: 0,
-        subscribed: 0,
-        unsubscribed: 0,
-        bounced: 0,
-        complained: 0,
-        problems: Vec::new(),
-        duplicates: 0,
-        invalid: 0,
-        unknown_status: 0,
-        malformed: 0,
-        conflicts: 0,
-        columns: reader.columns().clone(),
-        warnings: reader.warnings().to_vec(),
-        opted_out: reader
-            .columns()
-            .opt_outs()
-            .map(|name| (name.to_string(), 0))
-            .collect(),
-        duplicates_index: Duplicates::default(),
+    let mut survey = Survey::empty(&reader);
+    let mut rows = RowPass::new(chunk)?;
+    rows.read(reader, &mut survey, inspect)?;
+    let mut join = Join {
+        other: other.peekable(),
+        visit,
+        selection: LineSet::default(),
     };
-    let mut sorter = ExternalSorter::new(chunk);
-    let mut emails = EmailLog::new().with_context(temp_error)?;
-    let mut reader = reader;
-    while let Some(item) = reader.next() {
-        survey.rows += 1;
-        if item.is_err()
-            && let Some(key) = reader.problem_key()
-        {
-            let line = item.as_ref().err().map_or(0, RowProblem::line);
-            sorter
-                .push(RowRecord::blocking(KeyHash::of(&key), line))
-                .with_context(temp_error)?;
-        }
-        match item {
-            Ok(subscriber) => {
-                inspect(&survey.columns, &subscriber);
-                // Duplicates are taken out of `subscribed` once the sort has found them.
-                *survey.bucket(subscriber.status) += 1;
-                if let Some(by) = subscriber.opted_out_by {
-                    survey.opted_out[by].1 += 1;
-                }
-                let email_at = emails.append(&subscriber.email).with_context(temp_error)?;
-                let hash = KeyHash::of(&subscriber.key);
-                let record = RowRecord::new(hash, subscriber.line, subscriber.status, email_at);
-                sorter.push(record).with_context(temp_error)?;
-            }
-            Err(problem) => survey.problem(problem),
+    let found = AddressWalk::default().walk(rows.sorter, &mut survey, &mut join)?;
+    let log = rows.emails.finish().with_context(temp_error)?;
+    let read = std::mem::take(&mut survey.problems);
+    survey.problems = merge_problems(read, found, log)?;
+    Ok((survey, join.selection))
+}
+
+impl Survey {
+    /// Nothing counted yet, for the file `reader` has opened.
+    fn empty(reader: &SubscriberReader) -> Survey {
+        Survey {
+            rows: 0,
+            subscribed: 0,
+            unsubscribed: 0,
+            bounced: 0,
+            complained: 0,
+            problems: Vec::new(),
+            duplicates: 0,
+            invalid: 0,
+            unknown_status: 0,
+            malformed: 0,
+            conflicts: 0,
+            columns: reader.columns().clone(),
+            warnings: reader.warnings().to_vec(),
+            opted_out: reader
+                .columns()
+                .opt_outs()
+                .map(|name| (name.to_string(), 0))
+                .collect(),
+            duplicates_index: Duplicates::default(),
         }
     }
+}
 
-    let mut other = other.peekable();
-    let mut selection = LineSet::default();
-    // Hands a finished address, and whatever of `other` sorts before it, to
-    // `visit`; at the end (`last`), all that is left of `other` too.
-    let mut close = |group: &Group, last: bool| -> Result<()> {
-        if let Some(hash) = group.hash {
-            drain_below(&mut other, Some(hash), &mut visit)?;
-            let mine = match other.peek() {
-                Some(Ok((h, _))) if *h == hash => other.next().and_then(Result::ok).map(|(_, v)| v),
-                _ => None,
-            };
-            let line = group
-                .first_subscribed
-                .filter(|_| group.first_other.is_none() && !group.blocked);
-            if visit(Joined::Address {
-                hash,
-                line,
-                other: mine,
-            }) && let Some(line) = line
+/// The first pass, in file order: counts every row and hands one record per
+/// row with an address to the sort, and its address to the [`EmailLog`].
+struct RowPass {
+    sorter: ExternalSorter<RowRecord>,
+    emails: EmailLog,
+}
+
+impl RowPass {
+    fn new(chunk: usize) -> Result<RowPass> {
+        Ok(RowPass {
+            sorter: ExternalSorter::new(chunk),
+            emails: EmailLog::new().with_context(temp_error)?,
+        })
+    }
+
+    fn read(
+        &mut self,
+        mut reader: SubscriberReader,
+        survey: &mut Survey,
+        mut inspect: impl FnMut(&Columns, &Subscriber),
+    ) -> Result<()> {
+        while let Some(item) = reader.next() {
+            survey.rows += 1;
+            if item.is_err()
+                && let Some(key) = reader.problem_key()
             {
-                selection.insert(line);
+                let line = item.as_ref().err().map_or(0, RowProblem::line);
+                self.sorter
+                    .push(RowRecord::blocking(KeyHash::of(&key), line))
+                    .with_context(temp_error)?;
+            }
+            match item {
+                Ok(subscriber) => {
+                    inspect(&survey.columns, &subscriber);
+                    self.count(survey, &subscriber)?;
+                }
+                Err(problem) => survey.problem(problem),
             }
         }
-        if last {
-            drain_below(&mut other, None, &mut visit)?;
+        Ok(())
+    }
+
+    /// A valid row: counted by status, its record sorted, its address logged.
+    fn count(&mut self, survey: &mut Survey, subscriber: &Subscriber) -> Result<()> {
+        // Duplicates are taken out of `subscribed` once the sort has found them.
+        *survey.bucket(subscriber.status) += 1;
+        if let Some(by) = subscriber.opted_out_by {
+            survey.opted_out[by].1 += 1;
+        }
+        let email_at = self
+            .emails
+            .append(&subscriber.email)
+            .with_context(temp_error)?;
+        let hash = KeyHash::of(&subscriber.key);
+        let record = RowRecord::new(hash, subscriber.line, subscriber.status, email_at);
+        self.sorter.push(record).with_context(temp_error)
+    }
+}
+
+/// The file's addresses joined with `other`, both in hash order: each
+/// finished address, and whatever of `other` sorts before it, goes to
+/// `visit`, which picks the rows to mail into `selection`.
+struct Join<I: Iterator, V> {
+    other: std::iter::Peekable<I>,
+    visit: V,
+    selection: LineSet,
+}
+
+impl<S, I, V> Join<I, V>
+where
+    I: Iterator<Item = Result<(KeyHash, S)>>,
+    V: FnMut(Joined<S>) -> bool,
+{
+    /// Hands a finished address to `visit`, after what `other` has below it.
+    fn close(&mut self, group: &Group) -> Result<()> {
+        let Some(hash) = group.hash else {
+            return Ok(());
+        };
+        drain_below(&mut self.other, Some(hash), &mut self.visit)?;
+        let mine = match self.other.peek() {
+            Some(Ok((h, _))) if *h == hash => {
+                self.other.next().and_then(Result::ok).map(|(_, v)| v)
+            }
+            _ => None,
+        };
+        let line = group.mailed_line();
+        if (self.visit)(Joined::Address {
+            hash,
+            line,
+            other: mine,
+        }) && let Some(line) = line
+        {
+            self.selection.insert(line);
         }
         Ok(())
-    };
+    }
 
-    // Rows sharing an address are now adjacent, in line order. Within one address this
-    // is the same walk as a single pass over the file with a set of seen addresses.
-    let mut found: BinaryHeap<Found> = BinaryHeap::new();
-    let mut repeats = Vec::new();
-    let mut group = Group::default();
-    for record in sorter.finish().with_context(temp_error)? {
-        let record = record.with_context(temp_error)?;
-        if group.hash != Some(record.hash) {
-            close(&group, false)?;
-            group = Group {
-                hash: Some(record.hash),
-                ..Group::default()
-            };
+    /// Hands `visit` all that is left of `other`, after the file's last address.
+    fn drain_rest(&mut self) -> Result<()> {
+        drain_below(&mut self.other, None, &mut self.visit)
+    }
+}
+
+/// The second pass, over the sorted records: rows sharing an address are now
+/// adjacent, in line order. Within one address this is the same walk as a
+/// single pass over the file with a set of seen addresses.
+#[derive(Default)]
+struct AddressWalk {
+    group: Group,
+    /// The first [`MAX_PROBLEMS`] problems by line: a max-heap drops the last one.
+    found: BinaryHeap<Found>,
+    repeats: Vec<Repeat>,
+}
+
+impl AddressWalk {
+    /// Walks the sorted records, counting duplicates and conflicts into
+    /// `survey`; returns the first problems found, still without addresses.
+    fn walk<S, I, V>(
+        mut self,
+        sorter: ExternalSorter<RowRecord>,
+        survey: &mut Survey,
+        join: &mut Join<I, V>,
+    ) -> Result<BinaryHeap<Found>>
+    where
+        I: Iterator<Item = Result<(KeyHash, S)>>,
+        V: FnMut(Joined<S>) -> bool,
+    {
+        for record in sorter.finish().with_context(temp_error)? {
+            let record = record.with_context(temp_error)?;
+            if self.group.hash != Some(record.hash) {
+                join.close(&self.group)?;
+                self.group = Group {
+                    hash: Some(record.hash),
+                    ..Group::default()
+                };
+            }
+            if let Some(problem) = self.meet(&record) {
+                survey.count(&problem);
+                self.found.push(Found {
+                    line: record.line(),
+                    email_at: record.email_at,
+                    problem,
+                });
+                if self.found.len() > MAX_PROBLEMS {
+                    self.found.pop();
+                }
+            }
         }
+        join.close(&self.group)?;
+        join.drain_rest()?;
+        survey.subscribed -= survey.duplicates;
+        self.repeats.sort_unstable_by_key(|r| r.line);
+        survey.duplicates_index = Duplicates {
+            repeats: self.repeats,
+        };
+        Ok(self.found)
+    }
+
+    /// One more row of the current address: a duplicate, a conflict or
+    /// nothing, with an empty `email` for now.
+    fn meet(&mut self, record: &RowRecord) -> Option<RowProblem> {
+        let group = &mut self.group;
         let (line, status) = (record.line(), record.status());
         if record.is_blocking() {
             group.blocked = true;
-            continue;
+            return None;
         }
-        let problem = match (status, group.first_subscribed, group.first_other) {
+        match (status, group.first_subscribed, group.first_other) {
             (SubscriptionStatus::Subscribed, None, other) => {
                 group.first_subscribed = Some(line);
                 other.map(|(status_line, status)| RowProblem::StatusConflict {
@@ -475,7 +595,7 @@ pub(super) fn survey_core<S>(
                 })
             }
             (SubscriptionStatus::Subscribed, Some(first_line), _) => {
-                repeats.push(Repeat {
+                self.repeats.push(Repeat {
                     line,
                     first_line,
                     check: record.hash.0,
@@ -498,29 +618,19 @@ pub(super) fn survey_core<S>(
                     status_line: line,
                 })
             }
-        };
-        if let Some(problem) = problem {
-            survey.count(&problem);
-            // Keep the first problems by line only: a max-heap drops the last one.
-            found.push(Found {
-                line,
-                email_at: record.email_at,
-                problem,
-            });
-            if found.len() > MAX_PROBLEMS {
-                found.pop();
-            }
         }
     }
-    close(&group, true)?;
-    survey.subscribed -= survey.duplicates;
-    repeats.sort_unstable_by_key(|r| r.line);
-    survey.duplicates_index = Duplicates { repeats };
+}
 
-    // Merge the problems of the sort with those of the pass, by line.
-    let mut log = emails.finish().with_context(temp_error)?;
-    let mut merged = Vec::with_capacity(MAX_PROBLEMS.min(survey.problems.len() + found.len()));
-    let mut read = std::mem::take(&mut survey.problems).into_iter().peekable();
+/// The problems of the first pass and those of the sort, merged by line (the
+/// first [`MAX_PROBLEMS`]), the sort's with their addresses read back from `log`.
+fn merge_problems(
+    read: Vec<RowProblem>,
+    found: BinaryHeap<Found>,
+    mut log: File,
+) -> Result<Vec<RowProblem>> {
+    let mut merged = Vec::with_capacity(MAX_PROBLEMS.min(read.len() + found.len()));
+    let mut read = read.into_iter().peekable();
     let mut sorted = found.into_sorted_vec().into_iter().peekable();
     while merged.len() < MAX_PROBLEMS {
         let take_read = match (read.peek(), sorted.peek()) {
@@ -548,6 +658,5 @@ pub(super) fn survey_core<S>(
         }
         merged.push(problem);
     }
-    survey.problems = merged;
-    Ok((survey, selection))
+    Ok(merged)
 }
