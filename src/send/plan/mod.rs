@@ -78,7 +78,9 @@ pub struct Plan {
     /// How many subscribed addresses the audience and each audienced
     /// section reach, whether sent already or not.
     pub reach: Reach,
-    /// The first uncertain and possibly-twice recipients, for the summary.
+    /// The first uncertain recipients the tally counts (of this file,
+    /// subscribed, in the audience) and the first possibly-twice ones, for
+    /// the summary.
     pub uncertain_sample: Vec<String>,
     pub twice_sample: Vec<String>,
     pub twice: u64,
@@ -197,9 +199,12 @@ pub fn make(inputs: &Inputs) -> Result<Plan> {
                 marks: &marks,
                 reach: &mut reach,
             };
+            let uncertain = tally.uncertain;
             let (selected, entry) = decide(&joined, policy, &one_click, audience, &mut tally);
             if let Some(entry) = entry {
-                samples.note(entry, &lookup);
+                // Named as uncertain only if counted as such: a recipient
+                // of this file, subscribed and in the audience.
+                samples.note(entry, tally.uncertain > uncertain, &lookup);
             }
             selected
         },
@@ -432,11 +437,13 @@ struct Samples {
 const SAMPLE: usize = 20;
 
 impl Samples {
-    fn note(&mut self, entry: &Entry, lookup: &Lookup) {
+    /// Notes a journal entry; `uncertain` when the tally counts it as an
+    /// uncertain recipient of this run.
+    fn note(&mut self, entry: &Entry, uncertain: bool, lookup: &Lookup) {
         if entry.twice {
             self.twice_count += 1;
         }
-        let wants_uncertain = entry.state == Final::Uncertain && self.uncertain.len() < SAMPLE;
+        let wants_uncertain = uncertain && self.uncertain.len() < SAMPLE;
         let wants_twice = entry.twice && self.twice.len() < SAMPLE;
         if !(wants_uncertain || wants_twice) || self.error.is_some() {
             return;

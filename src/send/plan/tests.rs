@@ -535,3 +535,24 @@ fn rows_on_the_biggest_line_numbers_are_selected_and_built() {
     assert_eq!(mailed.len(), 6);
     assert_eq!(mailed.last().map(String::as_str), Some("far@example.org"));
 }
+
+#[test]
+fn an_uncertain_recipient_no_longer_in_the_list_is_not_named_among_the_uncertain() {
+    // The summary says "{tally.uncertain} recipient(s) are uncertain" and
+    // lists the sample: both must be about this file's recipients, whom
+    // --resend-uncertain would mail.
+    let project = Project::with_list(&list(&["ana@example.org,Ana,subscribed"]));
+    project.journal(&[Line::event(
+        Kind::Attempt,
+        "gone@example.org",
+        "gone@example.org",
+        "",
+    )]);
+    let plan = project.plan(Policy::default());
+    assert_eq!((plan.tally.uncertain, plan.tally.not_in_file), (0, 1));
+    assert!(
+        plan.uncertain_sample.is_empty(),
+        "{:?}",
+        plan.uncertain_sample
+    );
+}
