@@ -158,26 +158,9 @@ pub fn make(inputs: &Inputs) -> Result<Plan> {
         config,
         list_path,
         policy,
-        accept_changes,
-        keep_times,
-        inspect,
+        ..
     } = *inputs;
-    let journal_path = journal::path(&config.paths.journal, &rendered.issue_id);
-    let expect = journal::Expect {
-        issue: &rendered.issue_id,
-        list: &config.list.id,
-    };
-    let mut replay = journal::replay(&journal_path, Some(expect), keep_times, inspect)?;
-    let current = fingerprint(config, rendered);
-    let first_lines = bind(
-        &replay,
-        &current,
-        list_path,
-        rendered,
-        config,
-        accept_changes,
-    )?;
-
+    let (journal_path, mut replay, first_lines) = open_journal(inputs)?;
     let (one_click, one_click_read) =
         crate::unsubscribe::log::read_all(&config.paths.unsubscribe_log)?;
     let (list_file, list_meta) = snapshot(list_path)?;
@@ -230,6 +213,35 @@ pub fn make(inputs: &Inputs) -> Result<Plan> {
         torn_journal: replay.torn,
         journal_path,
     })
+}
+
+/// Reads the issue's journal and checks it belongs to what is sent now;
+/// returns its path, what it holds and the lines that start or continue it.
+fn open_journal(inputs: &Inputs) -> Result<(PathBuf, Replay, Vec<Line>)> {
+    let Inputs {
+        rendered, config, ..
+    } = *inputs;
+    let journal_path = journal::path(&config.paths.journal, &rendered.issue_id);
+    let expect = journal::Expect {
+        issue: &rendered.issue_id,
+        list: &config.list.id,
+    };
+    let replay = journal::replay(
+        &journal_path,
+        Some(expect),
+        inputs.keep_times,
+        inputs.inspect,
+    )?;
+    let current = fingerprint(config, rendered);
+    let first_lines = bind(
+        &replay,
+        &current,
+        inputs.list_path,
+        rendered,
+        config,
+        inputs.accept_changes,
+    )?;
+    Ok((journal_path, replay, first_lines))
 }
 
 /// A private copy of the subscriber file, and the original's metadata.
