@@ -262,6 +262,23 @@ pub async fn smtp_send(
     bytes: &[u8],
     t: Timeouts,
 ) -> (Outcome, After) {
+    let options = match mail_options(conn, envelope, bytes) {
+        Ok(options) => options,
+        Err(refused) => return (refused, After::Keep),
+    };
+    if let Err(failed) = send_envelope(conn, envelope, options, t).await {
+        return failed;
+    }
+    send_content(conn, bytes, t).await
+}
+
+/// MAIL FROM's parameters for this message, or why the server cannot take
+/// it at all (it does not offer what the message needs).
+fn mail_options(
+    conn: &AsyncSmtpConnection,
+    envelope: &Envelope,
+    bytes: &[u8],
+) -> Result<Vec<MailParameter>, Outcome> {
     let mut options = Vec::new();
     let non_ascii = envelope
         .from()
@@ -270,62 +287,67 @@ pub async fn smtp_send(
         .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
     if non_ascii {
         if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
-            return (
-                Outcome::Permanent(
-                    "the address has characters outside ASCII and the server does not offer SMTPUTF8, so it cannot take it".into(),
-                    None,
-                ),
-                After::Keep,
-            );
+            return Err(Outcome::Permanent(
+                "the address has characters outside ASCII and the server does not offer SMTPUTF8, so it cannot take it".into(),
+                None,
+            ));
         }
         options.push(MailParameter::SmtpUtfEight);
     }
     if !bytes.is_ascii() {
         if !conn.server_info().supports_feature(Extension::EightBitMime) {
-            return (
-                Outcome::Permanent(
-                    "the message has 8-bit headers and the server does not offer 8BITMIME".into(),
-                    None,
-                ),
-                After::Keep,
-            );
+            return Err(Outcome::Permanent(
+                "the message has 8-bit headers and the server does not offer 8BITMIME".into(),
+                None,
+            ));
         }
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    macro_rules! step {
-        ($what:literal, $stage:expr, $timeout:expr, $future:expr) => {
-            let timeout: Duration = $timeout;
-            let seconds = timeout.as_secs();
-            match tokio::time::timeout(timeout, $future).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return refused(&e, $stage),
-                Err(_) => {
-                    return (
-                        Outcome::Transient(format!(
-                            "no answer to {} within {seconds} seconds",
-                            $what
-                        )),
-                        After::Drop,
-                    );
-                }
-            }
-        };
-    }
-    step!(
-        "MAIL FROM",
-        Stage::Mail,
-        t.mail,
-        conn.command(Mail::new(envelope.from().cloned(), options))
-    );
+    Ok(options)
+}
+
+/// MAIL FROM, RCPT TO for each recipient, and DATA, each answered in turn.
+async fn send_envelope(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    options: Vec<MailParameter>,
+    t: Timeouts,
+) -> Result<(), (Outcome, After)> {
+    let mail = Mail::new(envelope.from().cloned(), options);
+    step("MAIL FROM", Stage::Mail, t.mail, conn.command(mail)).await?;
     for to in envelope.to() {
-        step!(
-            "RCPT TO",
-            Stage::Rcpt,
-            t.rcpt,
-            conn.command(Rcpt::new(to.clone(), Vec::new()))
-        );
+        let rcpt = Rcpt::new(to.clone(), Vec::new());
+        step("RCPT TO", Stage::Rcpt, t.rcpt, conn.command(rcpt)).await?;
     }
-    step!("DATA", Stage::Data, t.data_start, conn.command(Data));
+    step("DATA", Stage::Data, t.data_start, conn.command(Data)).await
+}
+
+/// One command's reply within its time-out: a refusal is placed at its
+/// step; no answer is temporary (the server cannot have the message yet).
+async fn step<T>(
+    what: &str,
+    stage: Stage,
+    timeout: Duration,
+    command: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
+) -> Result<(), (Outcome, After)> {
+    let seconds = timeout.as_secs();
+    match tokio::time::timeout(timeout, command).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(refused(&e, stage)),
+        Err(_) => Err((
+            Outcome::Transient(format!("no answer to {what} within {seconds} seconds")),
+            After::Drop,
+        )),
+    }
+}
+
+/// The message and its final dot, and the reply: once the whole message
+/// is written, silence is uncertain and a lost connection lost.
+async fn send_content(
+    conn: &mut AsyncSmtpConnection,
+    bytes: &[u8],
+    t: Timeouts,
+) -> (Outcome, After) {
     let seconds = t.data_end.as_secs();
     let written = AtomicBool::new(false);
     let body = WholeBody {

@@ -78,7 +78,9 @@ pub struct Plan {
     /// How many subscribed addresses the audience and each audienced
     /// section reach, whether sent already or not.
     pub reach: Reach,
-    /// The first uncertain and possibly-twice recipients, for the summary.
+    /// The first uncertain recipients the tally counts (of this file,
+    /// subscribed, in the audience) and the first possibly-twice ones, for
+    /// the summary.
     pub uncertain_sample: Vec<String>,
     pub twice_sample: Vec<String>,
     pub twice: u64,
@@ -156,26 +158,9 @@ pub fn make(inputs: &Inputs) -> Result<Plan> {
         config,
         list_path,
         policy,
-        accept_changes,
-        keep_times,
-        inspect,
+        ..
     } = *inputs;
-    let journal_path = journal::path(&config.paths.journal, &rendered.issue_id);
-    let expect = journal::Expect {
-        issue: &rendered.issue_id,
-        list: &config.list.id,
-    };
-    let mut replay = journal::replay(&journal_path, Some(expect), keep_times, inspect)?;
-    let current = fingerprint(config, rendered);
-    let first_lines = bind(
-        &replay,
-        &current,
-        list_path,
-        rendered,
-        config,
-        accept_changes,
-    )?;
-
+    let (journal_path, mut replay, first_lines) = open_journal(inputs)?;
     let (one_click, one_click_read) =
         crate::unsubscribe::log::read_all(&config.paths.unsubscribe_log)?;
     let (list_file, list_meta) = snapshot(list_path)?;
@@ -197,9 +182,12 @@ pub fn make(inputs: &Inputs) -> Result<Plan> {
                 marks: &marks,
                 reach: &mut reach,
             };
+            let uncertain = tally.uncertain;
             let (selected, entry) = decide(&joined, policy, &one_click, audience, &mut tally);
             if let Some(entry) = entry {
-                samples.note(entry, &lookup);
+                // Named as uncertain only if counted as such: a recipient
+                // of this file, subscribed and in the audience.
+                samples.note(entry, tally.uncertain > uncertain, &lookup);
             }
             selected
         },
@@ -225,6 +213,35 @@ pub fn make(inputs: &Inputs) -> Result<Plan> {
         torn_journal: replay.torn,
         journal_path,
     })
+}
+
+/// Reads the issue's journal and checks it belongs to what is sent now;
+/// returns its path, what it holds and the lines that start or continue it.
+fn open_journal(inputs: &Inputs) -> Result<(PathBuf, Replay, Vec<Line>)> {
+    let Inputs {
+        rendered, config, ..
+    } = *inputs;
+    let journal_path = journal::path(&config.paths.journal, &rendered.issue_id);
+    let expect = journal::Expect {
+        issue: &rendered.issue_id,
+        list: &config.list.id,
+    };
+    let replay = journal::replay(
+        &journal_path,
+        Some(expect),
+        inputs.keep_times,
+        inputs.inspect,
+    )?;
+    let current = fingerprint(config, rendered);
+    let first_lines = bind(
+        &replay,
+        &current,
+        inputs.list_path,
+        rendered,
+        config,
+        inputs.accept_changes,
+    )?;
+    Ok((journal_path, replay, first_lines))
 }
 
 /// A private copy of the subscriber file, and the original's metadata.
@@ -432,11 +449,13 @@ struct Samples {
 const SAMPLE: usize = 20;
 
 impl Samples {
-    fn note(&mut self, entry: &Entry, lookup: &Lookup) {
+    /// Notes a journal entry; `uncertain` when the tally counts it as an
+    /// uncertain recipient of this run.
+    fn note(&mut self, entry: &Entry, uncertain: bool, lookup: &Lookup) {
         if entry.twice {
             self.twice_count += 1;
         }
-        let wants_uncertain = entry.state == Final::Uncertain && self.uncertain.len() < SAMPLE;
+        let wants_uncertain = uncertain && self.uncertain.len() < SAMPLE;
         let wants_twice = entry.twice && self.twice.len() < SAMPLE;
         if !(wants_uncertain || wants_twice) || self.error.is_some() {
             return;
@@ -456,108 +475,4 @@ impl Samples {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(state: Final) -> Entry {
-        Entry {
-            hash: KeyHash(1, 1),
-            state,
-            twice: false,
-            email_at: None,
-            outcome_at: None,
-        }
-    }
-
-    fn address(line: Option<u64>, other: Option<Entry>) -> Joined<Entry> {
-        Joined::Address {
-            hash: KeyHash(1, 1),
-            line,
-            other,
-        }
-    }
-
-    fn tally_of(cases: &[Joined<Entry>], policy: Policy, one_click: &[KeyHash]) -> (u64, Tally) {
-        tally_with(cases, policy, one_click, &LineMarks::default())
-    }
-
-    fn tally_with(
-        cases: &[Joined<Entry>],
-        policy: Policy,
-        one_click: &[KeyHash],
-        marks: &LineMarks,
-    ) -> (u64, Tally) {
-        let clicks: HashSet<KeyHash> = one_click.iter().copied().collect();
-        let mut tally = Tally::default();
-        let mut reach = Reach::default();
-        let selected = cases
-            .iter()
-            .filter(|j| {
-                let audience = Audience {
-                    marks,
-                    reach: &mut reach,
-                };
-                decide(j, policy, &clicks, audience, &mut tally).0
-            })
-            .count() as u64;
-        (selected, tally)
-    }
-
-    #[test]
-    fn pending_is_a_set_difference_not_a_subtraction() {
-        // 30 subscribed, 25 sent of whom 5 unsubscribed since: 5 pending.
-        let mut cases = Vec::new();
-        for i in 0..30 {
-            let sent = (i < 25).then(|| entry(Final::Accepted));
-            let line = if (20..25).contains(&i) { None } else { Some(i) };
-            cases.push(address(line, sent));
-        }
-        let (selected, tally) = tally_of(&cases, Policy::default(), &[]);
-        assert_eq!(selected, 5);
-        assert_eq!((tally.new, tally.sent, tally.opted_out_since), (5, 20, 5));
-        assert_eq!(tally.to_send(), 5);
-    }
-
-    #[test]
-    fn journal_entries_of_another_file_are_counted_apart() {
-        let cases = [
-            Joined::Missing {
-                other: entry(Final::Accepted),
-            },
-            address(Some(2), None),
-        ];
-        let (selected, tally) = tally_of(&cases, Policy::default(), &[]);
-        assert_eq!((selected, tally.not_in_file, tally.new), (1, 1, 1));
-    }
-
-    #[test]
-    fn failed_and_uncertain_only_when_asked() {
-        let cases = [
-            address(Some(1), Some(entry(Final::Failed))),
-            address(Some(2), Some(entry(Final::Uncertain))),
-            address(Some(3), Some(entry(Final::Deferred))),
-        ];
-        assert_eq!(tally_of(&cases, Policy::default(), &[]).0, 1);
-        let all = Policy {
-            retry_failed: true,
-            resend_uncertain: true,
-        };
-        let (selected, tally) = tally_of(&cases, all, &[]);
-        assert_eq!((selected, tally.to_send()), (3, 3));
-    }
-
-    #[test]
-    fn a_one_click_unsubscribe_not_yet_applied_is_not_mailed() {
-        let cases = [address(Some(1), None)];
-        let (selected, tally) = tally_of(&cases, Policy::default(), &[KeyHash(1, 1)]);
-        assert_eq!((selected, tally.one_click, tally.to_send()), (0, 1, 0));
-    }
-
-    #[test]
-    fn changed_parts_are_named_in_words() {
-        assert_eq!(
-            names(&["html".into(), "text".into()]),
-            "HTML part and text part"
-        );
-    }
-}
+mod tests;
