@@ -8,6 +8,10 @@
 //! entries are written as text above the first `[[post]]` (see
 //! [`crate::archive_edit`]), so every existing byte of the file, hand edits
 //! included, stays as it was.
+//!
+//! A feed's content is HTML from another site: it is read with a real HTML
+//! parser (`scraper`, as `check` reads the rendered message), never scanned
+//! by hand.
 
 use std::collections::HashSet;
 use std::fs;
@@ -15,6 +19,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use scraper::Html;
 
 use crate::archive_edit::{self, Position, toml_string};
 use crate::model::archive::Archive;
@@ -246,54 +251,24 @@ fn image_of(entry: &feed_rs::model::Entry) -> Option<(String, Option<String>)> {
     html.into_iter().flatten().find_map(first_img)
 }
 
-/// The `src` and `alt` of the first `<img>` tag of some HTML whose `src`
-/// is an https:// address.
+/// The `src` and `alt` of the first `<img>` of some HTML whose `src` is an
+/// https:// address.
 fn first_img(html: &str) -> Option<(String, Option<String>)> {
-    let lower = html.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(found) = lower[from..].find("<img") {
-        let start = from + found;
-        let end = start + lower[start..].find('>')?;
-        from = end;
-        let tag = &html[start..end];
-        let Some(src) = tag_attribute(tag, "src") else {
+    let fragment = Html::parse_fragment(html);
+    let images = fragment
+        .tree
+        .root()
+        .descendants()
+        .filter_map(|node| node.value().as_element())
+        .filter(|element| element.name() == "img");
+    for image in images {
+        let Some(src) = image.attr("src").map(str::trim) else {
             continue;
         };
-        if !src.to_ascii_lowercase().starts_with("https://") {
-            continue;
+        if src.to_ascii_lowercase().starts_with("https://") {
+            let alt = image.attr("alt").map(one_line).filter(|a| !a.is_empty());
+            return Some((src.to_string(), alt));
         }
-        let alt = tag_attribute(tag, "alt")
-            .map(|a| one_line(&a))
-            .filter(|a| !a.is_empty());
-        return Some((src, alt));
-    }
-    None
-}
-
-/// An attribute's value in one tag, quoted either way, entities decoded.
-fn tag_attribute(tag: &str, name: &str) -> Option<String> {
-    let lower = tag.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(found) = lower[from..].find(name) {
-        let at = from + found;
-        from = at + name.len();
-        let before = lower[..at].chars().next_back();
-        if !before.is_some_and(char::is_whitespace) {
-            continue;
-        }
-        let rest = tag[from..].trim_start();
-        let Some(rest) = rest.strip_prefix('=') else {
-            continue;
-        };
-        let rest = rest.trim_start();
-        let quote = rest.chars().next()?;
-        let value = if quote == '"' || quote == '\'' {
-            let inner = &rest[1..];
-            &inner[..inner.find(quote)?]
-        } else {
-            rest.split(char::is_whitespace).next()?
-        };
-        return Some(decode_entities(value).trim().to_string());
     }
     None
 }
@@ -363,69 +338,26 @@ fn summary_of(html: &str) -> String {
     text.trim_end_matches([',', ';', ':', ' ', '.']).to_string()
 }
 
-/// Tags removed (block ends become spaces) and character references decoded.
+/// The words of some HTML: its text, each piece apart, character
+/// references decoded; what is inside `<script>` and `<style>` is not text.
 fn html_to_text(html: &str) -> String {
+    let fragment = Html::parse_fragment(html);
     let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(lt) = rest.find('<') {
-        out.push_str(&rest[..lt]);
-        match rest[lt..].find('>') {
-            Some(gt) => {
-                out.push(' ');
-                rest = &rest[lt + gt + 1..];
-            }
-            None => {
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    decode_entities(&out)
-}
-
-fn decode_entities(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        let after = &rest[amp + 1..];
-        let decoded = after.find(';').filter(|&end| end <= 10).and_then(|end| {
-            let name = &after[..end];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some(' '),
-                "hellip" => Some('…'),
-                "ndash" => Some('–'),
-                "mdash" => Some('—'),
-                "lsquo" => Some('‘'),
-                "rsquo" => Some('’'),
-                "ldquo" => Some('“'),
-                "rdquo" => Some('”'),
-                _ => name
-                    .strip_prefix("#x")
-                    .or_else(|| name.strip_prefix("#X"))
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
-                    .and_then(char::from_u32),
-            };
-            c.map(|c| (c, end))
+    for node in fragment.tree.root().descendants() {
+        let Some(text) = node.value().as_text() else {
+            continue;
+        };
+        let hidden = node.ancestors().any(|parent| {
+            parent
+                .value()
+                .as_element()
+                .is_some_and(|e| matches!(e.name(), "script" | "style"))
         });
-        match decoded {
-            Some((c, end)) => {
-                out.push(c);
-                rest = &after[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = after;
-            }
+        if !hidden {
+            out.push(' ');
+            out.push_str(text);
         }
     }
-    out.push_str(rest);
     out
 }
 
@@ -461,6 +393,43 @@ mod tests {
             Some(("https://e.example.org/b.png".into(), None))
         );
         assert_eq!(first_img("<p>no picture</p>"), None);
+    }
+
+    #[test]
+    fn an_img_in_a_comment_is_not_the_first_img() {
+        assert_eq!(
+            first_img(
+                "<!-- <img src=\"https://e.example.org/old.jpg\"> --><img src=\"https://e.example.org/new.jpg\">"
+            ),
+            Some(("https://e.example.org/new.jpg".into(), None))
+        );
+    }
+
+    #[test]
+    fn a_greater_than_sign_in_an_alt_does_not_end_the_img() {
+        assert_eq!(
+            first_img("<img alt=\"Rights > wrongs\" src=\"https://e.example.org/a.jpg\">"),
+            Some((
+                "https://e.example.org/a.jpg".into(),
+                Some("Rights > wrongs".into())
+            ))
+        );
+    }
+
+    #[test]
+    fn every_named_character_reference_is_decoded_in_a_summary() {
+        assert_eq!(
+            summary_of("<p>Caf&eacute; talk, &pound;5 &ndash; Ren&eacute; Cassin</p>"),
+            "Café talk, £5 – René Cassin"
+        );
+    }
+
+    #[test]
+    fn a_script_or_a_style_in_the_content_is_not_in_the_summary() {
+        assert_eq!(
+            summary_of("<style>p { color: red }</style><p>Our work</p><script>track()</script>"),
+            "Our work"
+        );
     }
 
     #[test]
