@@ -38,21 +38,9 @@ struct LocalImage {
 
 impl Local {
     /// The images of the rendered issue (logo, signature, its posts'
-    /// thumbnails) hosted as the render hosts them ([`Images::resolve`]).
+    /// thumbnails) hosted as the render hosts them ([`Images::of`]).
     pub fn of(config: &Config, loaded: &Loaded) -> Result<Local> {
-        let posts = loaded
-            .issue
-            .content
-            .sections
-            .iter()
-            .flat_map(|s| &s.posts)
-            .filter_map(|id| loaded.archive.post(id.get_ref()));
-        let images = Images::resolve(
-            config,
-            loaded.theme.logo_image(),
-            loaded.issue.signature_image(),
-            posts,
-        )?;
+        let images = Images::of(config, loaded)?;
         let images = images
             .project_files()
             .into_iter()

@@ -35,6 +35,26 @@ pub struct Images {
 }
 
 impl Images {
+    /// The images of a loaded issue (the theme's logo, the sign-off's
+    /// signature, the thumbnails of the posts its sections name), hosted as
+    /// its render hosts them: what the preview serves and the web build
+    /// publishes.
+    pub fn of(config: &Config, loaded: &super::Loaded) -> Result<Images, Box<Finding>> {
+        let posts = loaded
+            .issue
+            .content
+            .sections
+            .iter()
+            .flat_map(|s| &s.posts)
+            .filter_map(|id| loaded.archive.post(id.get_ref()));
+        Images::resolve(
+            config,
+            loaded.theme.logo_image(),
+            loaded.issue.signature_image(),
+            posts,
+        )
+    }
+
     /// Hosts every image; a missing file or a URL that is not https is the
     /// finding `check` reports for it, at its line.
     pub fn resolve<'a>(

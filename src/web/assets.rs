@@ -22,19 +22,7 @@ pub const FOLDER: &str = "assets";
 /// thumbnails), by their hashed name: the images render hosts for it
 /// ([`Images::project_files`], as the preview shows them).
 pub fn of_issue(config: &Config, loaded: &Loaded) -> Result<BTreeMap<String, PathBuf>> {
-    let posts = loaded
-        .issue
-        .content
-        .sections
-        .iter()
-        .flat_map(|s| &s.posts)
-        .filter_map(|id| loaded.archive.post(id.get_ref()));
-    let images = Images::resolve(
-        config,
-        loaded.theme.logo_image(),
-        loaded.issue.signature_image(),
-        posts,
-    )?;
+    let images = Images::of(config, loaded)?;
     let files = images
         .project_files()
         .into_iter()
