@@ -1278,6 +1278,25 @@ fn preview_server_shows_the_issue_and_follows_every_edit() {
 }
 
 #[test]
+fn preview_server_answers_are_private_and_uncached() {
+    let project = Project::example();
+    let served = Served::start(&project, "issues/2020-12-10.toml");
+    let host = format!("Host: 127.0.0.1:{}", served.port);
+    for path in ["/", "/email.html", "/nothing"] {
+        let answer = served.raw(format!("GET {path} HTTP/1.1\r\n{host}\r\n\r\n").as_bytes());
+        let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+        for header in [
+            "\r\nCache-Control: no-store\r\n",
+            "\r\nX-Content-Type-Options: nosniff\r\n",
+            "\r\nReferrer-Policy: no-referrer\r\n",
+            "\r\nContent-Security-Policy: ",
+        ] {
+            assert!(head.contains(header), "{path}: no {header:?} in {head}");
+        }
+    }
+}
+
+#[test]
 fn preview_server_answers_get_on_127_0_0_1_only_and_stops_on_ctrl_c() {
     let project = Project::example();
     let mut served = Served::start(&project, "issues/2020-12-10.toml");

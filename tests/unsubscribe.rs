@@ -663,6 +663,37 @@ fn log_lines(project: &Project) -> Vec<String> {
 }
 
 #[test]
+fn every_endpoint_answer_is_private_uncached_and_unindexed() {
+    let project = Project::example();
+    let endpoint = Endpoint::start(&project);
+    let page = endpoint.get(&endpoint.path(&token("zoe.brightman@example.com")));
+    let missing = endpoint.get("/nothing-here");
+    for reply in [&page, &missing] {
+        assert_eq!(reply.header("cache-control"), Some("no-store"), "{reply:?}");
+        assert_eq!(
+            reply.header("x-content-type-options"),
+            Some("nosniff"),
+            "{reply:?}"
+        );
+        assert_eq!(
+            reply.header("referrer-policy"),
+            Some("no-referrer"),
+            "{reply:?}"
+        );
+        assert_eq!(reply.header("x-robots-tag"), Some("noindex"), "{reply:?}");
+        assert_eq!(
+            reply.header("content-security-policy"),
+            Some(
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+            ),
+            "{reply:?}"
+        );
+    }
+    assert_eq!(page.status, 200);
+    assert_eq!(missing.status, 404);
+}
+
+#[test]
 fn the_endpoint_unsubscribes_on_post_only_and_the_log_applies() {
     let project = Project::example();
     let original = project.read(CSV);

@@ -105,6 +105,32 @@ pub struct Settings {
     pub busy: &'static str,
 }
 
+impl Settings {
+    /// A server of private pages: answers never cached, sniffed or sent on as
+    /// a referrer, under the content security policy `csp`, plus `extra`
+    /// headers.
+    pub fn private(
+        limits: Limits,
+        csp: &'static str,
+        extra: Vec<(HeaderName, HeaderValue)>,
+        busy: &'static str,
+    ) -> Settings {
+        let fixed = |name, value| (name, HeaderValue::from_static(value));
+        let mut headers = vec![
+            fixed(header::CACHE_CONTROL, "no-store"),
+            fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            fixed(header::REFERRER_POLICY, "no-referrer"),
+        ];
+        headers.extend(extra);
+        headers.push(fixed(header::CONTENT_SECURITY_POLICY, csp));
+        Settings {
+            limits,
+            headers,
+            busy,
+        }
+    }
+}
+
 /// A handler's answer, and what the access log says of it.
 pub struct Reply {
     pub response: Response<Body>,

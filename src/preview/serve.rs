@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use base64::Engine;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{self, HeaderValue};
+use hyper::header;
 use hyper::{Method, Request};
 use maud::{Markup, PreEscaped, html};
 use tokio::sync::{OnceCell, Semaphore, watch};
@@ -122,22 +122,18 @@ pub fn run(config: &Config, p: &Preview, port: u16) -> Result<ExitCode> {
 }
 
 fn settings() -> Settings {
-    let fixed = |name, value| (name, HeaderValue::from_static(value));
-    Settings {
-        limits: Limits {
-            connections: MAX_CONNECTIONS,
-            send_time: REQUEST_TIME,
-            total_time: EXCHANGE_TIME,
-            head_bytes: MAX_REQUEST,
-        },
-        headers: vec![
-            fixed(header::CACHE_CONTROL, "no-store"),
-            fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            fixed(header::REFERRER_POLICY, "no-referrer"),
-            fixed(header::CONTENT_SECURITY_POLICY, CSP),
-        ],
-        busy: "too many connections; try again in a moment",
-    }
+    let limits = Limits {
+        connections: MAX_CONNECTIONS,
+        send_time: REQUEST_TIME,
+        total_time: EXCHANGE_TIME,
+        head_bytes: MAX_REQUEST,
+    };
+    Settings::private(
+        limits,
+        CSP,
+        Vec::new(),
+        "too many connections; try again in a moment",
+    )
 }
 
 /// What is rendered for a request: the page, or the email alone.

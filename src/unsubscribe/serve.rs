@@ -199,23 +199,17 @@ pub fn run(config: &Config, signer: Signer, options: &ServeOptions) -> Result<Ex
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 fn settings() -> Settings {
-    let fixed = |name, value| (name, HeaderValue::from_static(value));
-    Settings {
-        limits: Limits {
-            connections: MAX_CONNECTIONS,
-            send_time: REQUEST_TIME,
-            total_time: EXCHANGE_TIME,
-            head_bytes: MAX_HEAD,
-        },
-        headers: vec![
-            fixed(header::CACHE_CONTROL, "no-store"),
-            fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            fixed(header::REFERRER_POLICY, "no-referrer"),
-            fixed(header::HeaderName::from_static("x-robots-tag"), "noindex"),
-            fixed(header::CONTENT_SECURITY_POLICY, CSP),
-        ],
-        busy: "busy; try again in a minute",
-    }
+    let limits = Limits {
+        connections: MAX_CONNECTIONS,
+        send_time: REQUEST_TIME,
+        total_time: EXCHANGE_TIME,
+        head_bytes: MAX_HEAD,
+    };
+    let no_index = (
+        header::HeaderName::from_static("x-robots-tag"),
+        HeaderValue::from_static("noindex"),
+    );
+    Settings::private(limits, CSP, vec![no_index], "busy; try again in a minute")
 }
 
 #[cfg(test)]
