@@ -179,6 +179,21 @@ fn the_example_project_is_clean() {
     assert_eq!(findings, Vec::<Value>::new());
 }
 
+/// Bold or italics against a word or a colon in a heading: the HTML and
+/// the text part hold the same words, so nothing is reported.
+#[test]
+fn headings_with_markup_against_their_words_are_clean() {
+    let project = Project::example();
+    project.edit(
+        ISSUE,
+        "letter = \"\"\"\n",
+        "letter = \"\"\"\n## **Save the date**: 5 May\n\n## *Anna*'s story\n\n",
+    );
+    let out = project.run(&["check", ISSUE]);
+    out.expect_code(0);
+    assert_eq!(out.stdout, "0 errors, 0 warnings\n");
+}
+
 /// The unsubscribe secret is a sending concern (CI never has it): `check`
 /// says nothing of it; `send` refuses without it (tests/messages.rs).
 #[test]
