@@ -19,7 +19,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use scraper::Html;
+use scraper::{Html, Node};
 
 use crate::archive_edit::{self, Position, toml_string};
 use crate::model::archive::Archive;
@@ -254,23 +254,45 @@ fn image_of(entry: &feed_rs::model::Entry) -> Option<(String, Option<String>)> {
 /// The `src` and `alt` of the first `<img>` of some HTML whose `src` is an
 /// https:// address.
 fn first_img(html: &str) -> Option<(String, Option<String>)> {
+    first_img_within(html, NOSCRIPT_DEPTH)
+}
+
+/// How many `<noscript>` levels [`first_img`] reads into: lazy-loading
+/// plugins put the real `<img>` in one, after a placeholder.
+const NOSCRIPT_DEPTH: usize = 2;
+
+/// [`first_img`], reading the insides of `<noscript>` (which a parser with
+/// scripting on keeps as text) `depth` levels down.
+fn first_img_within(html: &str, depth: usize) -> Option<(String, Option<String>)> {
     let fragment = Html::parse_fragment(html);
-    let images = fragment
-        .tree
-        .root()
-        .descendants()
-        .filter_map(|node| node.value().as_element())
-        .filter(|element| element.name() == "img");
-    for image in images {
-        let Some(src) = image.attr("src").map(str::trim) else {
-            continue;
-        };
-        if src.to_ascii_lowercase().starts_with("https://") {
-            let alt = image.attr("alt").map(one_line).filter(|a| !a.is_empty());
-            return Some((src.to_string(), alt));
+    for node in fragment.tree.root().descendants() {
+        if let Some(image) = node.value().as_element().filter(|e| e.name() == "img") {
+            let Some(src) = image.attr("src").map(str::trim) else {
+                continue;
+            };
+            if src.to_ascii_lowercase().starts_with("https://") {
+                let alt = image.attr("alt").map(one_line).filter(|a| !a.is_empty());
+                return Some((src.to_string(), alt));
+            }
+        } else if let Some(text) = node.value().as_text()
+            && depth > 0
+            && within(node.ancestors().map(|a| a.value()), &["noscript"])
+            && let Some(found) = first_img_within(text, depth - 1)
+        {
+            return Some(found);
         }
     }
     None
+}
+
+/// Whether a node whose `ancestors` these are is inside one of the
+/// elements `names`.
+fn within<'a>(mut ancestors: impl Iterator<Item = &'a Node>, names: &[&str]) -> bool {
+    ancestors.any(|parent| {
+        parent
+            .as_element()
+            .is_some_and(|e| names.contains(&e.name()))
+    })
 }
 
 /// URLs compare without a trailing `/` and ignoring case.
@@ -339,7 +361,8 @@ fn summary_of(html: &str) -> String {
 }
 
 /// The words of some HTML: its text, each piece apart, character
-/// references decoded; what is inside `<script>` and `<style>` is not text.
+/// references decoded; what is inside `<script>`, `<style>` and `<noscript>`
+/// (a fallback, often an `<img>` kept as text) is not text.
 fn html_to_text(html: &str) -> String {
     let fragment = Html::parse_fragment(html);
     let mut out = String::with_capacity(html.len());
@@ -347,13 +370,8 @@ fn html_to_text(html: &str) -> String {
         let Some(text) = node.value().as_text() else {
             continue;
         };
-        let hidden = node.ancestors().any(|parent| {
-            parent
-                .value()
-                .as_element()
-                .is_some_and(|e| matches!(e.name(), "script" | "style"))
-        });
-        if !hidden {
+        let hidden = ["script", "style", "noscript"];
+        if !within(node.ancestors().map(|a| a.value()), &hidden) {
             out.push(' ');
             out.push_str(text);
         }
@@ -402,6 +420,37 @@ mod tests {
                 "<!-- <img src=\"https://e.example.org/old.jpg\"> --><img src=\"https://e.example.org/new.jpg\">"
             ),
             Some(("https://e.example.org/new.jpg".into(), None))
+        );
+    }
+
+    #[test]
+    fn a_lazy_loaded_img_is_read_from_its_noscript() {
+        let lazy = "<p><img src=\"data:image/gif;base64,R0lGOD\" data-src=\"https://blog.example.org/a.jpg\" alt=\"Refugee Week\"><noscript><img src=\"https://blog.example.org/a.jpg\" alt=\"Refugee Week\"></noscript></p><img src=\"https://blog.example.org/later.jpg\">";
+        assert_eq!(
+            first_img(lazy),
+            Some((
+                "https://blog.example.org/a.jpg".into(),
+                Some("Refugee Week".into())
+            ))
+        );
+    }
+
+    #[test]
+    fn noscripts_nested_past_the_depth_are_not_read() {
+        let deep = format!(
+            "{}<img src=\"https://blog.example.org/deep.jpg\">",
+            "<noscript>".repeat(100_000)
+        );
+        assert_eq!(first_img(&deep), None);
+    }
+
+    #[test]
+    fn a_noscript_fallback_is_not_in_the_summary() {
+        assert_eq!(
+            summary_of(
+                "<p>Our work</p><noscript><img src=\"https://blog.example.org/a.jpg\" alt=\"x\"></noscript>"
+            ),
+            "Our work"
         );
     }
 
