@@ -27,7 +27,8 @@ const SLOW: usize = 200;
 const PARALLEL: usize = 1000;
 /// One-click POSTs sent during the burst.
 const POSTS: usize = 50;
-/// The requirement for a request that must get through.
+/// The requirement for a request that must get through, on a machine the
+/// test has to itself (see [`must_answer_within`]).
 const MUST_ANSWER_WITHIN: Duration = Duration::from_secs(1);
 /// How long the slow clients keep trickling: past the servers' 10 s for a
 /// request, so that they are seen closed by the server.
@@ -265,6 +266,22 @@ impl std::fmt::Display for Figures {
     }
 }
 
+/// [`MUST_ANSWER_WITHIN`] on a machine the test has to itself. On one shared
+/// with other work (a 1-minute load average above its cores, as when several
+/// suites run at once), each core is shared that many ways, so the bound
+/// grows by that factor, up to half of [`SLOW_FOR`]: a request that waited
+/// for the slow clients would still fail.
+fn must_answer_within() -> Duration {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let load = fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    MUST_ANSWER_WITHIN
+        .mul_f64((load / cores).max(1.0))
+        .min(SLOW_FOR / 2)
+}
+
 /// This test's runtime; first lets this process open the sockets it needs
 /// (a default limit of 1024 files is fewer than one case's clients).
 fn runtime() -> tokio::runtime::Runtime {
@@ -448,8 +465,9 @@ fn one_click_posts_get_through_slowloris_and_a_burst_of_gets() {
         );
     }
     assert!(
-        worst_post <= MUST_ANSWER_WITHIN,
-        "a one-click POST took {worst_post:?}"
+        worst_post <= must_answer_within(),
+        "a one-click POST took {worst_post:?} (allowed {:?})",
+        must_answer_within()
     );
     assert!(
         get_statuses.iter().all(|s| matches!(s, 200 | 503)),
@@ -477,7 +495,11 @@ fn one_click_posts_get_through_slowloris_and_a_burst_of_gets() {
         Duration::from_secs(10),
     ));
     assert_eq!(next, 200);
-    assert!(took <= MUST_ANSWER_WITHIN, "the next POST took {took:?}");
+    assert!(
+        took <= must_answer_within(),
+        "the next POST took {took:?} (allowed {:?})",
+        must_answer_within()
+    );
     let rss_after = server.status_kb("VmRSS");
     let rss_peak = server.status_kb("VmHWM");
     eprintln!(
@@ -576,8 +598,9 @@ fn the_preview_page_gets_through_slowloris_and_a_burst_of_gets() {
         assert!(*len > 10_000, "a reload got a short page ({len} bytes)");
     }
     assert!(
-        worst_probe <= MUST_ANSWER_WITHIN,
-        "a reload took {worst_probe:?}"
+        worst_probe <= must_answer_within(),
+        "a reload took {worst_probe:?} (allowed {:?})",
+        must_answer_within()
     );
     assert!(
         get_statuses.iter().all(|s| matches!(s, 200 | 503)),
@@ -587,7 +610,11 @@ fn the_preview_page_gets_through_slowloris_and_a_burst_of_gets() {
 
     let (next, took, _) = runtime.block_on(exchange(port, page.clone(), Duration::from_secs(10)));
     assert_eq!(next, 200);
-    assert!(took <= MUST_ANSWER_WITHIN, "the next page took {took:?}");
+    assert!(
+        took <= must_answer_within(),
+        "the next page took {took:?} (allowed {:?})",
+        must_answer_within()
+    );
     let rss_after = server.status_kb("VmRSS");
     let rss_peak = server.status_kb("VmHWM");
     eprintln!("preview: RSS {rss_before} kB before, {rss_after} kB after, peak {rss_peak} kB");
@@ -655,7 +682,11 @@ fn a_full_server_answers_503_at_once_without_reading_and_recovers_and_stops() {
         let (status, took, _) = exchange(port, get.clone(), Duration::from_secs(10)).await;
         eprintln!("full server: a GET after {MUTE} silent clients got {status} in {took:?}");
         assert_eq!(status, 503);
-        assert!(took <= MUST_ANSWER_WITHIN, "the 503 took {took:?}");
+        assert!(
+            took <= must_answer_within(),
+            "the 503 took {took:?} (allowed {:?})",
+            must_answer_within()
+        );
         // The silent clients got their 503 without sending a byte.
         let mut answered = 0;
         for mut stream in mute {
@@ -682,7 +713,11 @@ fn a_full_server_answers_503_at_once_without_reading_and_recovers_and_stops() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert_eq!(status, 200);
-        assert!(took <= MUST_ANSWER_WITHIN, "the POST took {took:?}");
+        assert!(
+            took <= must_answer_within(),
+            "the POST took {took:?} (allowed {:?})",
+            must_answer_within()
+        );
     });
     server.assert_running();
 
